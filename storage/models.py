@@ -1,0 +1,148 @@
+"""The ORM tables (SQLAlchemy 2.0 typed mapping). Schema changes go through Alembic migrations.
+
+Actors are stored by user *name* (unique, never renamed) so that the audit trail and the rows it
+describes read the same way; the audit trail itself keeps plain strings (no foreign keys) because it
+must also record "system" and the names typed into a failed login.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .coltypes import UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+NAME_LEN = 64
+HASH_LEN = 64
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExampleSet(Base):
+    __tablename__ = "example_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(HASH_LEN))  # the engine's dataset hash
+    file_sha256: Mapped[str] = mapped_column(String(HASH_LEN))  # the stored upload's bytes
+    row_count: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.name"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Vector(Base):
+    __tablename__ = "vectors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(HASH_LEN), index=True)
+    file_suffix: Mapped[str] = mapped_column(String(32))
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON)
+    example_set_id: Mapped[int | None] = mapped_column(ForeignKey("example_sets.id"))
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.name"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Evaluation(Base):
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vector_id: Mapped[int] = mapped_column(ForeignKey("vectors.id"), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON)
+    results_hash: Mapped[str] = mapped_column(String(HASH_LEN))
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.name"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vector_id: Mapped[int] = mapped_column(ForeignKey("vectors.id"), index=True)
+    strength: Mapped[float] = mapped_column(Float)
+    layers: Mapped[list[int]] = mapped_column(JSON)
+    evaluation_id: Mapped[int | None] = mapped_column(ForeignKey("evaluations.id"))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    # Optimistic locking: every UPDATE says "WHERE version = <the one I read>".
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    content_hash: Mapped[str | None] = mapped_column(String(HASH_LEN))  # frozen at submit
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.name"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # approve | reject | revoke
+    comment: Mapped[str] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(ForeignKey("users.name"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """One link of the hash chain. Columns are plain text so the hash input is byte-stable."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[str] = mapped_column(String(32))  # ISO 8601 UTC, microseconds, "Z"
+    actor: Mapped[str] = mapped_column(String(NAME_LEN))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(HASH_LEN))
+    hash: Mapped[str] = mapped_column(String(HASH_LEN), unique=True)
+
+    __table_args__ = (
+        Index("ix_audit_events_actor", "actor"),
+        Index("ix_audit_events_action", "action"),
+        Index("ix_audit_events_object", "object_type", "object_id"),
+    )
+
+
+class AuditChainHead(Base):
+    """A single row (id = 1): the last sequence number and hash.
+
+    Appenders lock this row (PostgreSQL ``SELECT ... FOR UPDATE``; on SQLite the immediate
+    transaction already holds the database write lock), which keeps one linear chain across
+    processes. It also lets ``verify()`` notice events deleted from the end of the chain.
+    """
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(HASH_LEN))

@@ -1,0 +1,859 @@
+"""The Store facade: the one object the dashboard and the CLI talk to.
+
+Every state-changing method runs as one unit of work: open a write transaction, lock the audit
+chain head, check permissions and the workflow against *fresh* rows, change them, append the audit
+event, commit. The change and its event are therefore both stored or both absent, and concurrent
+writers (threads or processes) are serialised on the chain head, so optimistic-lock conflicts are
+detected reliably and reported as :class:`ConflictError`.
+
+Methods return frozen records from ``records.py``; they never leak ORM objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from sqlalchemy import Engine, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import audit, convert, models, records, workflow
+from .db import (
+    create_store_engine,
+    describe_url,
+    resolve_data_dir,
+    resolve_url,
+    translate_db_errors,
+    write_engine,
+)
+from .errors import (
+    AlreadyExistsError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from .export import FORMATS, to_csv, to_json
+from .files import FileStore
+from .migrate import upgrade_to_head
+from .users import Passwords, validate_name, validate_password, validate_role
+
+_ACTION_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+_HASH_LIKE_RE = re.compile(r"^[A-Za-z0-9:_-]{1,64}$")
+
+
+def _json_dict(value: Any, what: str) -> dict[str, Any]:
+    """Check ``value`` is a JSON object that survives storage exactly; return a clean copy."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"The {what} must be a dictionary (a JSON object).")
+    try:
+        text = audit.canonical_json(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"The {what} cannot be stored as JSON ({exc}). Use numbers, text, lists and "
+            "dictionaries with text keys, and null instead of NaN or infinity."
+        ) from exc
+    return json.loads(text)
+
+
+def _sha256_json(value: Any) -> str:
+    return hashlib.sha256(audit.canonical_json(value).encode("utf-8")).hexdigest()
+
+
+class Store:
+    """Persistence for users, example sets, vectors, evaluations, submissions and the audit trail."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        data_dir: Path,
+        url: str,
+        password_hasher: PasswordHasher | None = None,
+    ) -> None:
+        self.engine = engine
+        self._writer = write_engine(engine)
+        self.data_dir = data_dir
+        self.url = url
+        self.files = FileStore(data_dir)
+        self._passwords = Passwords(password_hasher)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        data_dir: str | Path | None = None,
+        *,
+        password_hasher: PasswordHasher | None = None,
+    ) -> Store:
+        """Connect (explicit URL > ``DATABASE_URL`` > ``<data_dir>/lab.db``) and migrate."""
+        folder = resolve_data_dir(data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        resolved = resolve_url(url, folder)
+        engine = create_store_engine(resolved)
+        try:
+            with translate_db_errors(resolved):
+                upgrade_to_head(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, folder, resolved, password_hasher)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def backend(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self.engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"Store({describe_url(self.url)!r})"
+
+    # ------------------------------------------------------------------ units of work
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One write transaction holding the audit-chain lock; commit on success."""
+        with translate_db_errors(self.url):
+            try:
+                with Session(self._writer, expire_on_commit=False) as session:
+                    with session.begin():
+                        audit.lock_head(session)
+                        yield session
+            except StaleDataError as exc:
+                raise ConflictError(
+                    "Someone else changed this item at the same moment; your change was not "
+                    "saved. Reload it and try again."
+                ) from exc
+
+    @contextlib.contextmanager
+    def _read(self, *, snapshot: bool = False) -> Iterator[Session]:
+        """A read-only transaction; ``snapshot`` makes all its reads see one moment (PG)."""
+        engine = self.engine
+        if snapshot and self.backend == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with translate_db_errors(self.url):
+            with Session(engine, expire_on_commit=False) as session:
+                with session.begin():
+                    yield session
+
+    @staticmethod
+    def _actor(
+        session: Session,
+        actor: str,
+        *,
+        allow_system: bool = False,
+        roles: frozenset[str] | None = None,
+        doing: str = "do this",
+    ) -> models.User | None:
+        """The acting user (None for "system"), checked to exist, be active and hold a role."""
+        if actor == records.SYSTEM_ACTOR:
+            if allow_system:
+                return None
+            raise PermissionDeniedError(f"Sign in as a user to {doing}; 'system' cannot.")
+        if not isinstance(actor, str) or not actor:
+            raise PermissionDeniedError(f"Sign in as a user to {doing}.")
+        user = session.execute(select(models.User).where(models.User.name == actor)).scalar()
+        if user is None:
+            raise PermissionDeniedError(f"Unknown user {actor!r}: sign in as an existing user.")
+        if not user.active:
+            raise PermissionDeniedError(
+                f"The account {actor!r} is deactivated; ask an admin to reactivate it."
+            )
+        if roles is not None and user.role not in roles:
+            allowed = " or ".join(sorted(roles))
+            raise PermissionDeniedError(f"{actor} is a {user.role}; only {allowed}s can {doing}.")
+        return user
+
+    @staticmethod
+    def _get(session: Session, model: type, obj_id: int, label: str) -> Any:
+        if isinstance(obj_id, bool) or not isinstance(obj_id, int):
+            raise ValidationError(
+                f"{label.capitalize()} id must be a whole number, not {obj_id!r}."
+            )
+        row = session.get(model, obj_id)
+        if row is None:
+            raise NotFoundError(f"There is no {label} with id {obj_id}.")
+        return row
+
+    # ------------------------------------------------------------------ users
+
+    def add_user(
+        self, name: str, role: str, password: str, actor: str = records.SYSTEM_ACTOR
+    ) -> records.User:
+        """Create a user; only an admin (or the system, e.g. the CLI) may."""
+        validate_name(name)
+        validate_role(role)
+        validate_password(password)
+        password_hash = self._passwords.hash(password)  # slow: do it outside the lock
+        try:
+            with self._write() as s:
+                self._actor(
+                    s, actor, allow_system=True, roles=frozenset({"admin"}), doing="add users"
+                )
+                if s.execute(select(models.User.id).where(models.User.name == name)).scalar():
+                    raise AlreadyExistsError(f"A user named {name!r} already exists.")
+                row = models.User(name=name, role=role, password_hash=password_hash, active=True)
+                s.add(row)
+                s.flush()
+                audit.append(s, actor, "user.create", "user", name, {"role": role})
+                return convert.user(row)
+        except sa_exc.IntegrityError as exc:  # lost a race with another process adding the name
+            raise AlreadyExistsError(f"A user named {name!r} already exists.") from exc
+
+    def set_user_active(self, name: str, active: bool, actor: str) -> records.User:
+        """Deactivate (or reactivate) an account; users are never deleted."""
+        with self._write() as s:
+            self._actor(
+                s, actor, allow_system=True, roles=frozenset({"admin"}), doing="manage users"
+            )
+            row = s.execute(select(models.User).where(models.User.name == name)).scalar()
+            if row is None:
+                raise NotFoundError(f"There is no user named {name!r}.")
+            if row.active != bool(active):
+                row.active = bool(active)
+                action = "user.activate" if active else "user.deactivate"
+                audit.append(s, actor, action, "user", name, {})
+            return convert.user(row)
+
+    def list_users(self) -> list[records.User]:
+        with self._read() as s:
+            rows = s.execute(select(models.User).order_by(models.User.name)).scalars()
+            return [convert.user(r) for r in rows]
+
+    def get_user(self, name: str) -> records.User:
+        with self._read() as s:
+            row = s.execute(select(models.User).where(models.User.name == name)).scalar()
+            if row is None:
+                raise NotFoundError(f"There is no user named {name!r}.")
+            return convert.user(row)
+
+    def check_login(self, name: str, password: str) -> records.User | None:
+        """The user if name and password match an active account, else None. Both are audited."""
+        name = name if isinstance(name, str) else ""
+        password = password if isinstance(password, str) else ""
+        with self._read() as s:
+            row = s.execute(select(models.User).where(models.User.name == name)).scalar()
+            stored = row.password_hash if row is not None else None
+            active = bool(row and row.active)
+        ok = self._passwords.check(stored, password)  # also runs for unknown names
+        new_hash = (
+            self._passwords.hash(password) if ok and self._passwords.needs_rehash(stored) else None
+        )
+        object_id = (name.strip() or "(empty)")[:64]
+        with self._write() as s:
+            if ok and active:
+                row = s.execute(select(models.User).where(models.User.name == name)).scalar_one()
+                if new_hash is not None:
+                    row.password_hash = new_hash
+                audit.append(s, name, "login", "user", name, {"rehashed": new_hash is not None})
+                return convert.user(row)
+            reason = (
+                "unknown user"
+                if stored is None
+                else ("wrong password" if not ok else "account deactivated")
+            )
+            audit.append(
+                s, records.SYSTEM_ACTOR, "login.failed", "user", object_id, {"reason": reason}
+            )
+            return None
+
+    # ------------------------------------------------------------------ files
+
+    def save_file(self, data: bytes, suffix: str = "") -> tuple[str, Path]:
+        """Store bytes content-addressed; returns (sha256, path). Idempotent."""
+        return self.files.save(data, suffix)
+
+    def read_file(self, sha256: str) -> bytes:
+        """Bytes of a stored file, verified against its hash (CorruptFileError if changed)."""
+        return self.files.read(sha256)
+
+    # ------------------------------------------------------------------ example sets
+
+    def add_example_set(
+        self,
+        name: str,
+        data: bytes,
+        filename: str,
+        content_hash: str,
+        row_count: int,
+        actor: str,
+    ) -> records.ExampleSet:
+        """Record an uploaded example set; the upload's bytes go to the file store."""
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise ValidationError("Give the example set a name (up to 200 characters).")
+        filename = Path(str(filename or "examples")).name[:255]
+        if not isinstance(content_hash, str) or not _HASH_LIKE_RE.match(content_hash):
+            raise ValidationError("The example set's content hash is missing or malformed.")
+        if isinstance(row_count, bool) or not isinstance(row_count, int) or row_count < 0:
+            raise ValidationError(f"The row count must be a whole number, not {row_count!r}.")
+        suffix = Path(filename).suffix.lower()
+        file_sha, _ = self.files.save(data, suffix if len(suffix) <= 17 else "")
+        with self._write() as s:
+            self._actor(s, actor, doing="upload example sets")
+            row = models.ExampleSet(
+                name=name.strip(),
+                filename=filename,
+                content_hash=content_hash,
+                file_sha256=file_sha,
+                row_count=row_count,
+                created_by=actor,
+            )
+            s.add(row)
+            s.flush()
+            audit.append(
+                s,
+                actor,
+                "example_set.add",
+                "example_set",
+                row.id,
+                {
+                    "name": row.name,
+                    "filename": filename,
+                    "content_hash": content_hash,
+                    "file_sha256": file_sha,
+                    "row_count": row_count,
+                },
+            )
+            return convert.example_set(row)
+
+    def get_example_set(self, example_set_id: int) -> records.ExampleSet:
+        with self._read() as s:
+            return convert.example_set(
+                self._get(s, models.ExampleSet, example_set_id, "example set")
+            )
+
+    def list_example_sets(self) -> list[records.ExampleSet]:
+        with self._read() as s:
+            rows = s.execute(select(models.ExampleSet).order_by(models.ExampleSet.id)).scalars()
+            return [convert.example_set(r) for r in rows]
+
+    # ------------------------------------------------------------------ vectors
+
+    def add_vector(
+        self,
+        file_bytes: bytes,
+        metadata: dict[str, Any],
+        actor: str,
+        example_set_id: int | None = None,
+        suffix: str = ".safetensors",
+    ) -> records.Vector:
+        """Record a control vector file with its lineage metadata (as product.md lists it)."""
+        lineage = _json_dict(metadata, "vector's lineage metadata")
+        digest, _ = self.files.save(file_bytes, suffix)
+        with self._write() as s:
+            self._actor(s, actor, doing="add vectors")
+            if example_set_id is not None:
+                self._get(s, models.ExampleSet, example_set_id, "example set")
+            row = models.Vector(
+                content_hash=digest,
+                file_suffix=suffix.lower(),
+                lineage=lineage,
+                example_set_id=example_set_id,
+                created_by=actor,
+            )
+            s.add(row)
+            s.flush()
+            details = {
+                "content_hash": digest,
+                "lineage_hash": _sha256_json(lineage),
+                "example_set_id": example_set_id,
+            }
+            details.update({k: lineage[k] for k in ("model_id", "method") if k in lineage})
+            audit.append(s, actor, "vector.add", "vector", row.id, details)
+            return convert.vector(row)
+
+    def get_vector(self, vector_id: int) -> records.Vector:
+        with self._read() as s:
+            return convert.vector(self._get(s, models.Vector, vector_id, "vector"))
+
+    def list_vectors(self) -> list[records.Vector]:
+        with self._read() as s:
+            rows = s.execute(select(models.Vector).order_by(models.Vector.id)).scalars()
+            return [convert.vector(r) for r in rows]
+
+    def read_vector_file(self, vector_id: int) -> bytes:
+        """The vector's file, verified against the hash recorded when it was added."""
+        return self.files.read(self.get_vector(vector_id).content_hash)
+
+    # ------------------------------------------------------------------ evaluations
+
+    def add_evaluation(
+        self, vector_id: int, config: dict[str, Any], results: dict[str, Any], actor: str
+    ) -> records.Evaluation:
+        """Record an evaluation run (its configuration and its results) of a vector."""
+        config = _json_dict(config, "evaluation configuration")
+        results = _json_dict(results, "evaluation results")
+        results_hash = _sha256_json({"config": config, "results": results})
+        with self._write() as s:
+            self._actor(s, actor, doing="record evaluations")
+            self._get(s, models.Vector, vector_id, "vector")
+            row = models.Evaluation(
+                vector_id=vector_id,
+                config=config,
+                results=results,
+                results_hash=results_hash,
+                created_by=actor,
+            )
+            s.add(row)
+            s.flush()
+            audit.append(
+                s,
+                actor,
+                "evaluation.add",
+                "evaluation",
+                row.id,
+                {"vector_id": vector_id, "results_hash": results_hash},
+            )
+            return convert.evaluation(row)
+
+    def get_evaluation(self, evaluation_id: int) -> records.Evaluation:
+        with self._read() as s:
+            return convert.evaluation(self._get(s, models.Evaluation, evaluation_id, "evaluation"))
+
+    def list_evaluations(self, vector_id: int | None = None) -> list[records.Evaluation]:
+        with self._read() as s:
+            stmt = select(models.Evaluation).order_by(models.Evaluation.id)
+            if vector_id is not None:
+                stmt = stmt.where(models.Evaluation.vector_id == vector_id)
+            return [convert.evaluation(r) for r in s.execute(stmt).scalars()]
+
+    # ------------------------------------------------------------------ submissions
+
+    def _check_evaluation(self, s: Session, evaluation_id: int | None, vector_id: int) -> None:
+        if evaluation_id is None:
+            return
+        ev = self._get(s, models.Evaluation, evaluation_id, "evaluation")
+        if ev.vector_id != vector_id:
+            raise ValidationError(
+                f"Evaluation {evaluation_id} was run on vector {ev.vector_id}, not on vector "
+                f"{vector_id}; attach an evaluation of this vector."
+            )
+
+    def _load_for_change(
+        self, s: Session, submission_id: int, expected_version: int
+    ) -> models.Submission:
+        row: models.Submission = self._get(s, models.Submission, submission_id, "submission")
+        if row.version != expected_version:
+            last = s.execute(
+                select(models.AuditEvent)
+                .where(
+                    models.AuditEvent.object_type == "submission",
+                    models.AuditEvent.object_id == str(submission_id),
+                )
+                .order_by(models.AuditEvent.seq.desc())
+                .limit(1)
+            ).scalar()
+            who = f" by {last.actor}" if last is not None else ""
+            raise ConflictError(
+                f"Submission {submission_id} was changed{who} after you opened it (it is now "
+                f"{row.status}); your action was not applied. Reload it and decide again."
+            )
+        return row
+
+    def _reviews(self, s: Session, submission_id: int) -> list[models.Review]:
+        stmt = (
+            select(models.Review)
+            .where(models.Review.submission_id == submission_id)
+            .order_by(models.Review.id)
+        )
+        return list(s.execute(stmt).scalars())
+
+    def create_submission(
+        self,
+        vector_id: int,
+        strength: float,
+        layers: list[int] | tuple[int, ...],
+        evaluation_id: int | None,
+        actor: str,
+    ) -> records.Submission:
+        """Start a draft: a vector with the chosen strength, layers and evaluation."""
+        layers = workflow.check_draft_content(strength, layers)
+        with self._write() as s:
+            self._actor(s, actor, doing="create submissions")
+            self._get(s, models.Vector, vector_id, "vector")
+            self._check_evaluation(s, evaluation_id, vector_id)
+            now = datetime.now(UTC)
+            row = models.Submission(
+                vector_id=vector_id,
+                strength=float(strength),
+                layers=layers,
+                evaluation_id=evaluation_id,
+                status=workflow.DRAFT,
+                created_by=actor,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            s.flush()
+            audit.append(
+                s,
+                actor,
+                "submission.create",
+                "submission",
+                row.id,
+                {
+                    "vector_id": vector_id,
+                    "strength": float(strength),
+                    "layers": layers,
+                    "evaluation_id": evaluation_id,
+                },
+            )
+            return convert.submission(row)
+
+    def update_draft(
+        self,
+        submission_id: int,
+        actor: str,
+        expected_version: int,
+        *,
+        strength: float | None = None,
+        layers: list[int] | tuple[int, ...] | None = None,
+        evaluation_id: int | None = None,
+    ) -> records.Submission:
+        """Change a draft's strength, layers or evaluation (only its creator, only as a draft)."""
+        with self._write() as s:
+            self._actor(s, actor, doing="edit submissions")
+            row = self._load_for_change(s, submission_id, expected_version)
+            if row.status != workflow.DRAFT:
+                raise workflow.WorkflowError(
+                    f"Submission {submission_id} is {row.status}; its content is frozen. "
+                    "Create a new submission to change it."
+                )
+            if row.created_by != actor:
+                raise PermissionDeniedError(
+                    f"Only {row.created_by}, who created submission {submission_id}, can edit it."
+                )
+            new_strength = row.strength if strength is None else strength
+            new_layers = workflow.check_draft_content(
+                new_strength, list(row.layers) if layers is None else layers
+            )
+            new_eval = row.evaluation_id if evaluation_id is None else evaluation_id
+            self._check_evaluation(s, new_eval, row.vector_id)
+            row.strength, row.layers, row.evaluation_id = float(new_strength), new_layers, new_eval
+            row.updated_at = datetime.now(UTC)
+            s.flush()
+            audit.append(
+                s,
+                actor,
+                "submission.update",
+                "submission",
+                row.id,
+                {"strength": row.strength, "layers": new_layers, "evaluation_id": new_eval},
+            )
+            return convert.submission(row, self._reviews(s, row.id))
+
+    @staticmethod
+    def _frozen_content(s: Session, row: models.Submission) -> dict[str, Any]:
+        """What a submission *is*: hashing this at submit time freezes it in the audit trail."""
+        vector = s.get(models.Vector, row.vector_id)
+        evaluation = s.get(models.Evaluation, row.evaluation_id) if row.evaluation_id else None
+        assert vector is not None
+        return {
+            "submission_id": row.id,
+            "vector_id": row.vector_id,
+            "vector_content_hash": vector.content_hash,
+            "vector_lineage_hash": _sha256_json(vector.lineage),
+            "strength": row.strength,
+            "layers": list(row.layers),
+            "evaluation_id": row.evaluation_id,
+            "evaluation_results_hash": evaluation.results_hash if evaluation else None,
+            "created_by": row.created_by,
+        }
+
+    def submit(self, submission_id: int, actor: str, expected_version: int) -> records.Submission:
+        """Send a draft for review; its content is frozen and its hash goes into the audit trail."""
+        with self._write() as s:
+            self._actor(s, actor, doing="submit for review")
+            row = self._load_for_change(s, submission_id, expected_version)
+            workflow.check_transition(submission_id, row.status, workflow.SUBMITTED)
+            if row.created_by != actor:
+                raise PermissionDeniedError(
+                    f"Only {row.created_by}, who created submission {submission_id}, can submit it."
+                )
+            if row.evaluation_id is None:
+                raise ValidationError(
+                    f"Submission {submission_id} has no evaluation: reviewers need the evidence. "
+                    "Run an evaluation and attach it before submitting."
+                )
+            content = self._frozen_content(s, row)
+            content_hash = _sha256_json(content)
+            row.status = workflow.SUBMITTED
+            row.content_hash = content_hash
+            row.updated_at = datetime.now(UTC)
+            s.flush()
+            audit.append(
+                s,
+                actor,
+                "submission.submit",
+                "submission",
+                row.id,
+                {"content_hash": content_hash, "content": content},
+            )
+            return convert.submission(row, self._reviews(s, row.id))
+
+    def _decide(
+        self,
+        submission_id: int,
+        target: str,
+        decision: str,
+        comment: str,
+        actor: str,
+        expected_version: int,
+    ) -> records.Submission:
+        verb = {"approve": "approve", "reject": "reject", "revoke": "revoke"}[decision]
+        comment = workflow.check_comment(comment, verb)
+        with self._write() as s:
+            user = self._actor(s, actor, doing=f"{verb} submissions")
+            assert user is not None
+            row = self._load_for_change(s, submission_id, expected_version)
+            workflow.check_reviewer(submission_id, actor, user.role, row.created_by, verb)
+            workflow.check_transition(submission_id, row.status, target)
+            if target != workflow.REVOKED and self._frozen_hash(s, row) != row.content_hash:
+                raise workflow.WorkflowError(
+                    f"Submission {submission_id} no longer matches the content frozen when it was "
+                    "submitted; it cannot be reviewed. Report this to an admin."
+                )
+            previous = row.status
+            row.status = target
+            row.updated_at = datetime.now(UTC)
+            s.add(
+                models.Review(
+                    submission_id=row.id, decision=decision, comment=comment, reviewer=actor
+                )
+            )
+            s.flush()
+            audit.append(
+                s,
+                actor,
+                f"submission.{decision}",
+                "submission",
+                row.id,
+                {
+                    "from": previous,
+                    "to": target,
+                    "comment": comment,
+                    "content_hash": row.content_hash,
+                },
+            )
+            return convert.submission(row, self._reviews(s, row.id))
+
+    def _frozen_hash(self, s: Session, row: models.Submission) -> str:
+        return _sha256_json(self._frozen_content(s, row))
+
+    def review(
+        self,
+        submission_id: int,
+        decision: str,
+        comment: str,
+        actor: str,
+        expected_version: int,
+    ) -> records.Submission:
+        """Approve or reject a submitted submission (reviewers/admins, never its creator)."""
+        if decision not in workflow.DECISIONS:
+            raise ValidationError(f"The decision must be 'approve' or 'reject', not {decision!r}.")
+        return self._decide(
+            submission_id,
+            workflow.DECISIONS[decision],
+            decision,
+            comment,
+            actor,
+            expected_version,
+        )
+
+    def revoke(
+        self, submission_id: int, comment: str, actor: str, expected_version: int
+    ) -> records.Submission:
+        """Withdraw an approval (reviewers/admins; a comment is required)."""
+        return self._decide(
+            submission_id, workflow.REVOKED, "revoke", comment, actor, expected_version
+        )
+
+    def get_submission(self, submission_id: int) -> records.Submission:
+        with self._read() as s:
+            row = self._get(s, models.Submission, submission_id, "submission")
+            return convert.submission(row, self._reviews(s, submission_id))
+
+    def list_submissions(
+        self, status: str | None = None, created_by: str | None = None
+    ) -> list[records.Submission]:
+        if status is not None and status not in workflow.STATUSES:
+            raise ValidationError(
+                f"Unknown status {status!r}: choose one of {', '.join(workflow.STATUSES)}."
+            )
+        with self._read() as s:
+            stmt = select(models.Submission).order_by(models.Submission.id)
+            if status is not None:
+                stmt = stmt.where(models.Submission.status == status)
+            if created_by is not None:
+                stmt = stmt.where(models.Submission.created_by == created_by)
+            rows = list(s.execute(stmt).scalars())
+            by_sub: dict[int, list[models.Review]] = {r.id: [] for r in rows}
+            if rows:
+                reviews = s.execute(
+                    select(models.Review)
+                    .where(models.Review.submission_id.in_(list(by_sub)))
+                    .order_by(models.Review.id)
+                ).scalars()
+                for rv in reviews:
+                    by_sub[rv.submission_id].append(rv)
+            return [convert.submission(r, by_sub[r.id]) for r in rows]
+
+    def check_submission(self, submission_id: int) -> bool:
+        """True if a submitted submission still matches the hash frozen in its submit event."""
+        with self._read(snapshot=True) as s:
+            row = self._get(s, models.Submission, submission_id, "submission")
+            if row.content_hash is None:
+                return True  # a draft is not frozen
+            event = s.execute(
+                select(models.AuditEvent)
+                .where(
+                    models.AuditEvent.action == "submission.submit",
+                    models.AuditEvent.object_type == "submission",
+                    models.AuditEvent.object_id == str(submission_id),
+                )
+                .order_by(models.AuditEvent.seq)
+                .limit(1)
+            ).scalar()
+            if event is None:
+                return False
+            recorded = convert.audit_event(event).details.get("content_hash")
+            return recorded == row.content_hash == self._frozen_hash(s, row)
+
+    # ------------------------------------------------------------------ audit trail
+
+    def record_event(
+        self,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str | int,
+        details: dict[str, Any] | None = None,
+    ) -> records.AuditEvent:
+        """Audit an action that changes no stored state (e.g. "generate", "vector.export")."""
+        if not isinstance(action, str) or not _ACTION_RE.match(action):
+            raise ValidationError(
+                f"{action!r} is not a valid action name: use lowercase letters, digits and "
+                "'.', '_' or '-', e.g. 'generate' or 'vector.export'."
+            )
+        with self._write() as s:
+            self._actor(s, actor, allow_system=True, doing="record actions")
+            return convert.audit_event(
+                audit.append(s, actor, action, object_type, object_id, details)
+            )
+
+    def audit_events(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        object_type: str | None = None,
+        object_id: str | int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[records.AuditEvent]:
+        """Audit events matching all the given filters, in sequence order."""
+        M = models.AuditEvent
+        stmt = select(M)
+        if actor is not None:
+            stmt = stmt.where(M.actor == actor)
+        if action is not None:
+            stmt = stmt.where(M.action == action)
+        if object_type is not None:
+            stmt = stmt.where(M.object_type == object_type)
+        if object_id is not None:
+            stmt = stmt.where(M.object_id == str(object_id))
+        # ts is ISO 8601 text in one fixed format, so text order is time order.
+        if since is not None:
+            stmt = stmt.where(M.ts >= audit.format_ts(since))
+        if until is not None:
+            stmt = stmt.where(M.ts < audit.format_ts(until))
+        if after_seq is not None:
+            stmt = stmt.where(M.seq > after_seq)
+        stmt = stmt.order_by(M.seq.desc() if newest_first else M.seq)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as s:
+            return [convert.audit_event(r) for r in s.execute(stmt).scalars()]
+
+    def verify(self) -> records.VerifyResult:
+        """Walk the whole audit chain; see :class:`records.VerifyResult`."""
+        with self._read(snapshot=True) as s:
+            return audit.verify(s)
+
+    def export_audit(
+        self, fmt: str, path: str | Path, actor: str = records.SYSTEM_ACTOR
+    ) -> records.ExportResult:
+        """Write the audit trail to ``path`` as "csv" or "json"; the export itself is audited.
+
+        A copy is also kept in the file store, and its hash is in the ``audit.export`` event,
+        so an auditor can later prove which file was handed over.
+        """
+        if fmt not in FORMATS:
+            raise ValidationError(f"Unknown export format {fmt!r}: choose csv or json.")
+        target = Path(path).expanduser()
+        if target.is_dir():
+            raise ValidationError(f"{target} is a folder; give a file name to write to.")
+        if not target.parent.is_dir():
+            raise ValidationError(f"The folder {target.parent} does not exist; create it first.")
+        with self._read(snapshot=True) as s:
+            verified = audit.verify(s)
+            rows = s.execute(select(models.AuditEvent).order_by(models.AuditEvent.seq)).scalars()
+            events = [convert.audit_event(r) for r in rows]
+        if fmt == "csv":
+            data = to_csv(events)
+        else:
+            data = to_json(events, verified, audit.format_ts(datetime.now(UTC)))
+        digest, _ = self.files.save(data, f".{fmt}")
+        _atomic_write(target, data)
+        self.record_event(
+            actor,
+            "audit.export",
+            "audit",
+            "chain",
+            {
+                "format": fmt,
+                "count": len(events),
+                "last_seq": events[-1].seq if events else 0,
+                "sha256": digest,
+                "chain_ok": verified.ok,
+            },
+        )
+        return records.ExportResult(path=target, format=fmt, count=len(events), sha256=digest)
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    """Replace ``target`` with ``data`` so a reader never sees a half-written export."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
