@@ -1,0 +1,111 @@
+"""Answers with and without a control vector, from one batched ``generate`` call.
+
+Row ``b`` of the batch is steered with strength ``alphas[b]``; the unsteered answer is the row with
+strength 0. Greedy by default; sampling takes a seed so that a demo can be replayed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from contextlib import nullcontext
+
+import torch
+
+from steering.activations import pad_batch
+from steering.errors import SteeringError
+from steering.models import LoadedModel
+from steering.steer import steer
+from steering.text import encode
+from steering.vectors import ControlVector
+
+# Seeded sampling reseeds torch's global generator; one sampling call at a time keeps it replayable.
+_sampling_lock = threading.Lock()
+
+
+def generate_texts(
+    loaded: LoadedModel,
+    prompts: Sequence[str],
+    *,
+    vector: ControlVector | None = None,
+    alphas: Sequence[float] | float = 0.0,
+    layers: Sequence[int] | None = None,
+    preserve_norm: bool = False,
+    max_new_tokens: int = 64,
+    do_sample: bool = False,
+    temperature: float = 0.7,
+    top_p: float = 0.95,
+    seed: int | None = None,
+) -> list[str]:
+    """Generate one answer per prompt in a single batched call, row ``b`` steered by ``alphas[b]``."""
+    if not prompts:
+        return []
+    if any(not p.strip() for p in prompts):
+        raise SteeringError("The prompt is empty: type a question first.")
+    if max_new_tokens < 1:
+        raise SteeringError("The number of new tokens must be at least 1.")
+    row_alphas = [float(alphas)] * len(prompts) if isinstance(alphas, (int, float)) else alphas
+    if len(row_alphas) != len(prompts):
+        raise SteeringError(f"{len(row_alphas)} strengths were given for {len(prompts)} prompts.")
+    tokenizer = loaded.tokenizer
+    encoded = [encode(tokenizer, p) for p in prompts]
+    batch = pad_batch(
+        encoded,
+        list(range(len(encoded))),
+        tokenizer.pad_token_id,
+        padding_side="left",  # generation appends on the right
+        device=loaded.device,
+    )
+    # Explicit None for the unused knobs, so a model's generation_config cannot turn them on.
+    sampling = (
+        {"temperature": temperature, "top_p": top_p}
+        if do_sample
+        else {"temperature": None, "top_p": None}
+    )
+    steering = (
+        steer(loaded, vector, row_alphas, layers=layers, preserve_norm=preserve_norm)
+        if vector is not None and any(a != 0 for a in row_alphas)
+        else nullcontext()
+    )
+    seeded = _sampling_lock if (do_sample and seed is not None) else nullcontext()
+    with seeded, steering, torch.inference_mode():
+        if do_sample and seed is not None:
+            torch.manual_seed(seed)
+        output = loaded.model.generate(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            top_k=None,
+            pad_token_id=tokenizer.pad_token_id,
+            **sampling,
+        )
+    new_tokens = output[:, batch.input_ids.shape[1] :]
+    return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def side_by_side(
+    loaded: LoadedModel,
+    prompt: str,
+    vector: ControlVector,
+    alpha: float,
+    *,
+    layers: Sequence[int] | None = None,
+    preserve_norm: bool = False,
+    max_new_tokens: int = 64,
+    do_sample: bool = False,
+    seed: int | None = None,
+) -> dict[str, str]:
+    """``{"unsteered": ..., "steered": ...}`` for one prompt, both rows in one batch."""
+    unsteered, steered = generate_texts(
+        loaded,
+        [prompt, prompt],
+        vector=vector,
+        alphas=[0.0, alpha],
+        layers=layers,
+        preserve_norm=preserve_norm,
+        max_new_tokens=max_new_tokens,
+        do_sample=do_sample,
+        seed=seed,
+    )
+    return {"unsteered": unsteered, "steered": steered}

