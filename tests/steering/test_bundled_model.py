@@ -1,0 +1,88 @@
+"""End-to-end checks on the bundled SmolLM2-135M-Instruct GGUF (what users get by default)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from steering.examples import bundled_example_sets, load_examples
+from steering.models import describe, load_model
+from steering.vectors import ControlVector
+from tests.steering.reference import block_outputs_one_by_one, cosine
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_model("default")
+
+
+def test_bundled_model_card_and_cache(bundled):
+    card = describe(bundled)
+    assert card["architecture"] == "llama"
+    assert card["layers"] == 30 and card["hidden_size"] == 576
+    assert 130e6 < card["parameters"] < 140e6
+    assert card["chat_template"] is True
+    again = load_model("default")  # the converted weights are cached now
+    assert again.source == "gguf-cache"
+    assert again.load_seconds < bundled.load_seconds or bundled.source == "gguf-cache"
+
+
+def test_cli_build_matches_one_example_at_a_time(tmp_path, bundled):
+    rows = load_examples(bundled_example_sets()["arithmetic"]).examples[:12]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(
+        "\n".join(
+            json.dumps({"prompt": e.prompt, "positive": e.positive, "negative": e.negative})
+            for e in rows
+        )
+    )
+    out = tmp_path / "v.safetensors"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "steering",
+            "build",
+            "--model",
+            "default",
+            "--pairs",
+            str(pairs),
+            "--out",
+            str(out),
+            "--method",
+            "mean_diff",
+            "--negatives",
+            "column",
+            "--layers",
+            "all",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    vector = ControlVector.load(out)
+    assert vector.layers == list(range(30))
+    sums = [0.0] * 30
+    for e in rows:
+        pos = block_outputs_one_by_one(bundled, e.prompt, e.positive)
+        neg = block_outputs_one_by_one(bundled, e.prompt, e.negative)
+        sums = [s + (p - n).double() for s, p, n in zip(sums, pos, neg, strict=True)]
+    worst = min(cosine(vector.directions[i], sums[i] / len(rows)) for i in range(30))
+    assert worst >= 0.999
+
+
+def test_side_by_side_on_the_bundled_model(bundled):
+    from steering.generate import side_by_side
+    from steering.vectors import build_vector
+
+    rows = load_examples(bundled_example_sets()["arithmetic"]).examples[:16]
+    vector = build_vector(bundled, rows, layers=[12]).vector
+    answers = side_by_side(bundled, rows[0].prompt, vector, 0.0, max_new_tokens=12)
+    assert answers["unsteered"] == answers["steered"]  # strength 0 is the unsteered model
+    answers = side_by_side(bundled, rows[0].prompt, vector, 8.0, max_new_tokens=12)
+    assert answers["unsteered"] and answers["steered"]
+    assert answers["unsteered"] != answers["steered"]

@@ -1,0 +1,147 @@
+"""The engine's command line, end to end on a tiny model saved to a folder."""
+
+import json
+import subprocess
+import sys
+
+import gguf
+import pytest
+import torch
+
+from steering.vectors import ControlVector, build_vector
+from tests.steering.pairs import arithmetic_pairs
+from tests.steering.reference import cosine
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "steering", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tiny_llama):
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tiny_llama.model.save_pretrained(folder)
+    tiny_llama.tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pairs_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pairs") / "pairs.jsonl"
+    rows = [
+        {"prompt": p.prompt, "positive": p.positive, "negative": p.negative, "answer": p.answer}
+        for p in arithmetic_pairs(8)
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_info_prints_the_model_card(model_dir):
+    result = run_cli("info", "--model", str(model_dir))
+    assert result.returncode == 0, result.stderr
+    card = json.loads(result.stdout)
+    assert card["layers"] == 4 and card["hidden_size"] == 32
+    assert card["chat_template"] is True
+    assert len(card["fingerprint"]) == 32
+
+
+def test_build_generate_export(tmp_path, model_dir, pairs_file, tiny_llama):
+    out = tmp_path / "vec.safetensors"
+    result = run_cli(
+        "build",
+        "--model",
+        str(model_dir),
+        "--pairs",
+        str(pairs_file),
+        "--out",
+        str(out),
+        "--method",
+        "mean_diff",
+        "--negatives",
+        "column",
+        "--layers",
+        "all",
+        "--batch-size",
+        "3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert "reading activations" in result.stderr  # the progress bar
+    vector = ControlVector.load(out)
+    expected = build_vector(tiny_llama, arithmetic_pairs(8)).vector
+    assert vector.layers == [0, 1, 2, 3]
+    for i in vector.layers:
+        assert cosine(vector.directions[i], expected.directions[i]) >= 0.9999
+    assert vector.metadata["dataset_hash"]
+
+    gen = run_cli(
+        "generate",
+        "--model",
+        str(model_dir),
+        "--vector",
+        str(out),
+        "--prompt",
+        "What is 2 plus 3?",
+        "--alpha",
+        "4",
+        "--layers",
+        "1-2",
+        "--max-new-tokens",
+        "5",
+    )
+    assert gen.returncode == 0, gen.stderr
+    answers = json.loads(gen.stdout)
+    assert set(answers) == {"unsteered", "steered"}
+
+    refused = run_cli(
+        "export", "--vector", str(out), "--format", "gguf", "--out", str(tmp_path / "v.gguf")
+    )
+    assert refused.returncode == 2
+    assert "Layer 0 cannot be exported" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    later = tmp_path / "later.safetensors"
+    ControlVector({i: vector.directions[i] for i in (2, 3)}, vector.metadata).save(later)
+    exported = run_cli(
+        "export", "--vector", str(later), "--format", "gguf", "--out", str(tmp_path / "v.gguf")
+    )
+    assert exported.returncode == 0, exported.stderr
+    reader = gguf.GGUFReader(tmp_path / "v.gguf")
+    names = sorted(t.name for t in reader.tensors)
+    assert names == ["direction.2", "direction.3"]
+    data = {t.name: torch.tensor(t.data.copy()) for t in reader.tensors}
+    assert torch.equal(data["direction.3"], vector.directions[3])
+
+
+def test_user_errors_exit_2_without_traceback(tmp_path, model_dir):
+    missing = run_cli(
+        "build",
+        "--model",
+        str(model_dir),
+        "--pairs",
+        str(tmp_path / "nope.csv"),
+        "--out",
+        str(tmp_path / "v.safetensors"),
+    )
+    assert missing.returncode == 2
+    assert "Traceback" not in missing.stderr and missing.stderr.startswith("error:")
+    bad_layers = run_cli(
+        "build",
+        "--model",
+        str(model_dir),
+        "--pairs",
+        str(tmp_path / "nope.csv"),
+        "--out",
+        str(tmp_path / "v.safetensors"),
+        "--layers",
+        "1-99",
+    )
+    assert bad_layers.returncode == 2
+    no_model = run_cli("info", "--model", str(tmp_path / "missing.gguf"))
+    assert no_model.returncode == 2 and "No GGUF file" in no_model.stderr
