@@ -26,6 +26,9 @@ from .errors import DatabaseUnavailableError
 
 DEFAULT_DB_FILENAME = "lab.db"
 SQLITE_BUSY_TIMEOUT_S = 30.0
+# FULL: a commit is on disk before it returns, so an approval survives a power cut. (In WAL mode
+# NORMAL would still survive a crashed process, but could lose the last commits on power loss.)
+SQLITE_SYNCHRONOUS = "FULL"
 
 # Execution option read by the SQLite "begin" hook; set on the write engine only.
 _BEGIN_OPTION = "storage_sqlite_begin"
@@ -106,7 +109,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -129,8 +132,9 @@ def translate_db_errors(url: str) -> Iterator[None]:
                 "(another program is writing to it). Try again in a moment."
             ) from exc
         if exc.connection_invalidated or "connect" in text or "unable to open" in text:
+            detail = " ".join(str(exc.orig).split()).rstrip(".?")
             raise DatabaseUnavailableError(
-                f"Cannot reach the database {where}: {str(exc.orig).strip()}. Check that the "
-                "server is running and that DATABASE_URL (or --db) is right."
+                f"Cannot reach the database {where} ({detail}). Check that the server is "
+                "running and that DATABASE_URL (or --db) is right."
             ) from exc
         raise

@@ -3,11 +3,13 @@
 Every ``Store.open`` calls :func:`upgrade_to_head`. Several processes may start at once (the
 dashboard's workers, a CLI call, the test suite's spawned appenders), so the upgrade runs inside a
 transaction holding a lock: SQLite's ``BEGIN IMMEDIATE`` write lock, or a PostgreSQL advisory lock
-scoped to the current schema. Whoever gets the lock second finds the schema already at head.
+scoped to the current schema. Whoever gets the lock second finds the schema already at head. Within one process a thread lock
+also serialises upgrades, because Alembic's ``context``/``op`` proxies are process-global.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -19,6 +21,9 @@ from sqlalchemy import Engine, text
 from .db import write_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Alembic's ``context`` and ``op`` are process-global proxies: two threads migrating at once
+# (two stores opened concurrently) would trample each other, so upgrades in one process queue.
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def alembic_config() -> Config:
@@ -45,7 +50,7 @@ def upgrade_to_head(engine: Engine) -> str:
     if current_revision(engine) == head:
         return head
     cfg = alembic_config()
-    with write_engine(engine).begin() as conn:
+    with _ALEMBIC_LOCK, write_engine(engine).begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema()))"))
         cfg.attributes["connection"] = conn

@@ -56,7 +56,14 @@ class Passwords:
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self.hasher = hasher or default_hasher()
-        self._dummy = self.hasher.hash("not-a-real-password")
+        self._dummy_hash: str | None = None
+
+    @property
+    def _dummy(self) -> str:
+        # Made on first use: hashing takes a noticeable moment and most processes never need it.
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash("not-a-real-password")
+        return self._dummy_hash
 
     def hash(self, password: str) -> str:
         return self.hasher.hash(password)

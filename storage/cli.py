@@ -1,0 +1,129 @@
+"""Command line for operators: users, migrations, verifying and exporting the audit trail.
+
+Exit codes: 0 success; 1 the audit chain is broken (``verify``); 2 a user error (bad input,
+unreachable database, ...), reported as one line on stderr without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import StorageError
+from .migrate import current_revision
+from .records import ROLES
+from .store import Store
+
+
+def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=default,
+        help="database URL (default: $DATABASE_URL, else the SQLite file in the data folder)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=default,
+        help="data folder (default: $STEERING_DATA_DIR, else ./data)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m storage", description="Manage the control-vector lab's store."
+    )
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("add-user", help="create a user (password from $STEERING_PASSWORD or asked)")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=ROLES)
+    _common(p, suppress=True)
+
+    p = sub.add_parser("users", help="list users")
+    _common(p, suppress=True)
+
+    p = sub.add_parser("verify", help="check the audit chain; exit 1 if it was tampered with")
+    _common(p, suppress=True)
+
+    p = sub.add_parser("export-audit", help="export the audit trail")
+    p.add_argument("--format", required=True, choices=("csv", "json"))
+    p.add_argument("--out", required=True, metavar="FILE")
+    _common(p, suppress=True)
+
+    p = sub.add_parser("migrate", help="bring the database schema up to date")
+    _common(p, suppress=True)
+    return parser
+
+
+def _read_password() -> str:
+    from_env = os.environ.get("STEERING_PASSWORD")
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise StorageError(
+            "No password given: set STEERING_PASSWORD or run the command in a terminal."
+        )
+    first = getpass.getpass("Password: ")
+    second = getpass.getpass("Repeat password: ")
+    if first != second:
+        raise StorageError("The two passwords do not match; nothing was changed.")
+    return first
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "add-user":
+        password = _read_password()
+        with Store.open(args.db, args.data_dir) as store:
+            user = store.add_user(args.name, args.role, password)
+        print(f"added user {user.name} ({user.role})")
+        return 0
+    with Store.open(args.db, args.data_dir) as store:
+        if args.command == "users":
+            users = store.list_users()
+            if not users:
+                print("no users yet: add one with 'python -m storage add-user NAME --role admin'")
+            width = max([len(u.name) for u in users] + [4])
+            for u in users:
+                state = "active" if u.active else "deactivated"
+                created = u.created_at.strftime("%Y-%m-%d %H:%M UTC")
+                print(f"{u.name:<{width}}  {u.role:<8}  {state:<11}  {created}")
+            return 0
+        if args.command == "verify":
+            result = store.verify()
+            if result.ok:
+                print(f"audit chain ok: {result.count} events")
+                print(f"head hash: {result.head_hash}")
+                return 0
+            print(
+                f"audit chain BROKEN at event {result.first_broken_seq} ({result.reason}): "
+                f"{result.message}"
+            )
+            print(f"{result.count} events before it are intact.")
+            return 1
+        if args.command == "export-audit":
+            exported = store.export_audit(args.format, args.out)
+            print(f"exported {exported.count} events to {exported.path} (sha256 {exported.sha256})")
+            return 0
+        if args.command == "migrate":
+            print(f"database schema is at revision {current_revision(store.engine)}")
+            return 0
+    raise AssertionError(f"unhandled command {args.command}")  # argparse prevents this
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing more was changed", file=sys.stderr)
+        return 130

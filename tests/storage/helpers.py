@@ -1,0 +1,20 @@
+"""Shared test helpers (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+from storage import Store, Submission
+
+
+def make_submission(store: Store, builder: str = "alice", strength: float = 0.5) -> Submission:
+    """A vector with an evaluation and a draft submission of it, created by ``builder``."""
+    vector = store.add_vector(
+        f"vector-bytes-{uuid.uuid4()}".encode(),
+        {"model_id": "tiny", "method": "R-C", "layers": [2, 3]},
+        builder,
+    )
+    evaluation = store.add_evaluation(
+        vector.id, {"strengths": [0.0, strength]}, {"accuracy": {"0.0": 0.4, "0.5": 0.6}}, builder
+    )
+    return store.create_submission(vector.id, strength, [2, 3], evaluation.id, builder)
