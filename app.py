@@ -1,0 +1,118 @@
+"""Start the control-vector lab dashboard: ``python app.py [--host H] [--port P] [--db URL]``.
+
+Options fall back to environment variables (``STEERING_HOST``, ``STEERING_PORT``, ``DATABASE_URL``,
+``STEERING_DATA_DIR``, ``STEERING_MODEL``). The UI lives in the ``dashboard`` package; this file
+only parses options, opens the store, sets up demo accounts on a first local run, and launches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+DEMO_USERS = (("demo-builder", "builder"), ("demo-reviewer", "reviewer"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description="The control-vector lab dashboard.")
+    parser.add_argument(
+        "--host",
+        default=env("STEERING_HOST", "127.0.0.1"),
+        help="address to listen on (default: $STEERING_HOST, else 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(env("STEERING_PORT", "7860")),
+        help="port (default: $STEERING_PORT, else 7860)",
+    )
+    parser.add_argument(
+        "--db",
+        default=env("DATABASE_URL"),
+        help="database URL (default: $DATABASE_URL, else SQLite in the data folder)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=env("STEERING_DATA_DIR"),
+        help="data folder (default: $STEERING_DATA_DIR, else ./data)",
+    )
+    parser.add_argument(
+        "--model",
+        default=env("STEERING_MODEL", "default"),
+        help="model preselected and used (default: $STEERING_MODEL, else the bundled model)",
+    )
+    parser.add_argument(
+        "--preload",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="load the model in the background at start-up (default: yes)",
+    )
+    return parser
+
+
+def ensure_users(store, host: str) -> list[tuple[str, str, str]] | None:
+    """Demo accounts on a first local run: ``[(name, role, password)]``; None if users exist.
+
+    Raises SystemExit with instructions when there are no users and the address is not local:
+    generated passwords printed on a console are fine on a laptop, not on a shared server.
+    """
+    if store.list_users():
+        return None
+    if host not in LOCAL_HOSTS:
+        raise SystemExit(
+            f"No users exist yet, and demo accounts are only created when the app listens on "
+            f"127.0.0.1 (not {host}). Add users first, e.g.:\n"
+            "  python -m storage add-user NAME --role builder\n"
+            "  python -m storage add-user NAME --role reviewer"
+        )
+    created = []
+    for name, role in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        store.add_user(name, role, password)
+        created.append((name, role, password))
+    return created
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    from storage import StorageError, Store
+
+    try:
+        store = Store.open(args.db, args.data_dir)
+    except StorageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    demo = ensure_users(store, args.host)
+    if demo:
+        print("Demo mode: no users existed, so these accounts were created:", flush=True)
+        for name, role, password in demo:
+            print(f"  {role:9} user: {name:14} password: {password}", flush=True)
+
+    from dashboard.context import AppContext
+    from dashboard.ui import build_ui, css
+
+    ctx = AppContext(store=store, default_model=args.model)
+    if args.preload:
+        ctx.preload()
+    app = build_ui(ctx, demo_users=bool(demo))
+    app.queue(default_concurrency_limit=4)
+    print(f"Dashboard on http://{args.host}:{args.port}", flush=True)
+    app.launch(
+        server_name=args.host,
+        server_port=args.port,
+        css=css(),
+        allowed_paths=[str(ctx.export_dir)],
+        footer_links=[],
+        show_error=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

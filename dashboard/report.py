@@ -1,0 +1,85 @@
+"""The evaluation report as one self-contained HTML file: charts inlined, readable offline.
+
+Every piece of text that came from a user or a model is HTML-escaped; plotly's JavaScript is
+inlined once (``include_plotlyjs=True``) so the file needs no network.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from dashboard import charts
+from dashboard.handlers import layers_text, results_table, samples_text, side_effects_table
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:960px;margin:2em auto;
+padding:0 1em;color:#111827;line-height:1.45}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #e5e7eb}
+table{border-collapse:collapse;width:100%;font-size:.9em;overflow-x:auto;display:block}
+th,td{border:1px solid #e5e7eb;padding:4px 8px;text-align:left}
+th{background:#f3f4f6}.verdict{font-size:1.1em;background:#eff6ff;padding:.8em 1em;border-radius:6px}
+pre{white-space:pre-wrap;background:#f9fafb;padding:1em;border-radius:6px;font-size:.85em}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(rows: list[list[Any]], headers: list[str]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def evaluation_report_html(submission: Any, vector: Any, evaluation: Any) -> str:
+    """The report for one submission: verdict, chart, tables, side effects, samples, lineage."""
+    results = evaluation.results
+    rows = list(results.get("results") or [])
+    figure = charts.accuracy_chart(rows, results.get("chosen_alpha"))
+    chart = figure.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
+    table = results_table(rows)
+    side = side_effects_table(results.get("side_effects") or {})
+    lineage = vector.lineage
+    lineage_rows = [
+        [key, json.dumps(value) if isinstance(value, (list, dict)) else value]
+        for key, value in sorted(lineage.items())
+        if key != "norms"
+    ]
+    reviews = [
+        [f"{r.created_at:%Y-%m-%d %H:%M}", r.reviewer, r.decision, r.comment]
+        for r in submission.reviews
+    ]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>Evaluation report: submission {submission.id}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>Control vector evaluation: submission #{submission.id}</h1>",
+        f"<p>Status <b>{_e(submission.status)}</b> · built by {_e(submission.created_by)} · "
+        f"strength {submission.strength:g} on layers {_e(layers_text(submission.layers))} · "
+        f"content hash <code>{_e(submission.content_hash or '')}</code></p>",
+        f"<p class='verdict'>{_e(results.get('verdict') or '')}</p>",
+        "<h2>Accuracy against strength</h2>",
+        chart,
+        "<h2>Results on held-out questions</h2>",
+        _table(table.values.tolist(), list(table.columns)),
+        "<h2>Side effects on neutral text</h2>",
+        _table(side.values.tolist(), list(side.columns)) if len(side) else "<p>Not measured.</p>",
+        "<h2>Sample answers</h2>",
+        f"<pre>{_e(samples_text(results.get('samples') or [], limit=20))}</pre>",
+        "<h2>Evaluation settings</h2>",
+        _table([[k, json.dumps(v)] for k, v in sorted(evaluation.config.items())], ["", ""]),
+        "<h2>Vector lineage</h2>",
+        _table(lineage_rows, ["", ""]),
+        "<h2>Reviews</h2>",
+        _table(reviews, ["when (UTC)", "reviewer", "decision", "comment"])
+        if reviews
+        else "<p>No reviews yet.</p>",
+        f"<p><small>Evaluation #{evaluation.id}, results hash "
+        f"<code>{_e(evaluation.results_hash)}</code>.</small></p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)
