@@ -348,7 +348,9 @@ def fingerprint(loaded: LoadedModel | nn.Module, tokenizer: Any = None) -> str:
         for name, tensor in sorted(model.state_dict().items()):
             flat = tensor.detach().reshape(-1)
             # 64 evenly spaced entries per tensor catch any real change of the weights cheaply.
-            index = torch.linspace(0, flat.numel() - 1, steps=min(64, flat.numel())).long()
+            index = torch.linspace(
+                0, flat.numel() - 1, steps=min(64, flat.numel()), dtype=torch.float64
+            ).long()
             sample = flat[index.to(flat.device)].float().cpu()
             digest.update(name.encode())
             digest.update(str(tuple(tensor.shape)).encode())
