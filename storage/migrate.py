@@ -3,30 +3,38 @@
 Every ``Store.open`` calls :func:`upgrade_to_head`. Several processes may start at once (the
 dashboard's workers, a CLI call, the test suite's spawned appenders), so the upgrade runs inside a
 transaction holding a lock: SQLite's ``BEGIN IMMEDIATE`` write lock, or a PostgreSQL advisory lock
-scoped to the current schema. Whoever gets the lock second finds the schema already at head. Within one process a thread lock
-also serialises upgrades, because Alembic's ``context``/``op`` proxies are process-global.
+scoped to the current schema. Whoever gets the lock second finds the schema already at head.
+Within one process a thread lock also serialises upgrades, because Alembic's ``context``/``op``
+proxies are process-global.
+
+The common case (schema already current) is answered with one query against ``alembic_version``
+without importing Alembic at all, which keeps CLI calls and worker start-up quick.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
+from sqlalchemy import exc as sa_exc
 
 from .db import write_engine
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-# Alembic's ``context`` and ``op`` are process-global proxies: two threads migrating at once
-# (two stores opened concurrently) would trample each other, so upgrades in one process queue.
+# The newest revision in migrations/versions. A test checks it against Alembic's own view, so a
+# new migration without bumping this fails loudly instead of being skipped.
+HEAD_REVISION = "0001"
 _ALEMBIC_LOCK = threading.Lock()
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
@@ -34,25 +42,31 @@ def alembic_config() -> Config:
 
 
 def head_revision() -> str:
-    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
-    return heads[0]
+    """The head according to Alembic's script directory (slow: imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_heads()[0]
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None for a blank database."""
     with engine.connect() as conn:
-        heads = MigrationContext.configure(conn).get_current_heads()
-    return heads[0] if heads else None
+        try:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except (sa_exc.OperationalError, sa_exc.ProgrammingError):
+            return None  # no alembic_version table yet
 
 
 def upgrade_to_head(engine: Engine) -> str:
     """Bring the schema to the newest revision; return that revision."""
-    head = head_revision()
-    if current_revision(engine) == head:
-        return head
+    if current_revision(engine) == HEAD_REVISION:
+        return HEAD_REVISION
+    from alembic import command
+
     cfg = alembic_config()
     with _ALEMBIC_LOCK, write_engine(engine).begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema()))"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
-    return head
+    return HEAD_REVISION

@@ -1,0 +1,66 @@
+"""Example sets, vectors, evaluations: stored with lineage, returned as frozen values."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from storage import NotFoundError, PermissionDeniedError, Store, ValidationError
+
+LINEAGE = {
+    "model_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "model_fingerprint": "f" * 16,
+    "dataset_hash": "d" * 64,
+    "method": "R-C",
+    "negatives": "random",
+    "token_position": "last",
+    "layers": [3, 4, 5],
+    "norms": {"3": 1.25, "4": 2.5},
+    "tool_version": "0.1.0",
+    "created_by": "alice",
+}
+
+
+def test_example_set_vector_evaluation_round_trip(store: Store, people: dict) -> None:
+    es = store.add_example_set("Arithmetic", b"p,q\n", "../../arith.csv", "c" * 64, 12, "alice")
+    assert (es.name, es.filename, es.row_count, es.created_by) == (
+        "Arithmetic",
+        "arith.csv",
+        12,
+        "alice",
+    )
+    vector = store.add_vector(b"safetensors", LINEAGE, "alice", example_set_id=es.id)
+    assert vector.lineage == LINEAGE and vector.example_set_id == es.id
+    assert vector.created_at.tzinfo is not None
+    ev = store.add_evaluation(
+        vector.id, {"strengths": [0, 0.5]}, {"acc": [0.4, 0.6], "p": None}, "alice"
+    )
+    assert store.get_evaluation(ev.id).results == {"acc": [0.4, 0.6], "p": None}
+    assert [e.id for e in store.list_evaluations(vector.id)] == [ev.id]
+    assert store.list_vectors() == [vector] and store.list_example_sets() == [es]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        vector.created_by = "mallory"  # type: ignore[misc]
+    events = store.audit_events(object_type="vector", object_id=vector.id)
+    assert events[0].details["content_hash"] == vector.content_hash
+    assert events[0].details["model_id"] == LINEAGE["model_id"]
+
+
+def test_inputs_are_validated(store: Store, people: dict) -> None:
+    with pytest.raises(NotFoundError, match="no example set with id 99"):
+        store.add_vector(b"x", {}, "alice", example_set_id=99)
+    with pytest.raises(NotFoundError, match="no vector with id 42"):
+        store.add_evaluation(42, {}, {}, "alice")
+    with pytest.raises(ValidationError, match="null instead of NaN"):
+        store.add_evaluation(1, {}, {"p": float("nan")}, "alice")
+    with pytest.raises(ValidationError, match="lineage metadata must be a dictionary"):
+        store.add_vector(b"x", ["not", "a", "dict"], "alice")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="row count"):
+        store.add_example_set("x", b"x", "x.csv", "c" * 64, -1, "alice")
+    with pytest.raises(PermissionDeniedError, match="'system' cannot"):
+        store.add_vector(b"x", {}, "system")
+    with pytest.raises(NotFoundError, match="no submission with id 7"):
+        store.get_submission(7)
+    with pytest.raises(ValidationError, match="whole number"):
+        store.get_vector("1")  # type: ignore[arg-type]
+    assert store.verify().count == 4  # only the four users were created
