@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from steering.errors import SteeringError
+from steering.evaluate_cli import add_evaluate_command
 
 
 def _progress_bar(label: str) -> Callable[[int, int], None]:
@@ -140,12 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--strength", type=float, default=None, help="recorded in the metadata")
     export.set_defaults(run=cmd_export)
 
-    try:
-        from steering.evaluate_cli import add_evaluate_command
-    except ImportError:
-        pass
-    else:
-        add_evaluate_command(commands, model_help)
+    add_evaluate_command(commands, model_help)
     return parser
 
 

@@ -1,0 +1,645 @@
+"""Evaluation: accuracy at several strengths, the paper's diagnostics, statistics and a verdict.
+
+- ``score_choices``: multiple-choice scoring of many questions at many strengths, batched (see
+  ``steering.scoring`` for exactly what is computed), as a tidy table.
+- ``evaluate``: accuracy per strength (multiple choice, or generated answers with extraction, see
+  ``steering.answers``), Wilson intervals, McNemar's exact test and a paired bootstrap interval
+  against strength 0, side effects on neutral text, and a verdict sentence.
+- ``evaluate_heldout``: the strength is chosen on build rows and reported on held-out rows.
+- ``layer_sweep``: one strength at each of several layer sets, all in the same batched passes.
+
+Rows are anything with ``prompt``, ``answer`` and optionally ``choices`` and ``row`` attributes (an
+``Example``) or dict keys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from steering.answers import expected_form, extract_answer, is_correct, normalise_text
+from steering.errors import SteeringError
+from steering.generate import generate_texts
+from steering.models import LoadedModel
+from steering.scoring import Condition, UnitScores, score_units
+from steering.side_effects import side_effects as measure_side_effects
+from steering.stats import Paired, paired_bootstrap, paired_counts, wilson
+from steering.vectors import ControlVector
+from steering.verdict import no_strength_chosen, verdict_sentence
+
+ProgressCallback = Callable[[int, int], None]
+DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 1.0)
+CLI_KEYS = (
+    "alpha",
+    "accuracy",
+    "accuracy_norm",
+    "ci_low",
+    "ci_high",
+    "kl",
+    "entropy_bits",
+    "mass_correct",
+    "mass_incorrect",
+    "mcnemar_p",
+)
+SAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Question:
+    prompt: str
+    answer: str
+    choices: tuple[str, ...] | None
+    row: int
+
+
+def _field(row: Any, name: str) -> Any:
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+
+
+def as_questions(rows: Sequence[Any], *, need_choices: bool) -> list[Question]:
+    """Rows with an answer, checked: a user error names the row and what to fix."""
+    questions = []
+    for i, row in enumerate(rows):
+        number = _field(row, "row") or i + 1
+        answer = _field(row, "answer")
+        if answer is None or not str(answer).strip():
+            raise SteeringError(f"Row {number}: no 'answer' to evaluate against.")
+        choices = _field(row, "choices")
+        choices = tuple(str(c) for c in choices) if choices else None
+        if need_choices:
+            if not choices:
+                raise SteeringError(f"Row {number}: no 'choices' for multiple-choice scoring.")
+            if _answer_index(str(answer), choices) is None:
+                raise SteeringError(
+                    f"Row {number}: the answer '{answer}' is not one of its choices "
+                    f"({', '.join(choices)})."
+                )
+        questions.append(Question(str(_field(row, "prompt")), str(answer), choices, int(number)))
+    if not questions:
+        raise SteeringError("No rows to evaluate: the rows need an 'answer' column.")
+    return questions
+
+
+def _answer_index(answer: str, choices: Sequence[str]) -> int | None:
+    for i, choice in enumerate(choices):
+        if choice.strip() == answer.strip():
+            return i
+    for i, choice in enumerate(choices):
+        if normalise_text(choice) == normalise_text(answer):
+            return i
+    return None
+
+
+def _masses(unit: UnitScores, first_ids: Sequence[int | None], correct: int) -> tuple[float, float]:
+    correct_token = first_ids[correct]
+    mass_correct = unit.first_probs[correct] if correct_token is not None else math.nan
+    seen: set[int] = set()
+    mass_incorrect = 0.0
+    for c, token in enumerate(first_ids):
+        if c == correct or token is None or token == correct_token or token in seen:
+            continue
+        seen.add(token)
+        mass_incorrect += unit.first_probs[c]
+    return mass_correct, mass_incorrect
+
+
+def _first_token_ids(loaded: LoadedModel, question: Question, candidates: Sequence[str]):
+    from steering.scoring import _prepare
+
+    return _prepare(loaded.tokenizer, question.prompt, candidates).first_tokens
+
+
+def _choice_table(
+    loaded: LoadedModel,
+    questions: Sequence[Question],
+    conditions: Sequence[Condition],
+    candidates: Sequence[Sequence[str]],
+    *,
+    vector: ControlVector | None,
+    layers: Sequence[int] | None,
+    batch_size: int,
+    progress: ProgressCallback | None,
+) -> pd.DataFrame:
+    scores = score_units(
+        loaded,
+        [q.prompt for q in questions],
+        candidates,
+        conditions,
+        vector=vector,
+        layers=layers,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    records = []
+    for q, (question, cands, per_condition) in enumerate(
+        zip(questions, candidates, scores, strict=True)
+    ):
+        correct = _answer_index(question.answer, cands)
+        first_ids = _first_token_ids(loaded, question, cands)
+        for condition, unit in zip(conditions, per_condition, strict=True):
+            predicted = int(np.argmax(unit.logprobs))
+            predicted_norm = int(np.argmax(unit.mean_logprobs))
+            mass_correct, mass_incorrect = _masses(unit, first_ids, correct)
+            records.append(
+                {
+                    "question": q,
+                    "row": question.row,
+                    "alpha": condition.alpha,
+                    "layers": ",".join(map(str, condition.layers)) if condition.layers else "",
+                    "answer": cands[correct],
+                    "predicted": cands[predicted],
+                    "predicted_norm": cands[predicted_norm],
+                    "correct": predicted == correct,
+                    "correct_norm": predicted_norm == correct,
+                    "kl": unit.kl,
+                    "entropy_bits": unit.entropy_bits,
+                    "mass_correct": mass_correct,
+                    "mass_incorrect": mass_incorrect,
+                    "logprobs": tuple(unit.logprobs),
+                    "logprobs_norm": tuple(unit.mean_logprobs),
+                }
+            )
+    return pd.DataFrame.from_records(records)
+
+
+def score_choices(
+    loaded: LoadedModel,
+    rows: Sequence[Any],
+    *,
+    vector: ControlVector | None = None,
+    alphas: Sequence[float] = (0.0,),
+    layers: Sequence[int] | None = None,
+    batch_size: int = 32,
+    progress: ProgressCallback | None = None,
+) -> pd.DataFrame:
+    """One row per (question, strength): prediction, correctness and first-token diagnostics.
+
+    Columns: question, row, alpha, layers, answer, predicted, predicted_norm, correct,
+    correct_norm, kl (nats), entropy_bits, mass_correct, mass_incorrect, logprobs, logprobs_norm.
+    """
+    questions = as_questions(rows, need_choices=True)
+    conditions = [Condition(float(a)) for a in alphas]
+    return _choice_table(
+        loaded,
+        questions,
+        conditions,
+        [q.choices for q in questions],  # type: ignore[misc]
+        vector=vector,
+        layers=layers,
+        batch_size=batch_size,
+        progress=progress,
+    )
+
+
+def _generated_table(
+    loaded: LoadedModel,
+    questions: Sequence[Question],
+    alphas: Sequence[float],
+    *,
+    vector: ControlVector | None,
+    layers: Sequence[int] | None,
+    batch_size: int,
+    max_new_tokens: int,
+    progress: ProgressCallback | None,
+) -> pd.DataFrame:
+    # Diagnostics from one scoring pass over the choices (or the answer alone).
+    candidates = [q.choices or (q.answer,) for q in questions]
+    table = _choice_table(
+        loaded,
+        questions,
+        [Condition(float(a)) for a in alphas],
+        candidates,
+        vector=vector,
+        layers=layers,
+        batch_size=batch_size,
+        progress=None,
+    )
+    units = [(q, a) for a in alphas for q in range(len(questions))]
+    texts: list[str] = []
+    for start in range(0, len(units), batch_size):
+        chunk = units[start : start + batch_size]
+        texts += generate_texts(
+            loaded,
+            [questions[q].prompt for q, _ in chunk],
+            vector=vector,
+            alphas=[float(a) for _, a in chunk],
+            layers=layers,
+            max_new_tokens=max_new_tokens,
+        )
+        if progress is not None:
+            progress(start + len(chunk), len(units))
+    generated = {}
+    for (q, a), text in zip(units, texts, strict=True):
+        question = questions[q]
+        extracted = extract_answer(text, question.answer, question.choices)
+        generated[(q, float(a))] = (text, extracted, is_correct(extracted, question.answer))
+    keys = [(int(q), float(a)) for q, a in zip(table.question, table.alpha, strict=True)]
+    # object columns: an answer that could not be extracted stays None, not NaN
+    table["generated"] = pd.Series([generated[k][0] for k in keys], index=table.index, dtype=object)
+    table["extracted"] = pd.Series([generated[k][1] for k in keys], index=table.index, dtype=object)
+    table["predicted"] = table["extracted"]
+    table["correct"] = [generated[k][2] for k in keys]
+    table["correct_norm"] = table["correct"]
+    table["answer"] = [expected_form(questions[q].answer) for q in table.question]
+    return table
+
+
+@dataclass
+class EvaluationReport:
+    """Everything a reviewer needs about one evaluation; ``to_dict`` is the ``--json`` schema."""
+
+    model: str
+    vector: dict[str, Any]
+    rows: int
+    mode: str
+    results: list[dict[str, Any]]
+    verdict: str
+    chosen_alpha: float | None
+    chosen_on: str
+    side_effects: dict[str, Any] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    table: pd.DataFrame | None = None
+    build_results: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "model": self.model,
+            "vector": self.vector,
+            "rows": self.rows,
+            "mode": self.mode,
+            "results": [_jsonable(r) for r in self.results],
+            "verdict": self.verdict,
+            "chosen_alpha": self.chosen_alpha,
+            "chosen_on": self.chosen_on,
+            "side_effects": _jsonable(self.side_effects),
+            "samples": _jsonable(self.samples),
+        }
+        if self.build_results is not None:
+            data["build_results"] = [_jsonable(r) for r in self.build_results]
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(float(value)) else float(value)
+    return value
+
+
+def summarise(table: pd.DataFrame, *, seed: int = 0) -> list[dict[str, Any]]:
+    """One dict per strength: accuracy with intervals, diagnostics, and the paired test vs 0."""
+    base = table[table.alpha == 0.0].sort_values("question")
+    if base.empty:
+        raise ValueError("the table needs strength 0 rows to compare against")
+    results = []
+    for alpha in sorted(table.alpha.unique(), key=float):
+        part = table[table.alpha == alpha].sort_values("question")
+        n = len(part)
+        correct = int(part.correct.sum())
+        correct_norm = int(part.correct_norm.sum())
+        low, high = wilson(correct, n)
+        low_n, high_n = wilson(correct_norm, n)
+        counts = paired_counts(base.correct.tolist(), part.correct.tolist())
+        counts_n = paired_counts(base.correct_norm.tolist(), part.correct_norm.tolist())
+        diff_low, diff_high = paired_bootstrap(
+            base.correct.tolist(), part.correct.tolist(), seed=seed
+        )
+        results.append(
+            {
+                "alpha": float(alpha),
+                "accuracy": correct / n,
+                "accuracy_norm": correct_norm / n,
+                "ci_low": low,
+                "ci_high": high,
+                "kl": float(part.kl.mean()),
+                "entropy_bits": float(part.entropy_bits.mean()),
+                "mass_correct": float(part.mass_correct.mean()),
+                "mass_incorrect": float(part.mass_incorrect.mean()),
+                "mcnemar_p": counts.p_value,
+                "n": n,
+                "correct": correct,
+                "correct_norm": correct_norm,
+                "ci_norm_low": low_n,
+                "ci_norm_high": high_n,
+                "mcnemar_p_norm": counts_n.p_value,
+                "gained": counts.gained,
+                "lost": counts.lost,
+                "diff": (correct - counts.base_correct) / n,
+                "diff_low": diff_low,
+                "diff_high": diff_high,
+            }
+        )
+    return results
+
+
+def _with_zero(alphas: Sequence[float]) -> list[float]:
+    values = sorted({float(a) for a in alphas} | {0.0})
+    return values
+
+
+def _pick_alpha(results: Sequence[dict[str, Any]], key: str = "correct") -> float:
+    """The strength with the most correct answers; ties go to the smallest |alpha| (0 first)."""
+    best = max(results, key=lambda r: (r[key], -abs(r["alpha"]), r["alpha"]))
+    return float(best["alpha"])
+
+
+def _resolve_mode(questions_rows: Sequence[Any], mode: str | None) -> str:
+    if mode is None:
+        has_choices = all(_field(r, "choices") for r in questions_rows)
+        return "choice" if has_choices else "generate"
+    if mode not in ("choice", "generate"):
+        raise SteeringError(f"Mode must be 'choice' or 'generate', not '{mode}'.")
+    return mode
+
+
+def _vector_info(vector: ControlVector, layers: Sequence[int] | None) -> dict[str, Any]:
+    meta = vector.metadata or {}
+    return {
+        "hash": vector.content_hash(),
+        "method": meta.get("method"),
+        "negatives": meta.get("negatives"),
+        "layers": list(layers) if layers is not None else vector.layers,
+        "dataset_hash": meta.get("dataset_hash"),
+        "model_id": meta.get("model_id"),
+    }
+
+
+def _table(
+    loaded: LoadedModel,
+    vector: ControlVector,
+    rows: Sequence[Any],
+    alphas: Sequence[float],
+    mode: str,
+    layers: Sequence[int] | None,
+    batch_size: int,
+    max_new_tokens: int,
+    progress: ProgressCallback | None,
+) -> pd.DataFrame:
+    questions = as_questions(rows, need_choices=mode == "choice")
+    if mode == "choice":
+        return _choice_table(
+            loaded,
+            questions,
+            [Condition(a) for a in alphas],
+            [q.choices for q in questions],  # type: ignore[misc]
+            vector=vector,
+            layers=layers,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    return _generated_table(
+        loaded,
+        questions,
+        alphas,
+        vector=vector,
+        layers=layers,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        progress=progress,
+    )
+
+
+def _samples(table: pd.DataFrame, questions: Sequence[Question], alpha: float | None, mode: str):
+    if alpha is None:
+        return []
+    base = table[table.alpha == 0.0].set_index("question")
+    steered = table[table.alpha == alpha].set_index("question")
+    # Changed answers first: they are what a reviewer wants to read.
+    changed = [q for q in base.index if base.predicted[q] != steered.predicted[q]]
+    picks = (changed + [q for q in base.index if q not in changed])[:SAMPLES]
+    samples = []
+    for q in picks:
+        record = {
+            "row": questions[q].row,
+            "prompt": questions[q].prompt,
+            "answer": questions[q].answer,
+            "unsteered": base.predicted[q],
+            "steered": steered.predicted[q],
+            "alpha": alpha,
+        }
+        if mode == "generate":
+            record["unsteered_text"] = base.generated[q]
+            record["steered_text"] = steered.generated[q]
+        samples.append(record)
+    return samples
+
+
+def evaluate(
+    loaded: LoadedModel,
+    vector: ControlVector,
+    rows: Sequence[Any],
+    *,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    layers: Sequence[int] | None = None,
+    mode: str | None = None,
+    batch_size: int = 32,
+    progress: ProgressCallback | None = None,
+    side_effects: bool = True,
+    max_new_tokens: int = 48,
+    chosen_alpha: float | None = None,
+) -> EvaluationReport:
+    """Accuracy at every strength on ``rows`` (strength 0 is always included), with statistics.
+
+    The verdict is about ``chosen_alpha`` when given; otherwise about the best strength on these
+    same rows, with its p-value corrected for the number of strengths tried (use
+    ``evaluate_heldout`` to choose on other rows instead).
+    """
+    mode = _resolve_mode(rows, mode)
+    strengths = _with_zero(alphas)
+    table = _table(
+        loaded, vector, rows, strengths, mode, layers, batch_size, max_new_tokens, progress
+    )
+    results = summarise(table)
+    tried = [r for r in results if r["alpha"] != 0.0]
+    if chosen_alpha is not None:
+        chosen, chosen_on = float(chosen_alpha), "given"
+        if chosen not in strengths:
+            raise SteeringError(f"The chosen strength {chosen:g} is not among {strengths}.")
+    elif tried:
+        chosen, chosen_on = _pick_alpha(tried), "same"
+    else:
+        chosen, chosen_on = None, "same"
+    questions = as_questions(rows, need_choices=mode == "choice")
+    text = _verdict(table, chosen, questions="questions", tried=len(tried), chosen_on=chosen_on)
+    effects = measure_side_effects(loaded, vector, strengths, layers=layers) if side_effects else {}
+    _attach_side_effects(results, effects)
+    return EvaluationReport(
+        model=loaded.name,
+        vector=_vector_info(vector, layers),
+        rows=len(questions),
+        mode=mode,
+        results=results,
+        verdict=text,
+        chosen_alpha=chosen,
+        chosen_on=chosen_on,
+        side_effects=effects,
+        samples=_samples(table, questions, chosen, mode),
+        table=table,
+    )
+
+
+def _verdict(
+    table: pd.DataFrame, alpha: float | None, *, questions: str, tried: int, chosen_on: str
+) -> str:
+    base = table[table.alpha == 0.0].sort_values("question")
+    if alpha is None:
+        return "Only strength 0 was evaluated, so there is nothing to compare."
+    part = table[table.alpha == alpha].sort_values("question")
+    counts = paired_counts(base.correct.tolist(), part.correct.tolist())
+    return verdict_sentence(alpha, counts, questions=questions, tried=tried, chosen_on=chosen_on)
+
+
+def _unchanged(correct: int, n: int) -> Paired:
+    return Paired(n=n, base_correct=correct, steered_correct=correct, gained=0, lost=0)
+
+
+def _attach_side_effects(results: list[dict[str, Any]], effects: dict[str, Any]) -> None:
+    for r in results:
+        if effects:
+            r["perplexity"] = effects["perplexity"].get(r["alpha"])
+            r["neutral_changed"] = effects["changed_share"].get(r["alpha"])
+
+
+def evaluate_heldout(
+    loaded: LoadedModel,
+    vector: ControlVector,
+    build_rows: Sequence[Any],
+    heldout_rows: Sequence[Any],
+    *,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    layers: Sequence[int] | None = None,
+    mode: str | None = None,
+    batch_size: int = 32,
+    progress: ProgressCallback | None = None,
+    side_effects: bool = True,
+    max_new_tokens: int = 48,
+) -> EvaluationReport:
+    """Choose the strength on ``build_rows`` (best accuracy, ties to the smallest |alpha|) and
+    report every strength on ``heldout_rows``; the verdict is about the chosen strength there."""
+    if not heldout_rows:
+        raise SteeringError("No held-out rows: keep some rows out of the build to evaluate on.")
+    mode = _resolve_mode(list(build_rows) + list(heldout_rows), mode)
+    strengths = _with_zero(alphas)
+    total = len(build_rows) + len(heldout_rows)
+
+    def part_progress(offset: int) -> ProgressCallback | None:
+        if progress is None:
+            return None
+        return lambda done, n: progress(
+            offset + round(done / max(n, 1) * (len(build_rows) if offset == 0 else total - offset)),
+            total,
+        )
+
+    build_results = None
+    if build_rows:
+        build_table = _table(
+            loaded, vector, build_rows, strengths, mode, layers, batch_size, max_new_tokens,
+            part_progress(0),
+        )  # fmt: skip
+        build_results = summarise(build_table)
+        chosen = _pick_alpha(build_results)
+    else:
+        chosen = 0.0
+    table = _table(
+        loaded, vector, heldout_rows, strengths, mode, layers, batch_size, max_new_tokens,
+        part_progress(len(build_rows)),
+    )  # fmt: skip
+    results = summarise(table)
+    if chosen == 0.0:
+        base = table[table.alpha == 0.0].sort_values("question")
+        held = _unchanged(int(base.correct.sum()), len(base))
+        if build_results is not None:
+            b0 = next(r for r in build_results if r["alpha"] == 0.0)
+            build_counts = _unchanged(b0["correct"], b0["n"])
+            text = no_strength_chosen(build_counts, held)
+        else:
+            text = "There are no build rows to choose a strength on."
+    else:
+        text = _verdict(table, chosen, questions="held-out questions", tried=1, chosen_on="build")
+    questions = as_questions(heldout_rows, need_choices=mode == "choice")
+    effects = measure_side_effects(loaded, vector, strengths, layers=layers) if side_effects else {}
+    _attach_side_effects(results, effects)
+    return EvaluationReport(
+        model=loaded.name,
+        vector=_vector_info(vector, layers),
+        rows=len(questions),
+        mode=mode,
+        results=results,
+        verdict=text,
+        chosen_alpha=chosen,
+        chosen_on="build",
+        side_effects=effects,
+        samples=_samples(table, questions, chosen if chosen != 0.0 else None, mode),
+        table=table,
+        build_results=build_results,
+    )
+
+
+def layer_sweep(
+    loaded: LoadedModel,
+    vector: ControlVector,
+    rows: Sequence[Any],
+    *,
+    alpha: float,
+    layer_sets: Sequence[Sequence[int]] | None = None,
+    batch_size: int = 32,
+    progress: ProgressCallback | None = None,
+) -> pd.DataFrame:
+    """Multiple-choice accuracy with the vector at ``alpha`` applied at each layer set in turn.
+
+    Default: each of the vector's layers alone. All layer sets share the batched passes (each row
+    steered only at its own layers). One row per layer set, plus ``layers == "none"`` for 0.
+    """
+    questions = as_questions(rows, need_choices=True)
+    sets = [tuple(s) for s in layer_sets] if layer_sets else [(i,) for i in vector.layers]
+    conditions = [Condition(0.0)] + [Condition(float(alpha), s) for s in sets]
+    table = _choice_table(
+        loaded,
+        questions,
+        conditions,
+        [q.choices for q in questions],  # type: ignore[misc]
+        vector=vector,
+        layers=None,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    table["layers"] = ["none" if not s else s for s in table["layers"]]
+    base = table[table.layers == "none"].sort_values("question")
+    records = []
+    for key in ["none"] + [",".join(map(str, s)) for s in sets]:
+        part = table[table.layers == key].sort_values("question")
+        counts = paired_counts(base.correct.tolist(), part.correct.tolist())
+        n, correct = len(part), int(part.correct.sum())
+        low, high = wilson(correct, n)
+        records.append(
+            {
+                "layers": key,
+                "alpha": 0.0 if key == "none" else float(alpha),
+                "n": n,
+                "correct": correct,
+                "accuracy": correct / n,
+                "accuracy_norm": float(part.correct_norm.mean()),
+                "ci_low": low,
+                "ci_high": high,
+                "kl": float(part.kl.mean()),
+                "entropy_bits": float(part.entropy_bits.mean()),
+                "mass_correct": float(part.mass_correct.mean()),
+                "mass_incorrect": float(part.mass_incorrect.mean()),
+                "gained": counts.gained,
+                "lost": counts.lost,
+                "mcnemar_p": counts.p_value,
+            }
+        )
+    return pd.DataFrame.from_records(records)

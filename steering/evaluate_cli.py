@@ -1,0 +1,116 @@
+"""``python -m steering evaluate``: accuracy of a vector at several strengths, with a verdict.
+
+Evaluates every row of ``--data`` that has an answer (and choices, in choice mode), prints one line
+per strength and the verdict, and with ``--json`` writes the report (``EvaluationReport.to_dict``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from steering.errors import SteeringError
+
+
+def _alphas(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"strengths '{text}' not understood: use numbers separated by commas, e.g. 0,0.5,1"
+        ) from error
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _progress_bar(label: str):
+    def report(done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / max(total, 1))
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return report
+
+
+def format_table(results: list[dict]) -> str:
+    """One line per strength: accuracy with its interval, diagnostics, p against strength 0."""
+    header = (
+        f"{'alpha':>7} {'accuracy':>8} {'95% CI':>15} {'acc_norm':>8} {'KL':>7} "
+        f"{'H bits':>7} {'m_corr':>7} {'m_inc':>7} {'McNemar p':>9}"
+    )
+    lines = [header]
+    for r in results:
+        ci = f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+        lines.append(
+            f"{r['alpha']:>7g} {_fmt(r['accuracy']):>8} {ci:>15} {_fmt(r['accuracy_norm']):>8} "
+            f"{_fmt(r['kl']):>7} {_fmt(r['entropy_bits'], 2):>7} {_fmt(r['mass_correct']):>7} "
+            f"{_fmt(r['mass_incorrect']):>7} {_fmt(r['mcnemar_p']):>9}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from steering.evaluate import evaluate
+    from steering.examples import load_examples
+    from steering.models import load_model
+    from steering.vectors import ControlVector, parse_layers
+
+    vector = ControlVector.load(args.vector)
+    examples = load_examples(args.data)
+    rows = [e for e in examples.examples if e.answer]
+    mode = args.mode or ("choice" if rows and all(e.choices for e in rows) else "generate")
+    if mode == "choice":
+        rows = [e for e in rows if e.choices]
+    if not rows:
+        need = "an 'answer' and 'choices'" if mode == "choice" else "an 'answer'"
+        raise SteeringError(f"No row of '{args.data}' has {need} to evaluate against.")
+    loaded = load_model(args.model)
+    layers = parse_layers(args.layers, loaded.num_layers) if args.layers else None
+    report = evaluate(
+        loaded,
+        vector,
+        rows,
+        alphas=args.alphas,
+        layers=layers,
+        mode=mode,
+        batch_size=args.batch_size,
+        progress=_progress_bar("evaluating"),
+        side_effects=not args.no_side_effects,
+        max_new_tokens=args.max_new_tokens,
+    )
+    print(f"{report.model} | {len(rows)} rows | mode {report.mode}")
+    print(format_table(report.results))
+    print(report.verdict)
+    if args.json:
+        data = report.to_dict()
+        data["data"] = {"path": str(args.data), "hash": examples.content_hash}
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        sys.stderr.write(f"report written to {path}\n")
+    return 0
+
+
+def add_evaluate_command(subparsers: argparse._SubParsersAction, model_help: str) -> None:
+    """Register ``evaluate`` on the main CLI's subcommands."""
+    ev = subparsers.add_parser("evaluate", help="accuracy of a vector at several strengths")
+    ev.add_argument("--model", default="default", help=model_help)
+    ev.add_argument("--vector", required=True, help="a .safetensors control vector")
+    ev.add_argument("--data", required=True, help="CSV, JSONL, JSON or XLSX rows with 'answer'")
+    ev.add_argument("--alphas", type=_alphas, default=[0.0, 0.25, 0.5, 1.0], help="e.g. 0,0.5,1")
+    ev.add_argument("--layers", default=None, help="all, A-B or I,J,... (default: the vector's)")
+    ev.add_argument("--mode", choices=["choice", "generate"], default=None)
+    ev.add_argument("--json", default=None, help="write the report as JSON here")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--max-new-tokens", type=int, default=48, help="generate mode only")
+    ev.add_argument(
+        "--no-side-effects", action="store_true", help="skip perplexity and neutral prompts"
+    )
+    ev.set_defaults(run=cmd_evaluate)
