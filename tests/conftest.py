@@ -1,19 +1,24 @@
-"""Shared fixtures: tiny randomly initialised models built from configs, in-process, no files."""
+"""Shared fixtures: tiny randomly initialised models built from configs, in-process, no files.
+
+torch is imported inside the fixtures so that storage-only runs stay quick to start.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.tiny import make_tiny
-
 
 @pytest.fixture(scope="session")
 def tiny_llama():
     """A 4-layer Llama with a byte-level tokenizer and a chat template."""
+    from tests.tiny import make_tiny
+
     return make_tiny("llama", chat_template=True)
 
 
 @pytest.fixture(scope="session")
 def tiny_gpt2():
     """A 3-layer GPT-2 (absolute positions) without a chat template."""
+    from tests.tiny import make_tiny
+
     return make_tiny("gpt2", chat_template=False)
