@@ -319,7 +319,8 @@ def _continuation_logprobs(
         mask[r, offsets[b] : offsets[b] + start] = 1
         mask[r, width : width + n] = 1
         positions[r, :] = start + torch.arange(length)
-    cache = out.past_key_values
+    # transformers 5 names the output cache ``cache`` (``past_key_values`` warns).
+    cache = out.cache if "cache" in out else out.past_key_values
     cache.batch_select_indices(torch.tensor(units, device=device))
     row_conditions = [conditions[b] for b in units]
     with ExitStack() as stack, torch.inference_mode():
