@@ -60,11 +60,13 @@ def _apply(hidden: torch.Tensor, addition: _Addition) -> torch.Tensor:
         raise SteeringError(
             f"{delta.shape[0]} per-row strengths were given for a batch of {hidden.shape[0]} rows."
         )
-    steered = hidden + delta
-    if addition.preserve_norm:
-        original = hidden.norm(dim=-1, keepdim=True)
-        steered = steered * (original / steered.norm(dim=-1, keepdim=True).clamp_min(1e-6))
-    return steered
+    # In place: the block's output is a fresh tensor nobody else holds yet, so adding into it
+    # allocates nothing per token (only preserve_norm needs the per-token norms).
+    if not addition.preserve_norm:
+        return hidden.add_(delta)
+    original = hidden.norm(dim=-1, keepdim=True)
+    hidden.add_(delta)
+    return hidden.mul_(original / hidden.norm(dim=-1, keepdim=True).clamp_min(1e-6))
 
 
 def _acquire(block: nn.Module) -> None:
