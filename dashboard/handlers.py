@@ -258,7 +258,9 @@ def preview_table(example_set: Any, limit: int = 200) -> pd.DataFrame:
                 "choices": " | ".join(choices) if choices else "",
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    empty = [c for c in ("split", "negative", "choices") if c in table and not table[c].any()]
+    return table.drop(columns=empty)
 
 
 def split_summary_default(session: Session) -> str:
@@ -295,8 +297,13 @@ def build(
     position: str = "last",
     layers: str = "all",
     progress: Progress = _quiet,
+    max_rows: int | None = None,
 ) -> BuildView:
-    """Read activations on the build rows, make the vector, score layers on held-out rows, store."""
+    """Read activations on the build rows, make the vector, score layers on held-out rows, store.
+
+    ``max_rows`` (a quick first try) uses only the first rows of each split; the vector's lineage
+    records how many, so the build stays reproducible from the stored example set.
+    """
     user = _need_user(session)
     if session.example_set is None:
         raise UserError("Choose an example set first (tab 2, Examples).")
@@ -306,20 +313,25 @@ def build(
             "(random letter strings, as in the paper)."
         )
     loaded = _loaded(ctx, session)
+    build_rows, heldout_rows = list(session.build_rows), list(session.heldout_rows)
+    if max_rows:
+        build_rows, heldout_rows = build_rows[: int(max_rows)], heldout_rows[: int(max_rows)]
     result = build_vector(
         loaded,
-        session.build_rows,
+        build_rows,
         method=method,
         negatives=negatives,
         position=position,
         layers=layers,
         seed=0,
-        heldout=session.heldout_rows,
+        heldout=heldout_rows,
         progress=lambda done, total: progress(done, total, "Reading activations"),
         lineage={
             "created_by": user,
             "dataset_hash": session.example_set.content_hash,
             "dataset_name": session.example_set.name or "",
+            "split_seed": 0,
+            "heldout_rows_scored": len(heldout_rows),
         },
     )
     vector = result.vector
@@ -479,12 +491,17 @@ def evaluation_view(results: dict[str, Any]) -> EvaluationView:
     """Chart, verdict, tables and samples from a stored evaluation's results."""
     rows = list(results.get("results") or [])
     chosen = results.get("chosen_alpha")
+    side = results.get("side_effects") or {}
+    samples = samples_text(results.get("samples") or [])
+    neutral = neutral_answers_text(side)
+    if neutral:
+        samples += "\n\n--- Neutral prompts (side effects) ---\n\n" + neutral
     return EvaluationView(
         charts.accuracy_chart(rows, chosen),
         str(results.get("verdict") or ""),
         results_table(rows),
-        side_effects_table(results.get("side_effects") or {}),
-        samples_text(results.get("samples") or []),
+        side_effects_table(side),
+        samples,
         chosen,
     )
 
@@ -518,14 +535,45 @@ def results_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def side_effects_table(side: dict[str, Any]) -> pd.DataFrame:
+    """One row per strength: perplexity of neutral text and share of neutral answers changed."""
+    perplexity = side.get("perplexity") or {}
+    changed = side.get("changed_share") or {}
+    if not isinstance(perplexity, dict) or not isinstance(changed, dict):
+        return pd.DataFrame(columns=SIDE_COLUMNS)
     rows = []
-    for key, value in side.items():
-        if isinstance(value, (list, dict)):
-            value = json.dumps(value, ensure_ascii=False)[:400]
-        elif isinstance(value, float):
-            value = round(value, 4)
-        rows.append([str(key).replace("_", " "), str(value)])
-    return pd.DataFrame(rows, columns=["measure", "value"])
+    for key in sorted(set(perplexity) | set(changed), key=_as_float):
+        ppl, share = perplexity.get(key), changed.get(key)
+        rows.append(
+            [
+                f"{_as_float(key):g}",
+                "" if ppl is None else round(float(ppl), 2),
+                "" if share is None else f"{float(share):.0%}",
+            ]
+        )
+    return pd.DataFrame(rows, columns=SIDE_COLUMNS)
+
+
+SIDE_COLUMNS = ["strength", "perplexity of neutral text", "neutral answers changed"]
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def neutral_answers_text(side: dict[str, Any], limit: int = 4) -> str:
+    """The neutral prompts' answers at each strength, as plain text."""
+    blocks = []
+    for item in list(side.get("answers") or [])[:limit]:
+        if not isinstance(item, dict):
+            continue
+        lines = [f"prompt: {item.get('prompt', '')}"]
+        for alpha, answer in (item.get("answers") or {}).items():
+            lines.append(f"strength {_as_float(alpha):g}: {answer}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def samples_text(samples: Sequence[dict[str, Any]], limit: int = 8) -> str:
@@ -713,11 +761,11 @@ def verify_audit(ctx: AppContext, session: Session) -> str:
     result = ctx.store.verify()
     if result.ok:
         return (
-            f"✅ **Intact.** All {result.count} audit entries check out; each one carries the hash "
+            f"**Intact.** All {result.count} audit entries check out; each one carries the hash "
             f"of the one before. Head: entry {result.head_seq}, hash `{result.head_hash[:16]}`."
         )
     return (
-        f"❌ **Tampered with.** {_md(result.message)} (first broken entry: "
+        f"**Tampered with.** {_md(result.message)} (first broken entry: "
         f"{result.first_broken_seq}, reason: {result.reason})."
     )
 

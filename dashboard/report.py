@@ -10,8 +10,7 @@ import html
 import json
 from typing import Any
 
-from dashboard import charts
-from dashboard.handlers import layers_text, results_table, samples_text, side_effects_table
+from dashboard.handlers import evaluation_view, layers_text
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:960px;margin:2em auto;
@@ -37,11 +36,11 @@ def _table(rows: list[list[Any]], headers: list[str]) -> str:
 def evaluation_report_html(submission: Any, vector: Any, evaluation: Any) -> str:
     """The report for one submission: verdict, chart, tables, side effects, samples, lineage."""
     results = evaluation.results
-    rows = list(results.get("results") or [])
-    figure = charts.accuracy_chart(rows, results.get("chosen_alpha"))
-    chart = figure.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
-    table = results_table(rows)
-    side = side_effects_table(results.get("side_effects") or {})
+    view = evaluation_view(results)
+    chart = view.figure.to_html(
+        full_html=False, include_plotlyjs=True, config={"displaylogo": False}
+    )
+    table, side = view.table, view.side_effects
     lineage = vector.lineage
     lineage_rows = [
         [key, json.dumps(value) if isinstance(value, (list, dict)) else value]
@@ -69,7 +68,7 @@ def evaluation_report_html(submission: Any, vector: Any, evaluation: Any) -> str
         "<h2>Side effects on neutral text</h2>",
         _table(side.values.tolist(), list(side.columns)) if len(side) else "<p>Not measured.</p>",
         "<h2>Sample answers</h2>",
-        f"<pre>{_e(samples_text(results.get('samples') or [], limit=20))}</pre>",
+        f"<pre>{_e(view.samples)}</pre>",
         "<h2>Evaluation settings</h2>",
         _table([[k, json.dumps(v)] for k, v in sorted(evaluation.config.items())], ["", ""]),
         "<h2>Vector lineage</h2>",

@@ -28,7 +28,7 @@ def css() -> str:
 
 
 def _error(error: BaseException) -> str:
-    return f"⚠️ {html.escape(str(error))}"
+    return f"**Problem:** {html.escape(str(error))}"
 
 
 def _progress(progress: gr.Progress) -> h.Progress:
@@ -82,7 +82,7 @@ def build_ui(ctx: AppContext, *, demo_users: bool = False) -> gr.Blocks:
                 logout_button = gr.Button(
                     "Sign out", size="sm", scale=0, min_width=90, elem_id="logout-button"
                 )
-            with gr.Tabs(elem_id="tabs"):
+            with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):
                 _model_tab(ctx, state)
                 examples_tab = _examples_tab(ctx, state)
                 build_tab = _build_tab(ctx, state)
@@ -156,7 +156,7 @@ def _model_tab(ctx: AppContext, state: gr.State) -> dict:
             "You can also type a Hugging Face model id, a local model folder, or a path to a "
             "`.gguf` file."
         )
-        with gr.Row(equal_height=True):
+        with gr.Row(elem_id="model-row"):
             spec = gr.Textbox(
                 value=ctx.default_model,
                 label="Model",
@@ -164,22 +164,19 @@ def _model_tab(ctx: AppContext, state: gr.State) -> dict:
                 elem_id="model-spec",
                 scale=3,
             )
-            load = gr.Button("Load model", variant="primary", elem_id="model-load", scale=1)
+            load = gr.Button(
+                "Load model", variant="primary", elem_id="model-load", scale=0, min_width=160
+            )
         status = gr.Markdown(elem_id="model-status")
-        card = gr.Dataframe(
-            label="Model card",
-            elem_id="model-card",
-            interactive=False,
-            wrap=True,
-            headers=["", "value"],
-        )
+        card = gr.Markdown(elem_id="model-card", elem_classes=["card"])
 
         @_guard_status(status)
         def do_load(session: Session, value: str, progress=gr.Progress()) -> dict:  # noqa: B008
             table = h.load_model_card(ctx, session, value, _progress(progress))
             return {
-                card: table,
-                status: "✅ Model ready. Next: **2 · Examples**.",
+                card: "| Model card | |\n|---|---|\n"
+                + "\n".join(f"| {label} | {h._md(value)} |" for label, value in table.values),
+                status: "**Model ready.** Next: **2 · Examples**.",
                 state: session,
             }
 
@@ -240,6 +237,7 @@ def _examples_tab(ctx: AppContext, state: gr.State) -> dict:
             label="Preview",
             interactive=False,
             wrap=True,
+            max_chars=70,
             max_height=420,
             elem_id="examples-preview",
         )
@@ -320,11 +318,19 @@ def _build_tab(ctx: AppContext, state: gr.State) -> dict:
                 "or a list like 8,12,16.",
                 elem_id="build-layers",
             )
+            max_rows = gr.Number(
+                value=0,
+                precision=0,
+                minimum=0,
+                label="Rows to use per split (0 = all)",
+                info="A few dozen rows give a quick first try; all rows give the best vector",
+                elem_id="build-rows",
+            )
         go = gr.Button("Build vector", variant="primary", elem_id="build-button")
         status = gr.Markdown(elem_id="build-status")
         chart = gr.Plot(label="Separation per layer", elem_id="build-chart")
     return {
-        "inputs": [state, method, negatives, position, layers],
+        "inputs": [state, method, negatives, position, layers, max_rows],
         "button": go,
         "status": status,
         "chart": chart,
@@ -341,13 +347,16 @@ def _wire_build(ctx: AppContext, state: gr.State, b: dict, steer_layers: Any) ->
         negatives: str,
         position: str,
         layers: str,
+        rows: float | None,
         progress=gr.Progress(),  # noqa: B008
     ) -> dict:
-        view = h.build(ctx, session, method, negatives, position, layers, _progress(progress))
+        view = h.build(
+            ctx, session, method, negatives, position, layers, _progress(progress), int(rows or 0)
+        )
         return {
             state: session,
             chart: view.figure,
-            status: "✅ " + view.summary + " Next: **4 · Compare**.",
+            status: view.summary + " Next: **4 · Compare**.",
             steer_layers: view.layers_text,
         }
 
@@ -440,14 +449,16 @@ def _compare_tab(ctx: AppContext, state: gr.State) -> dict:
             )
 
         gr.Markdown("### Submit for review")
-        with gr.Row(equal_height=True):
+        with gr.Row():
             submit_strength = gr.Number(
                 label="Strength to submit",
                 info="Filled with the strength chosen by the evaluation",
                 elem_id="submit-strength",
             )
             submit_layers = gr.Textbox(label="Layers", info="As evaluated", elem_id="submit-layers")
-            submit_button = gr.Button("Submit for review", variant="primary", elem_id="submit")
+            submit_button = gr.Button(
+                "Submit for review", variant="primary", elem_id="submit", scale=0, min_width=180
+            )
         submit_status = gr.Markdown(elem_id="submit-status")
 
     question.change(lambda q: q or gr.skip(), question, prompt)
@@ -495,7 +506,7 @@ def _compare_tab(ctx: AppContext, state: gr.State) -> dict:
     )
 
     def do_submit(session: Session, alpha: float | None, layers: str) -> dict:
-        return {submit_status: "✅ " + h.submit(ctx, session, alpha, layers)}
+        return {submit_status: h.submit(ctx, session, alpha, layers)}
 
     submit_button.click(
         _guard(submit_status, do_submit), [state, submit_strength, submit_layers], [submit_status]
@@ -510,7 +521,7 @@ def _review_tab(ctx: AppContext, state: gr.State) -> dict:
             "Reviewers read the evidence and approve or reject with a comment; an approval can "
             "later be revoked. Nobody can approve their own submission."
         )
-        with gr.Row(equal_height=True):
+        with gr.Row():
             status_filter = gr.Dropdown(
                 STATUSES, value="submitted", label="Show", elem_id="review-filter", scale=1
             )
@@ -587,7 +598,7 @@ def _review_tab(ctx: AppContext, state: gr.State) -> dict:
         def do_decide(session: Session, text: str, submission_id: int | None) -> dict:
             message = h.decide(ctx, session, decision, text)
             result = show(session, submission_id)
-            result[status] = "✅ " + message
+            result[status] = message
             return result
 
         return _guard(status, do_decide)
@@ -633,7 +644,10 @@ def _audit_tab(ctx: AppContext, state: gr.State) -> dict:
 
     def do_export(session: Session) -> dict:
         path = h.export_audit_csv(ctx, session)
-        return {export_file: gr.File(value=str(path), visible=True), result: "✅ Exported."}
+        return {
+            export_file: gr.File(value=str(path), visible=True),
+            result: "Exported: use the link below.",
+        }
 
     export.click(_guard(result, do_export), [state], [export_file, result])
     return {}
@@ -646,7 +660,7 @@ def _downloads_tab(ctx: AppContext, state: gr.State) -> dict:
             "for llama.cpp (`llama-cli --control-vector-scaled FILE STRENGTH`), and the "
             "evaluation report as one HTML file that opens offline."
         )
-        with gr.Row(equal_height=True):
+        with gr.Row():
             approved = gr.Dropdown(
                 choices=[], label="Approved submission", elem_id="downloads-approved", scale=3
             )
@@ -669,7 +683,10 @@ def _downloads_tab(ctx: AppContext, state: gr.State) -> dict:
     def maker(make: Callable[..., Path]) -> Callable[..., dict]:
         def do_make(session: Session, submission_id: int | None) -> dict:
             path = make(ctx, session, submission_id)
-            return {file: gr.File(value=str(path), visible=True), status: f"✅ {path.name}"}
+            return {
+                file: gr.File(value=str(path), visible=True),
+                status: f"Ready: **{html.escape(path.name)}**, use the link below.",
+            }
 
         return _guard(status, do_make)
 

@@ -77,7 +77,11 @@ def _fake_evaluation(ctx, session, sample_answer: str = "42") -> None:
         ],
         "verdict": "At strength 0.5 the model answered 7 of 10 correctly, against 5 without.",
         "chosen_alpha": 0.5,
-        "side_effects": {"perplexity_unsteered": 10.0, "perplexity_steered": 11.0},
+        "side_effects": {
+            "perplexity": {"0.0": 10.0, "0.5": 11.04},
+            "changed_share": {"0.0": 0.0, "0.5": 0.5},
+            "answers": [{"prompt": "Capital of France?", "answers": {"0.0": "Paris", "0.5": "P"}}],
+        },
         "samples": [{"prompt": "What is 2 plus 1?", "steered": sample_answer}],
     }
     layers = session.recommended
@@ -387,6 +391,18 @@ def test_report_is_self_contained_and_escapes_model_text(ctx, examples_file):
     assert "Plotly.newPlot" in text and len(text) > 1_000_000  # plotly.js inlined: works offline
     assert "<script src=" not in text
     assert "7 of 10" in text
+
+
+def test_side_effects_per_strength():
+    side = {
+        "perplexity": {"0.0": 10.0, "1.0": 12.345, "0.5": 11.0},
+        "changed_share": {"0.0": 0.0, "0.5": 0.25, "1.0": 0.5},
+        "answers": [{"prompt": "Say hi", "answers": {"0.0": "Hi", "1.0": "<b>Hey</b>"}}],
+    }
+    table = h.side_effects_table(side)
+    assert table.values.tolist() == [["0", 10.0, "0%"], ["0.5", 11.0, "25%"], ["1", 12.35, "50%"]]
+    assert "strength 1: <b>Hey</b>" in h.neutral_answers_text(side)
+    assert h.side_effects_table({}).empty
 
 
 def test_samples_are_plain_text():

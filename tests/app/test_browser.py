@@ -1,0 +1,421 @@
+"""The dashboard in a real browser: Playwright driving Debian's Chromium against ``app.py``.
+
+The app runs in a subprocess on a free local port with a temporary database and data folder, on
+the bundled model (what users get); the converted GGUF is cached in the usual cache folder (or
+``STEERING_CACHE_DIR``), so only the very first run pays for the conversion. Screenshots of every
+tab go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+LONG = 600_000  # ms: model work on two shared CPU cores
+PASSWORD_LINE = re.compile(r"(\w+)\s+user: (\S+)\s+password: (\S+)")
+EVIL = "<script>window.__pwned = 1</script><b id='evil-bold'>bold</b> **not bold**"
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, tmp: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.data_dir = tmp / "data"
+        self.db = f"sqlite:///{tmp / 'lab.db'}"
+        self.log = (tmp / "server.log").open("w+", encoding="utf-8")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+        env.pop("DATABASE_URL", None)
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--port", str(self.port)]
+            + ["--data-dir", str(self.data_dir), "--db", self.db],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.passwords = self._wait()
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(encoding="utf-8")
+
+    def _wait(self, timeout: float = 180) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app.py exited:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    if response.status == 200:
+                        found = PASSWORD_LINE.findall(self.output())
+                        return {name: password for _, name, password in found}
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"app.py did not answer within {timeout} s:\n{self.output()}")
+
+    def store(self):
+        from storage import Store
+
+        return Store.open(self.db, self.data_dir)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _require_chromium()
+    running = Server(tmp_path_factory.mktemp("app"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser, request):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        shot(page, f"failed-{request.node.name}")
+    context.close()
+
+
+def shot(page, name: str, full: bool = True) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full)
+
+
+def login(page, server: Server, name: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.url)
+    page.locator("#login-user input").fill(name)
+    page.locator("#login-password input").fill(server.passwords[name])
+    page.locator("#login-button").click()
+    expect(page.locator("#main-panel")).to_be_visible()
+    expect(page.locator("#header-user")).to_contain_text(name)
+
+
+def logout(page) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#logout-button").click()
+    expect(page.locator("#login-panel")).to_be_visible()
+
+
+def tab(page, label: str) -> None:
+    page.get_by_role("tab", name=label).click()
+
+
+def choose(page, elem_id: str, option: str | re.Pattern) -> None:
+    """Pick an option of a gradio dropdown."""
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option).first.click()
+
+
+# ------------------------------------------------------------------------------ the journey
+
+
+def test_whole_journey(server, page):
+    from playwright.sync_api import expect
+
+    timings: dict[str, float] = {}
+    assert set(server.passwords) == {"demo-builder", "demo-reviewer"}
+    page.goto(server.url)
+    expect(page.locator("#login-panel")).to_be_visible()
+    shot(page, "00-login")
+    login(page, server, "demo-builder")
+
+    # 1. Model
+    started = time.perf_counter()
+    page.locator("#model-load").click()
+    expect(page.locator("#model-status")).to_contain_text("Model ready", timeout=LONG)
+    timings["model load (click to card)"] = time.perf_counter() - started
+    expect(page.locator("#model-card")).to_contain_text("30")
+    shot(page, "01-model")
+
+    # 2. Examples: the bundled arithmetic set
+    tab(page, "2 · Examples")
+    expect(page.locator("#bundled-set input")).to_have_value("arithmetic")
+    page.locator("#use-bundled").click()
+    expect(page.locator("#examples-status")).to_contain_text("held-out rows")
+    expect(page.locator("#examples-preview")).to_contain_text("The answer is")
+    shot(page, "02-examples")
+
+    # 3. Build
+    tab(page, "3 · Build")
+    page.locator("#build-rows input").fill("24")  # a quick first try keeps the test short
+    started = time.perf_counter()
+    page.locator("#build-button").click()
+    expect(page.locator("#build-status")).to_contain_text("Recommended layers", timeout=LONG)
+    timings["build"] = time.perf_counter() - started
+    expect(page.locator("#build-chart .js-plotly-plot")).to_be_visible()
+    shot(page, "03-build")
+
+    # 4. Compare: a held-out question, both answers side by side
+    tab(page, "4 · Compare")
+    expect(page.locator("#compare-layers textarea, #compare-layers input").first).not_to_have_value(
+        ""
+    )
+    choose(page, "compare-question", re.compile(r"\?"))
+    expect(page.locator("#compare-prompt textarea")).not_to_have_value("")
+    page.locator("#compare-tokens input[type=number]").fill("24")
+    started = time.perf_counter()
+    page.locator("#compare-button").click()
+    expect(page.locator("#compare-status")).to_contain_text("one batched call", timeout=LONG)
+    timings["side-by-side answer"] = time.perf_counter() - started
+    unsteered = page.locator("#answer-unsteered textarea").input_value()
+    steered = page.locator("#answer-steered textarea").input_value()
+    assert unsteered.strip() and steered.strip()
+
+    # Held-out evaluation, kept small: two strengths besides 0, 12 questions per split.
+    page.locator("#eval-strengths input, #eval-strengths textarea").first.fill("0, 0.5, 1")
+    page.locator("#eval-max input").fill("12")
+    started = time.perf_counter()
+    page.locator("#eval-button").click()
+    expect(page.locator("#eval-verdict")).to_contain_text("strength", timeout=LONG)
+    timings["held-out evaluation"] = time.perf_counter() - started
+    expect(page.locator("#eval-chart .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#eval-table")).to_contain_text("0.5")
+    shot(page, "04-compare")
+
+    page.locator("#submit").click()
+    expect(page.locator("#submit-status")).to_contain_text("sent for review")
+    sid = int(re.search(r"#(\d+)", page.locator("#submit-status").inner_text()).group(1))
+
+    # The builder sees their submission but is not offered its approval.
+    tab(page, "5 · Review")
+    page.locator("#review-refresh").click()
+    choose(page, "review-queue", re.compile(rf"^#{sid} "))
+    expect(page.locator("#review-note")).to_contain_text("another reviewer")
+    expect(page.locator("#approve")).to_be_hidden()
+    logout(page)
+
+    # 5. The reviewer approves
+    login(page, server, "demo-reviewer")
+    tab(page, "5 · Review")
+    choose(page, "review-queue", re.compile(rf"^#{sid} "))
+    expect(page.locator("#review-summary")).to_contain_text(f"Submission #{sid}")
+    expect(page.locator("#approve")).to_be_visible()
+    page.locator("#review-comment textarea").fill("Accuracy holds up on held-out rows.")
+    page.locator("#approve").click()
+    expect(page.locator("#review-status")).to_contain_text("approved")
+    expect(page.locator("#revoke")).to_be_visible()
+    shot(page, "05-review")
+
+    # 6. Audit
+    tab(page, "6 · Audit")
+    page.locator("#audit-show").click()
+    table = page.locator("#audit-table")
+    for action in ("login", "example_set.add", "vector.add", "evaluation.add"):
+        expect(table).to_contain_text(action)
+    expect(table).to_contain_text("submission.approve")
+    page.locator("#audit-verify").click()
+    expect(page.locator("#audit-result")).to_contain_text("Intact")
+    shot(page, "06-audit")
+
+    # 7. Downloads: the GGUF is a valid llama.cpp control vector with the approved strength
+    tab(page, "7 · Downloads")
+    page.locator("#downloads-refresh").click()
+    choose(page, "downloads-approved", re.compile(rf"^#{sid} "))
+    page.locator("#get-gguf").click()
+    expect(page.locator("#downloads-status")).to_contain_text(".gguf")
+    with page.expect_download() as download_info:
+        page.locator("#download-file a").first.click()
+    download = download_info.value
+    target = ARTIFACTS / download.suggested_filename
+    download.save_as(target)
+    shot(page, "07-downloads")
+    _check_gguf(target, server, sid)
+
+    page.locator("#get-report").click()
+    expect(page.locator("#downloads-status")).to_contain_text(".html")
+    with page.expect_download() as download_info:
+        page.locator("#download-file a").first.click()
+    report = ARTIFACTS / download_info.value.suggested_filename
+    download_info.value.save_as(report)
+    text = report.read_text(encoding="utf-8")
+    assert "Plotly.newPlot" in text and "<script src=" not in text
+
+    # A narrow window: every tab still reads (screenshots to look at).
+    page.set_viewport_size({"width": 400, "height": 800})
+    for label, name in (
+        ("4 · Compare", "narrow-04-compare"),
+        ("5 · Review", "narrow-05-review"),
+        ("6 · Audit", "narrow-06-audit"),
+    ):
+        tab(page, label)  # tabs wrap onto more lines instead of hiding in a menu
+        shot(page, name)
+    logout(page)
+    shot(page, "narrow-00-login")
+
+    (ARTIFACTS / "journey-timings.txt").write_text(
+        "".join(f"{step}: {seconds:.1f} s\n" for step, seconds in timings.items())
+    )
+    print(timings)
+
+
+def _check_gguf(path: Path, server: Server, sid: int) -> None:
+    import gguf
+
+    with server.store() as store:
+        sub = store.get_submission(sid)
+    assert path.name == f"control-vector-{sid}-strength-{sub.strength:g}.gguf"
+    reader = gguf.GGUFReader(path)
+    arch = reader.fields["general.architecture"]
+    assert bytes(arch.parts[arch.data[0]]).decode() == "controlvector"
+    strength = reader.fields["controlvector.strength"]
+    assert float(strength.parts[strength.data[0]][0]) == pytest.approx(sub.strength)
+    assert sorted(t.name for t in reader.tensors) == sorted(f"direction.{i}" for i in sub.layers)
+    assert all(t.data.shape[-1] == 576 for t in reader.tensors)  # SmolLM2-135M hidden size
+
+
+# ------------------------------------------------------------------------------ the guards
+
+
+@pytest.fixture(scope="module")
+def planted_submission(server):
+    """A submitted vector by demo-builder whose stored sample answer contains HTML."""
+    import torch
+
+    from steering.vectors import ControlVector
+
+    vector = ControlVector({3: torch.ones(576)}, {"model_id": "default", "method": "mean_diff"})
+    with server.store() as store:
+        stored = store.add_vector(vector.to_bytes(), vector.metadata, "demo-builder")
+        results = {
+            "results": [
+                {"alpha": 0.0, "accuracy": 0.5, "ci_low": 0.3, "ci_high": 0.7, "n": 10},
+                {"alpha": 1.0, "accuracy": 0.6, "ci_low": 0.4, "ci_high": 0.8, "n": 10},
+            ],
+            "verdict": f"Planted verdict {EVIL}",
+            "chosen_alpha": 1.0,
+            "samples": [{"prompt": "What is 2+2?", "steered": EVIL}],
+        }
+        evaluation = store.add_evaluation(stored.id, {}, results, "demo-builder")
+        draft = store.create_submission(stored.id, 1.0, [3], evaluation.id, "demo-builder")
+        return store.submit(draft.id, "demo-builder", draft.version).id
+
+
+def test_builder_cannot_approve_own_submission(server, page, planted_submission):
+    from playwright.sync_api import expect
+
+    login(page, server, "demo-builder")
+    tab(page, "5 · Review")
+    page.locator("#review-refresh").click()
+    choose(page, "review-queue", re.compile(rf"^#{planted_submission} "))
+    expect(page.locator("#review-summary")).to_contain_text(f"Submission #{planted_submission}")
+    expect(page.locator("#review-note")).to_contain_text("another reviewer")
+    expect(page.locator("#approve")).to_be_hidden()
+    expect(page.locator("#reject")).to_be_hidden()
+    with server.store() as store:
+        assert store.get_submission(planted_submission).status == "submitted"
+
+
+def test_model_answer_with_html_is_shown_as_text(server, page, planted_submission):
+    from playwright.sync_api import expect
+
+    login(page, server, "demo-reviewer")
+    tab(page, "5 · Review")
+    choose(page, "review-queue", re.compile(rf"^#{planted_submission} "))
+    samples = page.locator("#review-samples textarea")
+    expect(samples).to_have_value(re.compile(re.escape(EVIL)))
+    expect(page.locator("#review-summary")).to_contain_text("<script>window.__pwned")
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator("#evil-bold").count() == 0
+    # A prompt typed with HTML in it stays text too.
+    tab(page, "4 · Compare")
+    page.locator("#compare-prompt textarea").fill(EVIL)
+    expect(page.locator("#compare-prompt textarea")).to_have_value(EVIL)
+    assert page.evaluate("() => window.__pwned") is None
+    shot(page, "08-html-as-text")
+
+
+def test_invalid_upload_shows_row_errors_and_stores_nothing(server, page, tmp_path):
+    from playwright.sync_api import expect
+
+    bad = tmp_path / "bad-pairs.csv"
+    with bad.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", "positive", "negative"])
+        writer.writerow(["What is 1+1?", "1+1 is 2. The answer is 2.", "The answer is 3."])
+        writer.writerow(["What is 2+2?", "", "The answer is 5."])
+        writer.writerow(["", "3+3 is 6.", "The answer is 7."])
+    with server.store() as store:
+        before = len(store.list_example_sets())
+    login(page, server, "demo-builder")
+    tab(page, "2 · Examples")
+    page.locator("#upload-examples input[type=file]").set_input_files(str(bad))
+    expect(page.locator("#examples-status")).to_contain_text("Nothing was stored")
+    errors = page.locator("#examples-errors")
+    expect(errors).to_be_visible()
+    expect(errors).to_contain_text("positive")
+    expect(errors).to_contain_text("prompt")
+    rows = errors.locator("tbody tr")
+    assert rows.count() == 2
+    assert [rows.nth(i).locator("td").first.inner_text().strip() for i in range(2)] == ["2", "3"]
+    shot(page, "09-invalid-upload")
+    with server.store() as store:
+        assert len(store.list_example_sets()) == before
