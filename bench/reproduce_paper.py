@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sweep-layers", default="5,10,15,20,25")
     parser.add_argument("--alphas", default="-1,-0.5,0,0.5,1", help="the strength sweep")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--side-alphas", default="0,1", help="strengths for side effects")
+    parser.add_argument(
+        "--steps", default="layers,strength,methods,side", help="which of steps 2-5 to run"
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -61,7 +65,11 @@ def main(argv: list[str] | None = None) -> dict:
     examples = load_examples(bundled_example_sets()[args.set])
     build_all, heldout_all = split_examples(examples, heldout_fraction=0.3, seed=0)
     build, heldout = build_all[: args.build_rows], heldout_all[: args.heldout_rows]
-    print(f"{loaded.name}: {args.set}, {len(build)} build rows, {len(heldout)} held-out rows")
+    print(
+        f"{loaded.name}: {args.set} (content hash {examples.content_hash[:16]}), "
+        f"{len(build)} build rows, {len(heldout)} held-out rows"
+    )
+    out["dataset"] = {"name": args.set, "content_hash": examples.content_hash}
     t = lap("load", t)
 
     sweep_layers = [int(x) for x in args.sweep_layers.split(",")]
@@ -71,6 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
     if not has_negatives:  # the set has no negative column: random negatives only
         recipes = [("R", "reading", "random"), ("R-C random", "mean_diff", "random"),
                    ("PCA-C random", "pca_diff", "random")]  # fmt: skip
+    steps = set(args.steps.split(","))
+    if not steps & {"methods"}:  # the other steps need only the main R-C vector
+        recipes = recipes[1:2]
     vectors = {}
     for label, method, negatives in recipes:
         layers = sweep_layers if label.startswith("R-C") else [args.layer]
@@ -83,6 +94,32 @@ def main(argv: list[str] | None = None) -> dict:
 
     main_label = "R-C" if "R-C" in vectors else "R-C random"
     main_vector = vectors[main_label]
+    if "layers" in steps:
+        t = _layer_step(loaded, main_vector, main_label, build, sweep_layers, args, out, lap, t)
+    if "strength" in steps:
+        t = _strength_step(loaded, main_vector, main_label, build, heldout, args, out, lap, t)
+    if "methods" in steps:
+        t = _methods_step(loaded, vectors, build, heldout, args, out, lap, t)
+    if "side" in steps:
+        side_alphas = [float(a) for a in args.side_alphas.split(",")]
+        effects = side_effects(loaded, main_vector, side_alphas, layers=[args.layer])
+        print(
+            f"\nSide effects of {main_label}: perplexity {effects['perplexity']}, "
+            f"changed neutral answers {effects['changed_share']}"
+        )
+        out["side_effects"] = effects
+        t = lap("side effects", t)
+
+    timings["total"] = round(time.perf_counter() - started, 1)
+    out["timings"] = timings
+    print(f"\ntotal {timings['total']} s")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(out, handle, indent=2, default=str)
+    return out
+
+
+def _layer_step(loaded, main_vector, main_label, build, sweep_layers, args, out, lap, t):
     sweep = layer_sweep(
         loaded, main_vector, build, alpha=1.0, layer_sets=[[i] for i in sweep_layers],
         batch_size=args.batch_size,
@@ -90,8 +127,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nLayer sweep, {main_label} at strength 1, build rows:")
     print(sweep.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     out["layer_sweep"] = sweep.to_dict(orient="records")
-    t = lap("layer sweep", t)
+    return lap("layer sweep", t)
 
+
+def _strength_step(loaded, main_vector, main_label, build, heldout, args, out, lap, t):
     alphas = [float(a) for a in args.alphas.split(",")]
     report = evaluate_heldout(
         loaded, main_vector, build, heldout, alphas=alphas, layers=[args.layer],
@@ -105,8 +144,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print(f"chosen on build rows: {report.chosen_alpha:g}\n{report.verdict}")
     out["strength_sweep"] = report.to_dict()
-    t = lap("strength sweep", t)
+    return lap("strength sweep", t)
 
+
+def _methods_step(loaded, vectors, build, heldout, args, out, lap, t):
     methods = []
     for label, vector in vectors.items():
         rep = evaluate_heldout(
@@ -135,21 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("\nMethods at strength 1, layer", args.layer)
     print(table.drop(columns="verdict").to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     out["methods"] = methods
-    t = lap("methods", t)
-
-    effects = side_effects(loaded, main_vector, [0.0, 1.0], layers=[args.layer])
-    print(f"\nSide effects of {main_label}: perplexity {effects['perplexity']}, "
-          f"changed neutral answers {effects['changed_share']}")  # fmt: skip
-    out["side_effects"] = effects
-    t = lap("side effects", t)
-
-    timings["total"] = round(time.perf_counter() - started, 1)
-    out["timings"] = timings
-    print(f"\ntotal {timings['total']} s")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(out, handle, indent=2, default=str)
-    return out
+    return lap("methods", t)
 
 
 if __name__ == "__main__":
