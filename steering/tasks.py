@@ -7,9 +7,10 @@ committed so that the app never needs to run this module.
 
 The sets:
 
-- ``arithmetic``: one- and two-step word problems. ``positive`` is correct step-by-step reasoning,
-  ``negative`` is plausible reasoning with one slip (wrong operation, carry error, skipped step),
-  ``choices`` are four numbers close to the answer.
+- ``arithmetic``: one- and two-step word problems of four kinds (addition, subtraction,
+  multiplication, two steps). ``positive`` is correct step-by-step reasoning, ``negative`` is
+  plausible reasoning with one slip (wrong operation, near miss, skipped step), ``choices`` are the
+  correct answer and the flawed reasoning's answer.
 - ``deduction``: bAbI task 15 ("basic deduction"). No ``negative`` column, so that the random-string
   negative strategy of the paper is exercised.
 - ``ioi``: indirect-object identification (Wang et al., 2022). ``positive`` is the indirect object's
@@ -19,16 +20,17 @@ Measured baselines (multiple-choice accuracy of the bundled SmolLM2-135M-Instruc
 CPU, without steering, by the scoring rule of product.md: chat-template prompt + candidate, summed
 log-probability of the candidate's tokens; first 100 rows of each set, seed 0):
 
-- ``arithmetic``: 33/100 = 33% (4 choices, chance 25%). By kind, on 30 separate rows each:
-  subtraction 43%, two-step 47%, addition 17%, multiplication 3%. The model picks the shortest
-  number almost always (100% of picks on addition), so accuracy mostly follows whether the answer
-  has the fewest digits; hence the bundled set uses only subtraction and two-step problems.
+- ``arithmetic``: 112/200 = 56% (acc_norm 52%; 2 choices, chance 50%), all 200 rows. By kind,
+  on 15 rows each of an earlier draw: subtraction 93%, two-step 93%, addition 40%,
+  multiplication 7%: the model leans towards the shorter number, which is right for subtraction
+  and wrong for multiplication. An earlier draft with four near-miss numbers as choices sat at
+  chance (33/100, 4 choices), the model picking the shortest number almost always.
 - ``deduction``: 26/100 = 26% (4 choices, chance 25%).
 - ``ioi``: 35/100 = 35% (2 choices, chance 50%): the model prefers the repeated name (the giver).
   Dropping the instruction line gave 24% and question phrasings 33-37% (30 rows each).
 
-Only ``ioi`` reaches the 35% floor, and only just; a set with a clear margin inside 35-85% is
-still to be found for this model.
+``arithmetic`` sits inside the 35-85% band, so a vector's effect can show in either direction;
+``deduction`` and ``ioi`` are at or below chance for this small model.
 """
 
 from __future__ import annotations
@@ -151,24 +153,15 @@ ARITHMETIC_KINDS: dict[str, Callable[[random.Random, str, str], _Problem]] = {
 
 
 def _number_choices(rng: random.Random, answer: int, wrong: int) -> list[str]:
-    """Four distinct non-negative numbers: the answer, the flawed answer and two near misses.
+    """The correct answer against the flawed reasoning's answer, in random order.
 
-    Near misses include neighbours across a digit-length boundary (9 -> 10, 10 -> 9) now and then,
-    so that the shortest candidate is not always the right one.
+    Two candidates make the multiple-choice question the same contrast the vector is built from
+    (correct against flawed reasoning). Four near-miss numbers left the bundled model at chance,
+    mostly picking the shortest number (see the measured baselines above).
     """
-    picked = [answer, wrong]
-    pool = [answer + d for d in (-10, -3, -2, -1, 1, 2, 3, 10)] + [wrong + 1, wrong - 1]
-    rng.shuffle(pool)
-    for value in pool:
-        if len(picked) == 4:
-            break
-        if value >= 0 and value not in picked:
-            picked.append(value)
-    while len(picked) < 4:  # only for tiny answers whose neighbours are all taken
-        value = max(picked) + 1
-        picked.append(value)
+    picked = [str(answer), str(wrong)]
     rng.shuffle(picked)
-    return [str(v) for v in picked]
+    return picked
 
 
 def arithmetic_row(rng: random.Random, kind: str) -> Record:
@@ -184,10 +177,10 @@ def arithmetic_row(rng: random.Random, kind: str) -> Record:
     }
 
 
-# The bundled set uses the kinds on which the bundled model is neither hopeless nor solid (see the
-# measured baselines above): with addition and multiplication in the mix it fell to chance level,
-# because the model then mostly picks the shortest number, so a vector could only make it worse.
-BUNDLED_ARITHMETIC_KINDS = ("subtraction", "two_step")
+# All four kinds: their flawed answers are sometimes longer (subtraction: a + b), sometimes
+# shorter (multiplication: a + b) than the correct one, so a preference for short numbers cannot
+# pass for arithmetic.
+BUNDLED_ARITHMETIC_KINDS = ("addition", "subtraction", "multiplication", "two_step")
 
 
 def arithmetic(

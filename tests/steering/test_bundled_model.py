@@ -86,3 +86,13 @@ def test_side_by_side_on_the_bundled_model(bundled):
     answers = side_by_side(bundled, rows[0].prompt, vector, 8.0, max_new_tokens=12)
     assert answers["unsteered"] and answers["steered"]
     assert answers["unsteered"] != answers["steered"]
+
+
+def test_bundled_arithmetic_baseline_leaves_room_both_ways(bundled):
+    """Without steering the bundled model is neither hopeless nor solid on the arithmetic set."""
+    from steering.evaluate import score_choices
+
+    rows = load_examples(bundled_example_sets()["arithmetic"]).examples
+    table = score_choices(bundled, rows)
+    assert len(table) == len(rows) == 200
+    assert 0.35 <= table["correct"].mean() <= 0.85

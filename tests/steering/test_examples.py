@@ -405,7 +405,7 @@ def test_bundled_sets_parse_and_have_expected_columns():
     assert loaded["arithmetic"].has_negatives
     assert loaded["ioi"].has_negatives
     assert all(e.negative is None for e in loaded["deduction"])
-    assert all(len(e.choices) == 4 for e in loaded["arithmetic"])
+    assert all(len(e.choices) == 2 for e in loaded["arithmetic"])
     assert all(len(e.choices) == 4 for e in loaded["deduction"])
     assert all(len(e.choices) == 2 for e in loaded["ioi"])
     assert loaded["arithmetic.csv"].content_hash == loaded["arithmetic"].content_hash
