@@ -228,6 +228,7 @@ def _examples_tab(ctx: AppContext, state: gr.State) -> dict:
         status = gr.Markdown(elem_id="examples-status")
         errors = gr.Dataframe(
             label="Problems found (fix these rows and upload again)",
+            headers=h.ERROR_COLUMNS,
             visible=False,
             interactive=False,
             wrap=True,
@@ -235,6 +236,7 @@ def _examples_tab(ctx: AppContext, state: gr.State) -> dict:
         )
         preview = gr.Dataframe(
             label="Preview",
+            headers=["row", "prompt", "positive", "negative", "answer", "choices"],
             interactive=False,
             wrap=True,
             max_chars=70,
@@ -437,12 +439,17 @@ def _compare_tab(ctx: AppContext, state: gr.State) -> dict:
         eval_chart = gr.Plot(label="Accuracy against strength", elem_id="eval-chart")
         eval_table = gr.Dataframe(
             label="Results and the paper's diagnostics (first answer token)",
+            headers=[label for _, label in h.RESULT_COLUMNS],
             interactive=False,
             elem_id="eval-table",
         )
         with gr.Row():
             effects = gr.Dataframe(
-                label="Side effects", interactive=False, wrap=True, elem_id="eval-effects"
+                label="Side effects",
+                headers=h.SIDE_COLUMNS,
+                interactive=False,
+                wrap=True,
+                elem_id="eval-effects",
             )
             samples = gr.Textbox(
                 label="Sample answers", lines=10, interactive=False, elem_id="eval-samples"
@@ -533,16 +540,29 @@ def _review_tab(ctx: AppContext, state: gr.State) -> dict:
             )
         summary = gr.Markdown(elem_id="review-summary")
         chart = gr.Plot(label="Accuracy against strength", elem_id="review-chart")
-        table = gr.Dataframe(label="Results", interactive=False, elem_id="review-table")
+        table = gr.Dataframe(
+            label="Results",
+            headers=[label for _, label in h.RESULT_COLUMNS],
+            interactive=False,
+            elem_id="review-table",
+        )
         with gr.Row():
             effects = gr.Dataframe(
-                label="Side effects", interactive=False, wrap=True, elem_id="review-effects"
+                label="Side effects",
+                headers=h.SIDE_COLUMNS,
+                interactive=False,
+                wrap=True,
+                elem_id="review-effects",
             )
             samples = gr.Textbox(
                 label="Sample answers", lines=10, interactive=False, elem_id="review-samples"
             )
         history = gr.Dataframe(
-            label="Review history", interactive=False, wrap=True, elem_id="review-history"
+            label="Review history",
+            headers=["when (UTC)", "reviewer", "decision", "comment"],
+            interactive=False,
+            wrap=True,
+            elem_id="review-history",
         )
         note = gr.Markdown(elem_id="review-note")
         comment = gr.Textbox(
@@ -614,7 +634,7 @@ def _audit_tab(ctx: AppContext, state: gr.State) -> dict:
             "Every action, who did it and when. Each entry carries the hash of the one before, "
             "so any edit, deletion or insertion is detected by **Verify integrity**."
         )
-        with gr.Row(equal_height=True):
+        with gr.Row():
             actor = gr.Textbox(label="User", elem_id="audit-actor", min_width=120)
             action = gr.Textbox(
                 label="Action", placeholder="e.g. submission.approve", elem_id="audit-action"
@@ -624,7 +644,13 @@ def _audit_tab(ctx: AppContext, state: gr.State) -> dict:
             )
             show = gr.Button("Show", variant="primary", scale=0, min_width=90, elem_id="audit-show")
         table = gr.Dataframe(
-            interactive=False, wrap=True, max_height=460, elem_id="audit-table", label="Audit trail"
+            interactive=False,
+            wrap=True,
+            max_chars=160,
+            headers=h.AUDIT_COLUMNS,
+            max_height=460,
+            elem_id="audit-table",
+            label="Audit trail",
         )
         with gr.Row(equal_height=True):
             verify = gr.Button("Verify integrity", elem_id="audit-verify")
