@@ -7,10 +7,10 @@ to minimise padding. The language-model head is never run: we call the base mode
 after the last block we need.
 
 Texts that start with the same formatted prompt (the positive and negative completions of a pair)
-share a prefix: with ``share_prefix`` (the default) the shared tokens are run once per group, their
+share a prefix: with ``share_prefix`` the shared tokens are run once per group, their
 key/value cache is copied to every member, and only the members' remaining tokens are run again.
-Readings equal those of the plain path within float tolerance (tested); for pairs of the bundled
-example sets this runs about half the tokens.
+Readings equal those of the plain path within float tolerance (tested); for the bundled
+arithmetic pairs this runs 57 % of the tokens. Off by default (see ``SHARE_PREFIX``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from steering.text import Encoded
 
 ProgressCallback = Callable[[int, int], None]
 POSITIONS = ("last", "mean")
-# Process-wide default of ``iter_block_outputs(share_prefix=None)``; benchmarks switch it off to
-# measure the gain of prefix sharing through the unchanged public API.
-SHARE_PREFIX = True
+# Process-wide default of ``iter_block_outputs(share_prefix=None)``. Off until its gain is shown
+# on a quiet machine: it runs 57 % of the tokens of the bundled pairs, but in two passes whose
+# suffix pass is short and padded, and measurements on this 2-core machine under load disagreed
+# (bench/README.md). Benchmarks switch it to measure the gain through the unchanged public API.
+SHARE_PREFIX = False
 
 
 class _StopForward(Exception):

@@ -7,6 +7,19 @@ from steering.activations import iter_block_outputs, prefix_groups
 from steering.text import encode
 from tests.steering.pairs import arithmetic_pairs
 from tests.steering.reference import block_outputs_one_by_one
+from tests.tiny import make_tiny
+
+
+# Own copies of the tiny models: the reference readings use output_hidden_states, which leaves a
+# transformers recording hook on the blocks, and test_steer counts the hooks of the shared fixtures.
+@pytest.fixture(scope="module")
+def tiny_llama():
+    return make_tiny("llama", chat_template=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2():
+    return make_tiny("gpt2", chat_template=False)
 
 
 def pair_texts(loaded, pairs):
