@@ -308,6 +308,9 @@ def test_whole_journey(server, page):
     ):
         tab(page, label)  # tabs wrap onto more lines instead of hiding in a menu
         shot(page, name)
+        # Wide tables and charts scroll inside their boxes; the page itself never scrolls sideways.
+        page_width = page.evaluate("document.documentElement.scrollWidth")
+        assert page_width <= 420, f"{label} is {page_width} px wide in a 400 px window"
     logout(page)
     shot(page, "narrow-00-login")
 
