@@ -604,6 +604,12 @@ def submit(
         strength = session.evaluation.get("chosen_alpha")
     if strength is None:
         raise UserError("Choose a strength to submit.")
+    if float(strength) == 0:
+        raise UserError(
+            "Strength 0 means no steering, so there is nothing to approve. The evaluation found no "
+            "strength that did better on the build rows; to submit anyway, type the strength you "
+            "want reviewed."
+        )
     chosen = _steer_layers(session, layers) if (layers or "").strip() else session.evaluation_layers
     draft = ctx.store.create_submission(
         session.vector_id, float(strength), chosen, session.evaluation_id, user

@@ -615,16 +615,25 @@ def _review_tab(ctx: AppContext, state: gr.State) -> dict:
     status_filter.change(_guard(status, do_refresh), [state, status_filter], [queue, status])
 
     def decider(decision: str) -> Callable[..., dict]:
-        def do_decide(session: Session, text: str, submission_id: int | None) -> dict:
+        def do_decide(session: Session, text: str, submission_id: int | None, which: str) -> dict:
             message = h.decide(ctx, session, decision, text)
             result = show(session, submission_id)
             result[status] = message
+            # The queue's labels carry the status: relabel them, keeping this submission chosen.
+            choices = h.submission_choices(ctx, None if which == "all" else which)
+            if submission_id not in [value for _, value in choices]:
+                choices += [c for c in h.submission_choices(ctx) if c[1] == submission_id]
+            result[queue] = gr.Dropdown(choices=choices, value=submission_id)
             return result
 
         return _guard(status, do_decide)
 
     for button, decision in ((approve, "approve"), (reject, "reject"), (revoke, "revoke")):
-        button.click(decider(decision), [state, comment, queue], [state, status, *evidence])
+        button.click(
+            decider(decision),
+            [state, comment, queue, status_filter],
+            [state, status, queue, *evidence],
+        )
     return {"status_filter": status_filter, "queue": queue}
 
 

@@ -436,3 +436,12 @@ def test_ui_builds(ctx):
 
     demo = build_ui(ctx, demo_users=True)
     assert demo.title == "Control-vector lab"
+
+
+def test_strength_zero_is_not_submitted(ctx, examples_file):
+    builder = _builder_with_vector(ctx, examples_file)
+    _fake_evaluation(ctx, builder)
+    before = len(ctx.store.list_submissions())
+    with pytest.raises(h.UserError, match="Strength 0 means no steering"):
+        h.submit(ctx, builder, strength=0.0)
+    assert len(ctx.store.list_submissions()) == before
