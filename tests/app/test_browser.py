@@ -316,7 +316,7 @@ def test_whole_journey(server, page):
         shot(page, name)
         # Wide tables and charts scroll inside their boxes; the page itself never scrolls sideways.
         page_width = page.evaluate("document.documentElement.scrollWidth")
-        assert page_width <= 420, f"{label} is {page_width} px wide in a 400 px window"
+        assert page_width <= 420, f"{label} is {page_width} px wide: {_widest(page)}"
     logout(page)
     shot(page, "narrow-00-login")
 
@@ -324,6 +324,20 @@ def test_whole_journey(server, page):
         "".join(f"{step}: {seconds:.1f} s\n" for step, seconds in timings.items())
     )
     print(timings)
+
+
+def _widest(page) -> str:
+    """The outermost elements wider than the window, to say what to fix."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 20)
+            .filter(e => !(e.parentElement && e.parentElement.getBoundingClientRect().right
+                           > window.innerWidth + 20))
+            .slice(0, 5)
+            .map(e => e.tagName + '.' + e.className + '#' + e.id + ' '
+                      + Math.round(e.getBoundingClientRect().width))
+            .join(' | ')"""
+    )
 
 
 def _check_gguf(path: Path, server: Server, sid: int) -> None:
