@@ -8,22 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from steering.errors import SteeringError
 from steering.evaluate_cli import add_evaluate_command
-
-
-def _progress_bar(label: str) -> Callable[[int, int], None]:
-    def report(done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return report
+from steering.progress import stderr_progress_bar
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -55,7 +44,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         heldout=heldout,
-        progress=_progress_bar("reading activations"),
+        progress=stderr_progress_bar("reading activations"),
         lineage={"dataset_hash": examples.content_hash, "dataset_name": examples.name},
     )
     path = result.vector.save(args.out)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from steering.errors import SteeringError
+from steering.progress import stderr_progress_bar
 
 
 def _alphas(text: str) -> list[float]:
@@ -25,18 +26,6 @@ def _alphas(text: str) -> list[float]:
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None or value != value else f"{value:.{digits}f}"
-
-
-def _progress_bar(label: str):
-    def report(done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return report
 
 
 def format_table(results: list[dict]) -> str:
@@ -81,7 +70,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         layers=layers,
         mode=mode,
         batch_size=args.batch_size,
-        progress=_progress_bar("evaluating"),
+        progress=stderr_progress_bar("evaluating"),
         side_effects=not args.no_side_effects,
         max_new_tokens=args.max_new_tokens,
     )
