@@ -436,24 +436,9 @@ def _compare_tab(ctx: AppContext, state: gr.State) -> dict:
             )
         run_eval = gr.Button("Run held-out evaluation", variant="primary", elem_id="eval-button")
         verdict = gr.Markdown(elem_id="eval-verdict", elem_classes=["verdict"])
-        eval_chart = gr.Plot(label="Accuracy against strength", elem_id="eval-chart")
-        eval_table = gr.Dataframe(
-            label="Results and the paper's diagnostics (first answer token)",
-            headers=[label for _, label in h.RESULT_COLUMNS],
-            interactive=False,
-            elem_id="eval-table",
+        eval_chart, eval_table, effects, samples = _evidence(
+            "eval", "Results and the paper's diagnostics (first answer token)"
         )
-        with gr.Row():
-            effects = gr.Dataframe(
-                label="Side effects",
-                headers=h.SIDE_COLUMNS,
-                interactive=False,
-                wrap=True,
-                elem_id="eval-effects",
-            )
-            samples = gr.Textbox(
-                label="Sample answers", lines=10, interactive=False, elem_id="eval-samples"
-            )
 
         gr.Markdown("### Submit for review")
         with gr.Row():
@@ -539,24 +524,7 @@ def _review_tab(ctx: AppContext, state: gr.State) -> dict:
                 "Refresh", size="sm", scale=0, min_width=90, elem_id="review-refresh"
             )
         summary = gr.Markdown(elem_id="review-summary")
-        chart = gr.Plot(label="Accuracy against strength", elem_id="review-chart")
-        table = gr.Dataframe(
-            label="Results",
-            headers=[label for _, label in h.RESULT_COLUMNS],
-            interactive=False,
-            elem_id="review-table",
-        )
-        with gr.Row():
-            effects = gr.Dataframe(
-                label="Side effects",
-                headers=h.SIDE_COLUMNS,
-                interactive=False,
-                wrap=True,
-                elem_id="review-effects",
-            )
-            samples = gr.Textbox(
-                label="Sample answers", lines=10, interactive=False, elem_id="review-samples"
-            )
+        chart, table, effects, samples = _evidence("review", "Results")
         history = gr.Dataframe(
             label="Review history",
             headers=["when (UTC)", "reviewer", "decision", "comment"],
@@ -635,6 +603,29 @@ def _review_tab(ctx: AppContext, state: gr.State) -> dict:
             [state, status, queue, *evidence],
         )
     return {"status_filter": status_filter, "queue": queue}
+
+
+def _evidence(prefix: str, table_label: str) -> tuple:
+    """The evaluation evidence, laid out the same for the builder and the reviewer."""
+    chart = gr.Plot(label="Accuracy against strength", elem_id=f"{prefix}-chart")
+    table = gr.Dataframe(
+        label=table_label,
+        headers=[label for _, label in h.RESULT_COLUMNS],
+        interactive=False,
+        elem_id=f"{prefix}-table",
+    )
+    with gr.Row():
+        effects = gr.Dataframe(
+            label="Side effects",
+            headers=h.SIDE_COLUMNS,
+            interactive=False,
+            wrap=True,
+            elem_id=f"{prefix}-effects",
+        )
+        samples = gr.Textbox(
+            label="Sample answers", lines=10, interactive=False, elem_id=f"{prefix}-samples"
+        )
+    return chart, table, effects, samples
 
 
 def _audit_tab(ctx: AppContext, state: gr.State) -> dict:

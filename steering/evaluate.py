@@ -436,6 +436,43 @@ def _samples(table: pd.DataFrame, questions: Sequence[Question], alpha: float | 
     return samples
 
 
+def _report(
+    loaded: LoadedModel,
+    vector: ControlVector,
+    rows: Sequence[Any],
+    table: pd.DataFrame,
+    results: list[dict[str, Any]],
+    verdict: str,
+    *,
+    chosen: float | None,
+    chosen_on: str,
+    sample_alpha: float | None,
+    layers: Sequence[int] | None,
+    mode: str,
+    strengths: Sequence[float],
+    side_effects: bool,
+    **extra: Any,
+) -> EvaluationReport:
+    """Measure side effects (when asked) and assemble the report of an evaluation."""
+    questions = as_questions(rows, need_choices=mode == "choice")
+    effects = measure_side_effects(loaded, vector, strengths, layers=layers) if side_effects else {}
+    _attach_side_effects(results, effects)
+    return EvaluationReport(
+        model=loaded.name,
+        vector=_vector_info(vector, layers),
+        rows=len(questions),
+        mode=mode,
+        results=results,
+        verdict=verdict,
+        chosen_alpha=chosen,
+        chosen_on=chosen_on,
+        side_effects=effects,
+        samples=_samples(table, questions, sample_alpha, mode),
+        table=table,
+        **extra,
+    )
+
+
 def evaluate(
     loaded: LoadedModel,
     vector: ControlVector,
@@ -471,22 +508,21 @@ def evaluate(
         chosen, chosen_on = _pick_alpha(tried), "same"
     else:
         chosen, chosen_on = None, "same"
-    questions = as_questions(rows, need_choices=mode == "choice")
     text = _verdict(table, chosen, questions="questions", tried=len(tried), chosen_on=chosen_on)
-    effects = measure_side_effects(loaded, vector, strengths, layers=layers) if side_effects else {}
-    _attach_side_effects(results, effects)
-    return EvaluationReport(
-        model=loaded.name,
-        vector=_vector_info(vector, layers),
-        rows=len(questions),
-        mode=mode,
-        results=results,
-        verdict=text,
-        chosen_alpha=chosen,
+    return _report(
+        loaded,
+        vector,
+        rows,
+        table,
+        results,
+        text,
+        chosen=chosen,
         chosen_on=chosen_on,
-        side_effects=effects,
-        samples=_samples(table, questions, chosen, mode),
-        table=table,
+        sample_alpha=chosen,
+        layers=layers,
+        mode=mode,
+        strengths=strengths,
+        side_effects=side_effects,
     )
 
 
@@ -568,21 +604,20 @@ def evaluate_heldout(
             text = "There are no build rows to choose a strength on."
     else:
         text = _verdict(table, chosen, questions="held-out questions", tried=1, chosen_on="build")
-    questions = as_questions(heldout_rows, need_choices=mode == "choice")
-    effects = measure_side_effects(loaded, vector, strengths, layers=layers) if side_effects else {}
-    _attach_side_effects(results, effects)
-    return EvaluationReport(
-        model=loaded.name,
-        vector=_vector_info(vector, layers),
-        rows=len(questions),
-        mode=mode,
-        results=results,
-        verdict=text,
-        chosen_alpha=chosen,
+    return _report(
+        loaded,
+        vector,
+        heldout_rows,
+        table,
+        results,
+        text,
+        chosen=chosen,
         chosen_on="build",
-        side_effects=effects,
-        samples=_samples(table, questions, chosen if chosen != 0.0 else None, mode),
-        table=table,
+        sample_alpha=chosen if chosen != 0.0 else None,
+        layers=layers,
+        mode=mode,
+        strengths=strengths,
+        side_effects=side_effects,
         build_results=build_results,
     )
 
