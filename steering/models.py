@@ -15,9 +15,8 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,6 @@ class LoadedModel:
     name: str
     load_seconds: float
     source: str  # "gguf", "gguf-cache", "folder" or "hub"
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def device(self) -> torch.device:
