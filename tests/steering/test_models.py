@@ -79,3 +79,33 @@ def test_missing_model_gives_a_clear_message(monkeypatch):
         load_model("no-such-org/no-such-model")
     with pytest.raises(ModelLoadError, match="No GGUF file"):
         load_model("/nonexistent/model.gguf")
+
+
+def test_converted_cache_of_a_tied_model_loads_every_weight(tmp_path):
+    """The GGUF cache writes each tied weight once, under the name transformers loads it by, so a
+    reload finds no "missing" weight to initialise and ties the head to the loaded embedding."""
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM
+
+    from steering.models import _untied_state_dict
+
+    config = AutoConfig.for_model(
+        "llama",
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(3)
+    model = AutoModelForCausalLM.from_config(config)
+    state = _untied_state_dict(model)
+    assert "lm_head.weight" not in state and "model.embed_tokens.weight" in state
+    config.save_pretrained(tmp_path)
+    save_file(state, str(tmp_path / "model.safetensors"))
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[name], tensor), name
+    assert reloaded.lm_head.weight.data_ptr() == reloaded.model.embed_tokens.weight.data_ptr()
