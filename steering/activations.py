@@ -10,7 +10,7 @@ Texts that start with the same formatted prompt (the positive and negative compl
 share a prefix: with ``share_prefix`` the shared tokens are run once per group, their
 key/value cache is copied to every member, and only the members' remaining tokens are run again.
 Readings equal those of the plain path within float tolerance (tested); for the bundled
-arithmetic pairs this runs 57 % of the tokens. Off by default (see ``SHARE_PREFIX``).
+arithmetic pairs this runs 57 % of the tokens. On by default (see ``SHARE_PREFIX``).
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ from steering.text import Encoded
 
 ProgressCallback = Callable[[int, int], None]
 POSITIONS = ("last", "mean")
-# Process-wide default of ``iter_block_outputs(share_prefix=None)``. Off until its gain is shown
-# on a quiet machine: it runs 57 % of the tokens of the bundled pairs, but in two passes whose
-# suffix pass is short and padded, and measurements on this 2-core machine under load disagreed
-# (bench/README.md). Benchmarks switch it to measure the gain through the unchanged public API.
-SHARE_PREFIX = False
+# Process-wide default of ``iter_block_outputs(share_prefix=None)``. On: on a quiet 2-core machine
+# it made building from the bundled pairs 1.7x faster (bench/README.md). Benchmarks switch it
+# to measure the gain through the unchanged public API.
+SHARE_PREFIX = True
 
 
 class _StopForward(Exception):
@@ -267,35 +266,52 @@ def _run_shared(
     padding_side: str,
     run: Callable,
 ) -> list[int]:
-    """Run each group's shared prefix once, then every member's remaining tokens on its cache."""
+    """Run each group's shared prefix once, then every member's remaining tokens on its cache.
+
+    The groups of a batch usually start alike too (a chat template's system prompt): that start
+    runs once for the whole batch before the groups' own prefixes.
+    """
     from transformers import DynamicCache
 
     device = loaded.device
     pad_id = loaded.tokenizer.pad_token_id
-    prefixes = [Encoded(encoded[g.members[0]].ids[: g.shared], g.shared) for g in groups]
-    first = pad_batch(prefixes, list(range(len(groups))), pad_id, "last", padding_side, device)
     cache = DynamicCache()
     arg = _cache_arg(loaded.model.base_model)
-    run(
-        first.input_ids,
-        first.attention_mask,
-        first.position_ids,
-        None,
-        use_cache=True,
-        **{arg: cache},
-    )
+
+    def segment(rows: list[Encoded], past: torch.Tensor | None, read: bool) -> torch.Tensor:
+        """Run ``rows`` after what the cache holds; return the attention mask of both."""
+        batch = pad_batch(
+            rows, list(range(len(rows))), pad_id, position if read else "last", padding_side, device
+        )
+        new = batch.attention_mask
+        mask = new if past is None else torch.cat([past, new], dim=1)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, mask.shape[1] - new.shape[1] :]
+        weights = batch.weights if read else None  # None: read nothing
+        run(batch.input_ids, mask, positions, weights, use_cache=True, **{arg: cache})
+        return mask
+
+    def repeat(mask: torch.Tensor, rows: list[int]) -> torch.Tensor:
+        index = torch.tensor(rows, device=device)
+        cache.reorder_cache(index)  # one copy of the keys and values per new row
+        return mask.index_select(0, index)
+
+    prefixes = [encoded[g.members[0]].ids[: g.shared] for g in groups]
+    # Every group keeps at least one token of its own prefix, so no row of a pass is empty.
+    common = 0
+    if len(groups) > 1:
+        common = min(_common_prefix(prefixes), min(len(p) for p in prefixes) - 1)
+    past = None
+    if common >= 1:
+        past = segment([Encoded(prefixes[0][:common], common)], None, read=False)
+        past = repeat(past, [0] * len(groups))
+    past = segment([Encoded(p[common:], len(p) - common) for p in prefixes], past, read=False)
 
     order = [i for g in groups for i in g.members]
-    row_group = [k for k, g in enumerate(groups) for _ in g.members]
+    past = repeat(past, [k for k, g in enumerate(groups) for _ in g.members])
     suffixes = [
         Encoded(encoded[i].ids[g.shared :], max(encoded[i].prompt_len - g.shared, 0))
         for g in groups
         for i in g.members
     ]
-    second = pad_batch(suffixes, list(range(len(order))), pad_id, position, padding_side, device)
-    index = torch.tensor(row_group, device=device)
-    cache.reorder_cache(index)  # one copy of the prefix's keys and values per member
-    mask = torch.cat([first.attention_mask.index_select(0, index), second.attention_mask], dim=1)
-    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, first.input_ids.shape[1] :]
-    run(second.input_ids, mask, positions, second.weights, use_cache=True, **{arg: cache})
+    segment(suffixes, past, read=True)
     return order

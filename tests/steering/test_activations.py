@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from steering.activations import iter_block_outputs, prefix_groups
+from steering.activations import _common_prefix, iter_block_outputs, prefix_groups
 from steering.text import encode
 from tests.steering.pairs import arithmetic_pairs
 from tests.steering.reference import block_outputs_one_by_one
@@ -82,6 +82,27 @@ def test_groups_share_the_common_prefix_but_keep_the_read_tokens(tiny_llama):
         assert g.shared < min(len(pos.ids), len(neg.ids))
     mean_groups = prefix_groups(encoded, position="mean")
     assert all(g.shared <= encoded[g.members[0]].prompt_len for g in mean_groups)
+
+
+def test_a_start_shared_by_the_groups_of_a_batch_runs_once(tiny_llama):
+    encoded, texts = pair_texts(tiny_llama, arithmetic_pairs(8))
+    passes = []
+    embed = tiny_llama.model.get_input_embeddings()
+    handle = embed.register_forward_hook(lambda _m, inputs, _o: passes.append(inputs[0].tolist()))
+    try:
+        got = read_all(tiny_llama, encoded, batch_size=8, share_prefix=True)
+    finally:
+        handle.remove()
+    everyone = _common_prefix([e.ids for e in encoded])  # the chat template's "<|user|>What is "
+    assert everyone >= 2
+    one_row = [rows[0] for rows in passes if len(rows) == 1]
+    assert len(one_row) == 2  # 8 pairs in batches of 8 texts: two batches of four groups
+    for start in one_row:
+        assert len(start) >= everyone
+        assert sum(list(e.ids[: len(start)]) == start for e in encoded) >= 8
+    prompt, completion = texts[5]
+    expected = torch.stack(block_outputs_one_by_one(tiny_llama, prompt, completion))
+    assert torch.allclose(got[5], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_texts_without_a_shared_prompt_are_read_alone(tiny_llama):
