@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -76,12 +77,32 @@ def main(argv: list[str] | None = None) -> int:
         pairs = load_rows("arithmetic", args.pairs)
         vector = build_vector(loaded, pairs[:16], layers="all").vector
 
+    done: list[str] = list((previous.get("machine") or {}).get("cases_run") or [])
+
+    def save() -> dict[str, Any]:
+        info = machine()
+        info.update(reps=reps, cases_run=done, pairs=args.pairs, questions=args.questions)
+        write_json(args.out, {**results, "machine": info, "details": details})
+        return info
+
     def record(name: str, out: dict[str, Any]) -> None:
+        # Written after every case, so a run stopped part-way keeps what it measured.
         for key, value in out.items():
             if key.startswith("_"):
                 details.setdefault(name, {})[key[1:]] = value
             else:
                 results[key] = value
+        # Cases merged from earlier runs may differ in scale or load; each keeps its own.
+        details.setdefault(name, {})["run"] = {
+            "reps": reps,
+            "pairs": args.pairs,
+            "questions": args.questions,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        if name not in done:
+            done.append(name)
+        save()
         print(f"  {name}: done at {time.perf_counter() - started:.0f}s", file=sys.stderr)
 
     if "build" in cases:
@@ -107,13 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
         record("memory", memory.run())
 
-    info = machine()
-    info["reps"] = reps
-    info["cases_run"] = cases
-    info["pairs"] = args.pairs
-    info["questions"] = args.questions
-    payload = {**results, "machine": info, "details": {**details}}
-    write_json(args.out, payload)
+    info = save()
     print(f"\n{'key':<42} {'value':>10}  goal      met")
     for key in KEYS:
         value = results[key]
