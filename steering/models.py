@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from steering import few_rows
 from steering.errors import ModelLoadError, UnsupportedArchitectureError
 
 DEFAULT_MODEL = "default"
@@ -159,6 +160,8 @@ def load_model(
     except ValueError as error:
         raise ModelLoadError(f"Could not load model '{spec}': {error}") from error
     model.to(target)
+    if target.type == "cpu":
+        few_rows.install(model)  # generation's 2-16-row steps: see steering/few_rows.py
     model.eval()
     model.requires_grad_(False)
     _prepare_tokenizer(tokenizer)
