@@ -10,7 +10,8 @@ Texts that start with the same formatted prompt (the positive and negative compl
 share a prefix: with ``share_prefix`` the shared tokens are run once per group, their
 key/value cache is copied to every member, and only the members' remaining tokens are run again.
 Readings equal those of the plain path within float tolerance (tested); for the bundled
-arithmetic pairs this runs 57 % of the tokens. On by default (see ``SHARE_PREFIX``).
+arithmetic pairs this runs 57 % of the tokens, and 46 % when the chat template's start shared by
+the groups of a batch also runs once. On by default (see ``SHARE_PREFIX``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from steering.text import Encoded
 
 ProgressCallback = Callable[[int, int], None]
 POSITIONS = ("last", "mean")
-# Process-wide default of ``iter_block_outputs(share_prefix=None)``. On: on a quiet 2-core machine
-# it made building from the bundled pairs 1.7x faster (bench/README.md). Benchmarks switch it
+# Process-wide default of ``iter_block_outputs(share_prefix=None)``. On: on an idle 2-core machine
+# it made building from 100 bundled pairs 1.54x faster (bench/README.md). Benchmarks switch it
 # to measure the gain through the unchanged public API.
 SHARE_PREFIX = True
 

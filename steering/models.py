@@ -279,11 +279,14 @@ def _untied_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     initialised (then overwritten by tying) on every load, which costs a quarter of a second.
     """
     tied_targets = set(getattr(model, "all_tied_weights_keys", None) or {})
-    return {
-        name: tensor.detach().contiguous()
-        for name, tensor in model.state_dict().items()
-        if name not in tied_targets
-    }
+    state, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        key = (tensor.data_ptr(), tensor.shape) if tensor.numel() else name
+        if name in tied_targets or key in seen:  # safetensors refuses shared storage
+            continue
+        seen.add(key)
+        state[name] = tensor.detach().contiguous()
+    return state
 
 
 def decoder_blocks(model: nn.Module) -> nn.ModuleList:
