@@ -1,7 +1,7 @@
 """Linear layers fed a few rows on the CPU: computed as ``W @ x.T`` instead of ``x @ W.T``.
 
 Generation runs one row per answer at each step. With the MKL in PyTorch's CPU build, on this
-project's 2-core AMD machine, ``F.linear`` with 2 to 16 rows ran 1.5 to 5 times slower than with
+project's 2-core AMD machine, ``F.linear`` with 2 to 8 rows ran 1.5 to 2.7 times slower than with
 one row, while the same product written as ``W @ x.T`` did not (bench/README.md): a side-by-side
 answer (2 rows) cost about as much as two separate answers. ``install`` gives every plain
 ``nn.Linear`` of a model a forward that takes the second form for 2 to ``FEW_ROWS`` rows on the
