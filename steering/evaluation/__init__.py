@@ -1,0 +1,1 @@
+"""Evaluation: scoring, answers, statistics, verdict, side effects and typed results."""

@@ -1,0 +1,399 @@
+"""Typed evaluation results: what an evaluation measured, as frozen values with their units.
+
+``StrengthResult`` is one strength (one row of the results table), ``EvaluationReport`` a whole
+evaluation. ``to_dict`` writes the JSON that the CLI's ``--json`` and the store keep (a superset of
+the earlier loose dicts: the ten ``CLI_KEYS`` are always there), and ``from_dict`` reads every
+evaluation stored so far, including those written before these types existed (no ``outcome``;
+side-effect keys written as ``"0.0"`` or ``"0"``). Column labels for every view live in
+``RESULT_COLUMNS`` here, next to the fields they name, so a unit is stated once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+# The keys the CLI's ``--json`` contract names for each strength; they must always be present.
+CLI_KEYS = (
+    "alpha",
+    "accuracy",
+    "accuracy_norm",
+    "ci_low",
+    "ci_high",
+    "kl",
+    "entropy_bits",
+    "mass_correct",
+    "mass_incorrect",
+    "mcnemar_p",
+)
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars to Python, NaN to None, tuples to lists, keys to str."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {_key(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return value
+
+
+def _key(key: Any) -> str:
+    # Strength keys are written the way people read them: 0.5 -> "0.5", 1.0 -> "1".
+    if isinstance(key, (float, np.floating)):
+        return f"{float(key):g}"
+    return str(key)
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+class Verdict(str, Enum):
+    """What an evaluation concluded about the chosen strength (one of today's outcomes)."""
+
+    IMPROVES = "improves"  # significant, more questions gained than lost
+    WORSE = "worse"  # significant, more lost than gained
+    NO_EVIDENCE = "no_evidence"  # enough changed answers, but the difference could be chance
+    TOO_FEW_CHANGED = "too_few_changed"  # too few answers changed to tell
+    NO_EFFECT = "no_effect"  # the vector changed no answer
+    TOO_FEW_QUESTIONS = "too_few_questions"  # fewer questions than a conclusion needs
+    NO_STRENGTH_CHOSEN = "no_strength_chosen"  # no strength beat strength 0 on the build rows
+    NOTHING_TO_COMPARE = "nothing_to_compare"  # only strength 0 evaluated, or no build rows
+
+    @classmethod
+    def from_sentence(cls, sentence: str) -> Verdict:
+        """The outcome of a stored verdict sentence written before outcomes were stored."""
+        text = sentence or ""
+        for marker, outcome in _SENTENCE_MARKERS:
+            if marker in text:
+                return outcome
+        return cls.NOTHING_TO_COMPARE
+
+
+# Phrases that only the matching branch of ``steering.evaluation.verdict`` writes.
+_SENTENCE_MARKERS: tuple[tuple[str, Verdict], ...] = (
+    ("No strength did better than the unsteered model", Verdict.NO_STRENGTH_CHOSEN),
+    ("so the vector improves accuracy", Verdict.IMPROVES),
+    ("so the vector makes the model worse", Verdict.WORSE),
+    ("too few to tell whether the vector helps", Verdict.TOO_FEW_QUESTIONS),
+    ("too few to tell whether the vector helps or hurts", Verdict.TOO_FEW_CHANGED),
+    ("changed none of the answers", Verdict.NO_EFFECT),
+    ("the difference could be chance", Verdict.NO_EVIDENCE),
+)
+# "too few to tell whether the vector helps or hurts" contains the shorter phrase: check it first.
+_SENTENCE_MARKERS = tuple(sorted(_SENTENCE_MARKERS, key=lambda item: -len(item[0])))
+
+
+@dataclass(frozen=True)
+class StrengthResult:
+    """Accuracy and diagnostics at one strength (or one layer set of a layer sweep).
+
+    Accuracies and probability masses are fractions in [0, 1]; ``kl`` is in nats, entropy in bits;
+    p-values are McNemar's exact test against strength 0 on the same questions.
+    """
+
+    alpha: float  # steering strength (0 = the unsteered model)
+    accuracy: float  # fraction of questions answered correctly
+    accuracy_norm: float | None  # same, candidates scored per token (length-normalised)
+    ci_low: float  # Wilson 95% interval on ``accuracy``
+    ci_high: float
+    kl: float | None  # mean KL(unsteered || steered) at the first answer token, nats
+    entropy_bits: float | None  # mean entropy of the next-token distribution there, bits
+    mass_correct: float | None  # mean probability of the correct answer's first token
+    mass_incorrect: float | None  # mean probability of the incorrect answers' first tokens
+    mcnemar_p: float | None  # exact McNemar p-value vs strength 0 (1.0 at strength 0)
+    n: int | None = None  # questions
+    correct: int | None = None  # questions answered correctly
+    correct_norm: int | None = None
+    ci_norm_low: float | None = None
+    ci_norm_high: float | None = None
+    mcnemar_p_norm: float | None = None
+    gained: int | None = None  # wrong without the vector, right with it
+    lost: int | None = None  # right without the vector, wrong with it
+    diff: float | None = None  # accuracy difference vs strength 0 (fraction)
+    diff_low: float | None = None  # paired bootstrap 95% interval on ``diff``
+    diff_high: float | None = None
+    perplexity: float | None = None  # perplexity of neutral text at this strength
+    neutral_changed: float | None = None  # fraction of neutral prompts whose answer changed
+    layers: tuple[int, ...] | None = None  # layer set (layer sweeps); None: the evaluation's
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+        # Optional fields that were never measured stay out, as in the JSON written so far.
+        for name in ("layers", "perplexity", "neutral_changed"):
+            if data[name] is None:
+                del data[name]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StrengthResult:
+        ints = {"n", "correct", "correct_norm", "gained", "lost"}
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = data.get(f.name)
+            if f.name == "layers":
+                values[f.name] = _layers(raw)
+            elif f.name in ints:
+                values[f.name] = _int(raw)
+            else:
+                values[f.name] = _float(raw)
+        values["alpha"] = float(data.get("alpha") or 0.0)
+        values["accuracy"] = float(data.get("accuracy") or 0.0)
+        values["ci_low"] = _float(data.get("ci_low")) or 0.0
+        values["ci_high"] = _float(data.get("ci_high")) or 0.0
+        return cls(**values)
+
+
+def _layers(raw: Any) -> tuple[int, ...] | None:
+    if raw is None or raw == "none":
+        return None if raw is None else ()
+    if isinstance(raw, str):
+        return tuple(int(part) for part in raw.split(",") if part.strip())
+    return tuple(int(i) for i in raw)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a results table: the field, its label with its unit, and what it means."""
+
+    key: str
+    label: str
+    help: str
+
+
+# The results table's columns, in the order every view shows them.
+RESULT_COLUMNS: tuple[Column, ...] = (
+    Column("alpha", "strength", "how strongly the vector is added (0 = without the vector)"),
+    Column("accuracy", "accuracy", "share of questions answered correctly"),
+    Column("ci_low", "95% low", "lower end of the 95% confidence interval on accuracy"),
+    Column("ci_high", "95% high", "upper end of the 95% confidence interval on accuracy"),
+    Column("correct", "correct", "questions answered correctly"),
+    Column("n", "questions", "questions asked"),
+    Column("mcnemar_p", "p (vs no vector)", "chance of a difference this large if the vector "
+           "did nothing (McNemar's exact test)"),  # fmt: skip
+    Column("kl", "KL (nats)", "how far the vector moves the next-word probabilities at the first "
+           "answer word (KL divergence from the unsteered model, in nats)"),  # fmt: skip
+    Column("entropy_bits", "entropy (bits)", "how unsure the model is about the first answer "
+           "word (entropy, in bits)"),  # fmt: skip
+    Column("mass_correct", "P(correct)", "probability the model gives the correct answer's "
+           "first word"),  # fmt: skip
+    Column("mass_incorrect", "P(incorrect)", "probability the model gives a wrong answer's "
+           "first word"),  # fmt: skip
+)
+
+
+@dataclass(frozen=True)
+class VectorSummary:
+    """Which vector was evaluated, on which layers (from the vector's lineage)."""
+
+    hash: str
+    method: str | None
+    negatives: str | None
+    layers: tuple[int, ...]
+    dataset_hash: str | None
+    model_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VectorSummary:
+        return cls(
+            hash=str(data.get("hash") or ""),
+            method=data.get("method"),
+            negatives=data.get("negatives"),
+            layers=_layers(data.get("layers")) or (),
+            dataset_hash=data.get("dataset_hash"),
+            model_id=data.get("model_id"),
+        )
+
+
+@dataclass(frozen=True)
+class NeutralAnswer:
+    """One neutral prompt's answers, keyed by strength."""
+
+    prompt: str
+    answers: dict[float, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "answers": jsonable(self.answers)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NeutralAnswer:
+        answers = data.get("answers") or {}
+        return cls(str(data.get("prompt") or ""), {float(k): str(v) for k, v in answers.items()})
+
+
+@dataclass(frozen=True)
+class SideEffects:
+    """Side effects on neutral text at each strength (empty when not measured)."""
+
+    perplexity: dict[float, float] = field(default_factory=dict)  # perplexity of neutral text
+    changed_share: dict[float, float] = field(default_factory=dict)  # fraction of answers changed
+    answers: tuple[NeutralAnswer, ...] = ()
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.perplexity or self.changed_share or self.answers)
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.measured:
+            return {}
+        return {
+            "perplexity": jsonable(self.perplexity),
+            "changed_share": jsonable(self.changed_share),
+            "answers": [a.to_dict() for a in self.answers],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> SideEffects:
+        data = data or {}
+        return cls(
+            perplexity=_by_strength(data.get("perplexity")),
+            changed_share=_by_strength(data.get("changed_share")),
+            answers=tuple(NeutralAnswer.from_dict(a) for a in data.get("answers") or ()),
+        )
+
+
+def _by_strength(raw: Any) -> dict[float, float]:
+    if not isinstance(raw, Mapping):
+        return {}
+    return {float(k): float(v) for k, v in raw.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One question's answers without and with the vector (a sample a reviewer reads)."""
+
+    row: int  # the row number the user's file shows
+    prompt: str
+    answer: str  # the correct answer
+    unsteered: str | None  # the answer picked or extracted without the vector
+    steered: str | None  # ... and with it
+    alpha: float
+    unsteered_text: str | None = None  # generated text (generated-answer mode only)
+    steered_text: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+        for name in ("unsteered_text", "steered_text"):
+            if data[name] is None:
+                del data[name]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Sample:
+        def text(name: str) -> str | None:
+            value = data.get(name)
+            return None if value is None else str(value)
+
+        return cls(
+            row=int(data.get("row") or 0),
+            prompt=str(data.get("prompt") or ""),
+            answer=str(data.get("answer") or ""),
+            unsteered=text("unsteered"),
+            steered=text("steered"),
+            alpha=float(data.get("alpha") or 0.0),
+            unsteered_text=text("unsteered_text"),
+            steered_text=text("steered_text"),
+        )
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Everything a reviewer needs about one evaluation; ``to_dict`` is the ``--json`` schema.
+
+    ``results`` are the strengths on the rows reported on (held-out rows for a held-out
+    evaluation), ``build_results`` the strengths on the rows the strength was chosen on.
+    ``chosen_on`` is ``"build"``, ``"given"`` or ``"same"`` (see ``verdict_sentence``).
+    """
+
+    model: str
+    vector: VectorSummary
+    rows: int  # questions reported on
+    mode: str  # "choice" (multiple choice) or "generate" (generated answers)
+    results: tuple[StrengthResult, ...]
+    verdict: str  # the plain-language sentence
+    outcome: Verdict
+    chosen_alpha: float | None
+    chosen_on: str
+    side_effects: SideEffects = field(default_factory=SideEffects)
+    samples: tuple[Sample, ...] = ()
+    build_results: tuple[StrengthResult, ...] | None = None
+    # The per-question table (pandas) the results were computed from; not part of the JSON.
+    table: Any = field(default=None, compare=False, repr=False)
+
+    def result_at(self, alpha: float) -> StrengthResult | None:
+        """The held-out result at strength ``alpha``, if it was evaluated."""
+        return next((r for r in self.results if r.alpha == float(alpha)), None)
+
+    @property
+    def baseline(self) -> StrengthResult | None:
+        return self.result_at(0.0)
+
+    @property
+    def strengths(self) -> tuple[float, ...]:
+        return tuple(r.alpha for r in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "model": self.model,
+            "vector": self.vector.to_dict(),
+            "rows": int(self.rows),
+            "mode": self.mode,
+            "results": [r.to_dict() for r in self.results],
+            "verdict": self.verdict,
+            "outcome": self.outcome.value,
+            "chosen_alpha": _float(self.chosen_alpha),
+            "chosen_on": self.chosen_on,
+            "side_effects": self.side_effects.to_dict(),
+            "samples": [s.to_dict() for s in self.samples],
+        }
+        if self.build_results is not None:
+            data["build_results"] = [r.to_dict() for r in self.build_results]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationReport:
+        verdict = str(data.get("verdict") or "")
+        outcome = data.get("outcome")
+        build = data.get("build_results")
+        return cls(
+            model=str(data.get("model") or ""),
+            vector=VectorSummary.from_dict(data.get("vector") or {}),
+            rows=int(data.get("rows") or 0),
+            mode=str(data.get("mode") or "choice"),
+            results=_results(data.get("results")),
+            verdict=verdict,
+            outcome=Verdict(outcome) if outcome else Verdict.from_sentence(verdict),
+            chosen_alpha=_float(data.get("chosen_alpha")),
+            chosen_on=str(data.get("chosen_on") or "build"),
+            side_effects=SideEffects.from_dict(data.get("side_effects")),
+            samples=tuple(Sample.from_dict(s) for s in data.get("samples") or ()),
+            build_results=None if build is None else _results(build),
+        )
+
+
+def _results(raw: Sequence[Mapping[str, Any]] | None) -> tuple[StrengthResult, ...]:
+    return tuple(StrengthResult.from_dict(r) for r in raw or ())
