@@ -23,7 +23,7 @@ COPY dashboard ./dashboard
 COPY assets ./assets
 
 # Convert the bundled GGUF once at build time, so the first start loads in seconds.
-RUN python -c "from steering.models import load_model; load_model('default')"
+RUN python -c "from steering.engine.models import load_model; load_model('default')"
 
 VOLUME ["/data"]
 EXPOSE 7860

@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
     needs_model = {"build", "generate", "sweep"} & set(cases)
     if needs_model:
-        from steering.models import configure_threads, load_model
-        from steering.vectors import build_vector
+        from steering.build import build_vector
+        from steering.engine.models import configure_threads, load_model
 
         configure_threads()
         loaded = load_model("default")

@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
-import steering.activations as activations
+import steering.engine.activations as activations
 from bench.common import compare
-from steering.activations import length_sorted_batches, pad_batch
-from steering.models import LoadedModel, has_chat_template
-from steering.text import encode, format_text
-from steering.vectors import build_vector
+from steering.build import build_vector
+from steering.engine.activations import length_sorted_batches, pad_batch
+from steering.engine.models import LoadedModel, has_chat_template
+from steering.engine.text import encode, format_text
 
 
 def paper_protocol(loaded: LoadedModel, examples: list[Any]) -> list[torch.Tensor]:

@@ -37,7 +37,7 @@ def compare(sides: dict[str, Callable[[], Any]], reps: int, warmup: int = 1) -> 
 def load_rows(name: str, n: int) -> list[Any]:
     """``n`` rows of a bundled example set (``Example`` objects), repeating rows when it is short."""
     path = EXAMPLES / f"{name}.jsonl"
-    from steering.examples import load_examples
+    from steering.data.examples import load_examples
 
     loaded = load_examples(path)
     rows = list(getattr(loaded, "examples", loaded))

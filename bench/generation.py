@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench.common import compare, fixed_length
-from steering.generate import generate_texts, side_by_side
-from steering.models import LoadedModel
+from steering.engine.generate import generate_texts, side_by_side
+from steering.engine.models import LoadedModel
 from steering.vectors import ControlVector
 
 

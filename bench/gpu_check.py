@@ -20,8 +20,8 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from bench import build, generation, sweep
 from bench.common import ROOT, load_rows, machine, write_json
-from steering.models import LoadedModel
-from steering.vectors import build_vector
+from steering.build import build_vector
+from steering.engine.models import LoadedModel
 from tests.tiny import byte_tokenizer
 
 ONE_B = dict(

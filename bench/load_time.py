@@ -19,7 +19,7 @@ from bench.common import ROOT
 
 # A second load in the same interpreter shows what is left once transformers' modules are imported.
 CHILD = (
-    "import json; from steering.models import load_model; m = load_model('default'); "
+    "import json; from steering.engine.models import load_model; m = load_model('default'); "
     "again = load_model('default').load_seconds; "
     "print(json.dumps({'load_seconds': m.load_seconds, 'source': m.source, 'again': again}))"
 )

@@ -25,8 +25,8 @@ def child(pairs: int) -> None:
     import psutil
 
     from bench.common import load_rows
-    from steering.models import load_model
-    from steering.vectors import build_vector
+    from steering.build import build_vector
+    from steering.engine.models import load_model
 
     loaded = load_model("default")
     examples = load_rows("arithmetic", pairs)

@@ -25,11 +25,11 @@ import time
 
 import pandas as pd
 
-from steering.evaluate import evaluate_heldout, layer_sweep
-from steering.examples import bundled_example_sets, load_examples, split_examples
-from steering.models import load_model
-from steering.side_effects import side_effects
-from steering.vectors import build_vector
+from steering.build import build_vector
+from steering.data.examples import bundled_example_sets, load_examples, split_examples
+from steering.engine.models import load_model
+from steering.evaluation.evaluate import evaluate_heldout, layer_sweep
+from steering.evaluation.side_effects import side_effects
 
 RESULT_COLUMNS = ["alpha", "correct", "n", "accuracy", "ci_low", "ci_high", "accuracy_norm", "kl",
                   "entropy_bits", "mass_correct", "mass_incorrect", "gained", "lost", "mcnemar_p",

@@ -12,9 +12,9 @@ from typing import Any
 import torch
 
 from bench.common import compare
-from steering.models import LoadedModel
-from steering.steer import steer
-from steering.text import encode
+from steering.engine.models import LoadedModel
+from steering.engine.steer import steer
+from steering.engine.text import encode
 from steering.vectors import ControlVector
 
 STRENGTHS = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0)
@@ -40,7 +40,7 @@ def paper_protocol(loaded: LoadedModel, rows: list[Any], vector: ControlVector, 
 
 
 def ours(loaded: LoadedModel, rows: list[Any], vector: ControlVector, layers) -> Any:
-    from steering.evaluate import score_choices
+    from steering.evaluation.evaluate import score_choices
 
     return score_choices(loaded, rows, vector=vector, alphas=STRENGTHS, layers=layers)
 

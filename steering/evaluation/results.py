@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 import numpy as np
@@ -69,7 +69,7 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """What an evaluation concluded about the chosen strength (one of today's outcomes)."""
 
     IMPROVES = "improves"  # significant, more questions gained than lost
@@ -190,16 +190,28 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     Column("ci_high", "95% high", "upper end of the 95% confidence interval on accuracy"),
     Column("correct", "correct", "questions answered correctly"),
     Column("n", "questions", "questions asked"),
-    Column("mcnemar_p", "p (vs no vector)", "chance of a difference this large if the vector "
-           "did nothing (McNemar's exact test)"),  # fmt: skip
-    Column("kl", "KL (nats)", "how far the vector moves the next-word probabilities at the first "
-           "answer word (KL divergence from the unsteered model, in nats)"),  # fmt: skip
-    Column("entropy_bits", "entropy (bits)", "how unsure the model is about the first answer "
-           "word (entropy, in bits)"),  # fmt: skip
-    Column("mass_correct", "P(correct)", "probability the model gives the correct answer's "
-           "first word"),  # fmt: skip
-    Column("mass_incorrect", "P(incorrect)", "probability the model gives a wrong answer's "
-           "first word"),  # fmt: skip
+    Column(
+        "mcnemar_p",
+        "p (vs no vector)",
+        "chance of a difference this large if the vector did nothing (McNemar's exact test)",
+    ),
+    Column(
+        "kl",
+        "KL (nats)",
+        "how far the vector moves the next-word probabilities at the first "
+        "answer word (KL divergence from the unsteered model, in nats)",
+    ),
+    Column(
+        "entropy_bits",
+        "entropy (bits)",
+        "how unsure the model is about the first answer word (entropy, in bits)",
+    ),
+    Column(
+        "mass_correct", "P(correct)", "probability the model gives the correct answer's first word"
+    ),
+    Column(
+        "mass_incorrect", "P(incorrect)", "probability the model gives a wrong answer's first word"
+    ),
 )
 
 

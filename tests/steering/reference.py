@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from steering.models import LoadedModel, decoder_blocks, has_chat_template
-from steering.text import format_text
+from steering.engine.models import LoadedModel, decoder_blocks, has_chat_template
+from steering.engine.text import format_text
 
 
 def block_outputs_one_by_one(

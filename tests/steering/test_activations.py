@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from steering.activations import _common_prefix, iter_block_outputs, prefix_groups
-from steering.text import encode
+from steering.engine.activations import _common_prefix, iter_block_outputs, prefix_groups
+from steering.engine.text import encode
 from tests.steering.pairs import arithmetic_pairs
 from tests.steering.reference import block_outputs_one_by_one
 from tests.tiny import make_tiny

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from steering.examples import bundled_example_sets, load_examples
-from steering.models import describe, load_model
+from steering.data.examples import bundled_example_sets, load_examples
+from steering.engine.models import describe, load_model
 from steering.vectors import ControlVector
 from tests.steering.reference import block_outputs_one_by_one, cosine
 
@@ -76,8 +76,8 @@ def test_cli_build_matches_one_example_at_a_time(tmp_path, bundled):
 
 
 def test_side_by_side_on_the_bundled_model(bundled):
-    from steering.generate import side_by_side
-    from steering.vectors import build_vector
+    from steering.build import build_vector
+    from steering.engine.generate import side_by_side
 
     rows = load_examples(bundled_example_sets()["arithmetic"]).examples[:16]
     # Random-letter negatives give a long vector (norm ~140 at middle layers, against ~6 for the
@@ -92,7 +92,7 @@ def test_side_by_side_on_the_bundled_model(bundled):
 
 def test_bundled_arithmetic_baseline_leaves_room_both_ways(bundled):
     """Without steering the bundled model is neither hopeless nor solid on the arithmetic set."""
-    from steering.evaluate import score_choices
+    from steering.evaluation.evaluate import score_choices
 
     rows = load_examples(bundled_example_sets()["arithmetic"]).examples
     table = score_choices(bundled, rows)

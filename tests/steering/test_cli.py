@@ -8,7 +8,8 @@ import gguf
 import pytest
 import torch
 
-from steering.vectors import ControlVector, build_vector
+from steering.build import build_vector
+from steering.vectors import ControlVector
 from tests.steering.pairs import arithmetic_pairs
 from tests.steering.reference import cosine
 

@@ -7,12 +7,12 @@ import math
 import pytest
 import torch
 
-from steering.answers import extract_answer, is_correct
+from steering.engine.steer import steer
+from steering.engine.text import encode
 from steering.errors import SteeringError
-from steering.evaluate import evaluate, evaluate_heldout, layer_sweep, score_choices
-from steering.scoring import entropy_bits, kl_nats
-from steering.steer import steer
-from steering.text import encode
+from steering.evaluation.answers import extract_answer, is_correct
+from steering.evaluation.evaluate import evaluate, evaluate_heldout, layer_sweep, score_choices
+from steering.evaluation.scoring import entropy_bits, kl_nats
 from steering.vectors import ControlVector
 from tests.steering.pairs import Pair
 

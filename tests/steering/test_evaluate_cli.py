@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from steering.__main__ import main
-from steering.evaluate import CLI_KEYS, score_choices
-from steering.examples import load_examples
-from steering.vectors import build_vector
+from steering.build import build_vector
+from steering.cli import main
+from steering.data.examples import load_examples
+from steering.evaluation.evaluate import CLI_KEYS, score_choices
 from tests.steering.pairs import arithmetic_pairs
 from tests.tiny import make_tiny
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from steering.errors import SteeringError
-from steering.examples import (
+from steering.data.examples import (
     Example,
     ExampleSet,
     ExampleSetError,
@@ -21,6 +20,7 @@ from steering.examples import (
     load_examples,
     split_examples,
 )
+from steering.errors import SteeringError
 
 ROWS = [
     {
@@ -354,7 +354,7 @@ def test_split_is_seeded_and_deterministic():
 
 def test_split_is_independent_of_hash_randomisation():
     code = (
-        "from steering.examples import Example, split_examples;"
+        "from steering.data.examples import Example, split_examples;"
         "rows=[Example(prompt=f'q{i}', positive='p', row=i) for i in range(40)];"
         "print([e.row for e in split_examples(rows, 0.25, seed=3)[1]])"
     )

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from steering import few_rows
-from steering.generate import generate_texts
+from steering.engine import few_rows
+from steering.engine.generate import generate_texts
 from tests.tiny import make_tiny
 
 

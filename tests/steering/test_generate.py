@@ -1,15 +1,15 @@
 import pytest
 import torch
 
+from steering.engine.generate import generate_texts, side_by_side
+from steering.engine.steer import steer
 from steering.errors import SteeringError
-from steering.generate import generate_texts, side_by_side
-from steering.steer import steer
 from steering.vectors import ControlVector
 
 
 def greedy_one(loaded, prompt, vector=None, alpha=0.0, n=8):
     """Reference: unbatched greedy decoding, one token at a time without a cache."""
-    from steering.text import encode
+    from steering.engine.text import encode
 
     ids = list(encode(loaded.tokenizer, prompt).ids)
     start = len(ids)

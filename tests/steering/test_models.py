@@ -2,8 +2,8 @@ import pytest
 import torch
 from transformers import AutoConfig
 
+from steering.engine.models import decoder_blocks, describe, fingerprint
 from steering.errors import UnsupportedArchitectureError
-from steering.models import decoder_blocks, describe, fingerprint
 from tests.tiny import TINY_CONFIGS, make_tiny
 
 
@@ -63,7 +63,7 @@ def test_fingerprint_is_stable_and_sensitive():
 def test_fingerprint_survives_a_save_and_reload(tmp_path, tiny_gpt2):
     tiny_gpt2.model.save_pretrained(tmp_path)
     tiny_gpt2.tokenizer.save_pretrained(tmp_path)
-    from steering.models import load_model
+    from steering.engine.models import load_model
 
     reloaded = load_model(str(tmp_path))
     assert reloaded.source == "folder"
@@ -71,8 +71,8 @@ def test_fingerprint_survives_a_save_and_reload(tmp_path, tiny_gpt2):
 
 
 def test_missing_model_gives_a_clear_message(monkeypatch):
+    from steering.engine.models import load_model
     from steering.errors import ModelLoadError
-    from steering.models import load_model
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="Could not load model 'no-such-org/no-such-model'"):
@@ -87,7 +87,7 @@ def test_converted_cache_of_a_tied_model_loads_every_weight(tmp_path):
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM
 
-    from steering.models import _untied_state_dict
+    from steering.engine.models import _untied_state_dict
 
     config = AutoConfig.for_model(
         "llama",

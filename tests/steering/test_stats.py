@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy.stats import binomtest
 
-from steering.stats import mcnemar_exact, paired_bootstrap, paired_counts, wilson
+from steering.evaluation.stats import mcnemar_exact, paired_bootstrap, paired_counts, wilson
 
 
 def test_wilson_matches_hand_value():

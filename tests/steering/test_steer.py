@@ -3,9 +3,9 @@ import threading
 import pytest
 import torch
 
+from steering.engine.models import decoder_blocks
+from steering.engine.steer import steer
 from steering.errors import SteeringError
-from steering.models import decoder_blocks
-from steering.steer import steer
 from steering.vectors import ControlVector
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from steering import tasks
-from steering.examples import load_examples
+from steering.data import tasks
+from steering.data.examples import load_examples
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_other_seed_gives_other_rows():
 
 
 def test_committed_files_match_the_generator(generated: dict[str, Path]):
-    """The files in assets/examples/ are the output of `python -m steering.tasks` (seed 0)."""
+    """The files in assets/examples/ are the output of `python -m steering.data.tasks` (seed 0)."""
     for name, path in generated.items():
         committed = tasks.ASSETS_DIR / name
         assert committed.read_bytes() == path.read_bytes(), f"regenerate {name}"

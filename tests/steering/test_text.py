@@ -1,4 +1,4 @@
-from steering.text import encode, format_text, prompt_text
+from steering.engine.text import encode, format_text, prompt_text
 
 
 def test_chat_template_rule(tiny_llama):

@@ -3,16 +3,10 @@ import random
 import pytest
 import torch
 
+from steering.build import LayerScore, build_vector, negatives_for, recommend_layers
 from steering.errors import SteeringError
-from steering.vectors import (
-    ControlVector,
-    LayerScore,
-    build_vector,
-    negatives_for,
-    parse_layers,
-    read_metadata,
-    recommend_layers,
-)
+from steering.layers import parse_layers
+from steering.vectors import ControlVector, read_metadata
 from tests.steering.pairs import arithmetic_pairs
 from tests.steering.reference import block_outputs_one_by_one, cosine
 
@@ -83,7 +77,7 @@ def test_mean_position_reads_the_completion_tokens(tiny_llama):
     mean = build_vector(tiny_llama, pairs, position="mean", layers=[1]).vector.directions[1]
     assert cosine(last, mean) < 0.999  # really a different reading
     # Reference: average over completion tokens, computed one text at a time.
-    from steering.text import encode
+    from steering.engine.text import encode
 
     total = torch.zeros(tiny_llama.hidden_size, dtype=torch.float64)
     for p in pairs:
@@ -169,7 +163,7 @@ def test_heldout_scores_and_recommendation(tiny_llama):
 def test_separation_score_counts_pairs_projecting_higher(tiny_llama):
     # Score the vector against the rows it came from, by hand: share of pairs with a positive gap.
     pairs = arithmetic_pairs(6)
-    from steering.vectors import score_layers
+    from steering.build import score_layers
 
     vector = build_vector(tiny_llama, pairs, layers=[3]).vector
     score = score_layers(tiny_llama, vector, pairs)[0]

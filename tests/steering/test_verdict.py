@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from steering.stats import Paired
-from steering.verdict import no_strength_chosen, verdict_sentence
+from steering.evaluation.stats import Paired
+from steering.evaluation.verdict import no_strength_chosen, verdict_sentence
 
 
 def counts(n: int, base: int, gained: int, lost: int) -> Paired:

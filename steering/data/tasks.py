@@ -2,7 +2,7 @@
 
 The sets are generated, not hand-written, so that they are reproducible from a seed, can be
 regenerated after a wording change, and have exactly the columns of the pair format in
-``docs/product.md``. ``python -m steering.tasks`` rewrites the files; the files themselves are
+``docs/product.md``. ``python -m steering.data.tasks`` rewrites the files; the files themselves are
 committed so that the app never needs to run this module.
 
 The sets:
@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
 DEFAULT_ROWS = 200
 COLUMNS = ("prompt", "positive", "negative", "answer", "choices", "split")
 

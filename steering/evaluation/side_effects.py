@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
-from steering.generate import generate_texts
-from steering.models import LoadedModel
-from steering.steer import steer
+from steering.engine.generate import generate_texts
+from steering.engine.models import LoadedModel
+from steering.engine.steer import steer
 from steering.vectors import ControlVector
 
-NEUTRAL_DIR = Path(__file__).resolve().parent.parent / "assets" / "neutral"
+NEUTRAL_DIR = Path(__file__).resolve().parents[2] / "assets" / "neutral"
 
 
 def neutral_paragraphs() -> list[str]:

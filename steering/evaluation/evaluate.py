@@ -1,9 +1,9 @@
 """Evaluation: accuracy at several strengths, the paper's diagnostics, statistics and a verdict.
 
 - ``score_choices``: multiple-choice scoring of many questions at many strengths, batched (see
-  ``steering.scoring`` for exactly what is computed), as a tidy table.
+  ``steering.evaluation.scoring`` for exactly what is computed), as a tidy table.
 - ``evaluate``: accuracy per strength (multiple choice, or generated answers with extraction, see
-  ``steering.answers``), Wilson intervals, McNemar's exact test and a paired bootstrap interval
+  ``steering.evaluation.answers``), Wilson intervals, McNemar's exact test and a paired bootstrap interval
   against strength 0, side effects on neutral text, and a verdict sentence.
 - ``evaluate_heldout``: the strength is chosen on build rows and reported on held-out rows.
 - ``layer_sweep``: one strength at each of several layer sets, all in the same batched passes.
@@ -15,24 +15,24 @@ Rows are anything with ``prompt``, ``answer`` and optionally ``choices`` and ``r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from steering.answers import expected_form, extract_answer, is_correct, normalise_text
+from steering.engine.generate import generate_texts
+from steering.engine.models import LoadedModel
 from steering.errors import SteeringError
-from steering.generate import generate_texts
-from steering.models import LoadedModel
-from steering.scoring import Condition, UnitScores, score_units
-from steering.side_effects import side_effects as measure_side_effects
-from steering.stats import Paired, paired_bootstrap, paired_counts, wilson
+from steering.evaluation.answers import expected_form, extract_answer, is_correct, normalise_text
+from steering.evaluation.scoring import Condition, UnitScores, score_units
+from steering.evaluation.side_effects import side_effects as measure_side_effects
+from steering.evaluation.stats import Paired, paired_bootstrap, paired_counts, wilson
+from steering.evaluation.verdict import no_strength_chosen, verdict_sentence
+from steering.progress import ProgressCallback
 from steering.vectors import ControlVector
-from steering.verdict import no_strength_chosen, verdict_sentence
 
-ProgressCallback = Callable[[int, int], None]
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 1.0)
 CLI_KEYS = (
     "alpha",
@@ -109,7 +109,7 @@ def _masses(unit: UnitScores, first_ids: Sequence[int | None], correct: int) -> 
 
 
 def _first_token_ids(loaded: LoadedModel, question: Question, candidates: Sequence[str]):
-    from steering.scoring import _prepare
+    from steering.evaluation.scoring import _prepare
 
     return _prepare(loaded.tokenizer, question.prompt, candidates).first_tokens
 

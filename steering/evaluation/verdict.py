@@ -19,7 +19,7 @@ of strengths tried and the sentence says so.
 
 from __future__ import annotations
 
-from steering.stats import Paired
+from steering.evaluation.stats import Paired
 
 ALPHA_LEVEL = 0.05
 MIN_QUESTIONS = 20

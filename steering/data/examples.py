@@ -31,7 +31,7 @@ SPLITS = ("build", "heldout")
 # Spellings people use for the held-out split; all mean "heldout".
 _SPLIT_ALIASES = {"held-out": "heldout", "held_out": "heldout", "held out": "heldout"}
 SUPPORTED_EXTENSIONS = (".csv", ".jsonl", ".json", ".xlsx")
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
 # When a bundled set exists in several formats, the first format here gets the plain name.
 _BUNDLED_PREFERENCE = (".jsonl", ".json", ".csv", ".xlsx")
 

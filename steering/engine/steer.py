@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from steering.engine.models import LoadedModel, decoder_blocks, hidden_size
 from steering.errors import SteeringError
-from steering.models import LoadedModel, decoder_blocks, hidden_size
 from steering.vectors import ControlVector
 
 

@@ -12,11 +12,11 @@ from contextlib import nullcontext
 
 import torch
 
-from steering.activations import pad_batch
+from steering.engine.activations import pad_batch
+from steering.engine.models import LoadedModel
+from steering.engine.steer import steer
+from steering.engine.text import encode
 from steering.errors import SteeringError
-from steering.models import LoadedModel
-from steering.steer import steer
-from steering.text import encode
 from steering.vectors import ControlVector
 
 # Seeded sampling reseeds torch's global generator; one sampling call at a time keeps it replayable.

@@ -46,10 +46,11 @@ def format_table(results: list[dict]) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from steering.evaluate import evaluate
-    from steering.examples import load_examples
-    from steering.models import load_model
-    from steering.vectors import ControlVector, parse_layers
+    from steering.data.examples import load_examples
+    from steering.engine.models import load_model
+    from steering.evaluation.evaluate import evaluate
+    from steering.layers import parse_layers
+    from steering.vectors import ControlVector
 
     vector = ControlVector.load(args.vector)
     examples = load_examples(args.data)

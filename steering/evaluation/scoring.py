@@ -34,28 +34,21 @@ Equality with one question, one candidate, one strength per unpadded forward pas
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
 import torch
 
+from steering.engine.models import LoadedModel, cache_kwarg_name
+from steering.engine.steer import steer
+from steering.engine.text import encode
 from steering.errors import SteeringError
-from steering.models import LoadedModel
-from steering.steer import steer
-from steering.text import encode
+from steering.progress import ProgressCallback
 from steering.vectors import ControlVector
 
-ProgressCallback = Callable[[int, int], None]
 LOG2 = math.log(2.0)
-
-
-def _cache_arg(model: torch.nn.Module) -> str:
-    """transformers 5 renames ``past_key_values`` to ``cache`` (the old name warns)."""
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
 
 
 def kl_nats(logp_ref: torch.Tensor, logp: torch.Tensor) -> float:
@@ -330,7 +323,7 @@ def _continuation_logprobs(
             attention_mask=mask.to(device),
             position_ids=positions.to(device),
             use_cache=True,
-            **{_cache_arg(model.base_model): cache},
+            **{cache_kwarg_name(model.base_model): cache},
         )
         hidden = second.last_hidden_state
     targets = torch.full((len(longer), length), 0, dtype=torch.long)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from steering import few_rows
+from steering.engine import few_rows
 from steering.errors import ModelLoadError, UnsupportedArchitectureError
 
 DEFAULT_MODEL = "default"
@@ -316,6 +317,14 @@ def hidden_size(model: nn.Module) -> int:
     raise UnsupportedArchitectureError("Cannot tell the model's hidden size from its config.")
 
 
+def cache_kwarg_name(model: nn.Module) -> str:
+    """The keyword a model's ``forward`` takes its KV cache by.
+
+    transformers 5 renames ``past_key_values`` to ``cache`` (the old name warns).
+    """
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def has_chat_template(tokenizer: Any) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
@@ -325,7 +334,7 @@ def describe(loaded: LoadedModel) -> dict[str, Any]:
     return {
         "name": loaded.name,
         "spec": loaded.spec,
-        "architecture": getattr(loaded.model.config, "model_type", "unknown"),
+        "architecture": loaded.model.config.model_type or "unknown",
         "layers": loaded.num_layers,
         "hidden_size": loaded.hidden_size,
         "parameters": sum(p.numel() for p in loaded.model.parameters()),

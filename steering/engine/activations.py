@@ -16,16 +16,15 @@ the groups of a batch also runs once. On by default (see ``SHARE_PREFIX``).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from steering.models import LoadedModel, decoder_blocks
-from steering.text import Encoded
+from steering.engine.models import LoadedModel, cache_kwarg_name, decoder_blocks
+from steering.engine.text import Encoded
+from steering.progress import ProgressCallback
 
-ProgressCallback = Callable[[int, int], None]
 POSITIONS = ("last", "mean")
 # Process-wide default of ``iter_block_outputs(share_prefix=None)``. On: on an idle 2-core machine
 # it made building from 100 bundled pairs 1.54x faster (bench/README.md). Benchmarks switch it
@@ -88,11 +87,6 @@ def pad_batch(
         position_ids=position_ids.to(device),
         weights=weights.to(device),
     )
-
-
-def _cache_arg(model: torch.nn.Module) -> str:
-    """transformers 5 renames ``past_key_values`` to ``cache`` (the old name warns)."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _can_share(model: torch.nn.Module) -> bool:
@@ -277,7 +271,7 @@ def _run_shared(
     device = loaded.device
     pad_id = loaded.tokenizer.pad_token_id
     cache = DynamicCache()
-    arg = _cache_arg(loaded.model.base_model)
+    arg = cache_kwarg_name(loaded.model.base_model)
 
     def segment(rows: list[Encoded], past: torch.Tensor | None, read: bool) -> torch.Tensor:
         """Run ``rows`` after what the cache holds; return the attention mask of both."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from steering.models import has_chat_template
+from steering.engine.models import has_chat_template
 
 
 @dataclass(frozen=True)

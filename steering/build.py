@@ -1,0 +1,275 @@
+"""Building a control vector: the paper's three methods, per-layer scores and the layer advice.
+
+Methods (Højer, Jarvis & Heinrich, ICLR 2025), per decoder block ``i``:
+- ``reading`` (R): mean of the positive activations.
+- ``mean_diff`` (R-C, the default): mean over pairs of positive minus negative.
+- ``pca_diff`` (PCA-C): first principal component of the centred paired differences, its sign
+  chosen so positives project higher than negatives, scaled to the norm of the mean difference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import string
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from steering import __version__
+from steering.engine.activations import POSITIONS, iter_block_outputs
+from steering.engine.models import LoadedModel, fingerprint
+from steering.engine.text import encode
+from steering.errors import SteeringError
+from steering.layers import parse_layers
+from steering.progress import ProgressCallback
+from steering.vectors import ControlVector
+
+if TYPE_CHECKING:
+    from steering.data.examples import Example
+
+METHODS = {"reading": "R", "mean_diff": "R-C", "pca_diff": "PCA-C"}
+NEGATIVE_STRATEGIES = ("column", "random")
+RANDOM_NEGATIVE_LENGTH = 75  # characters, as in the paper
+
+
+def random_negative(rng: random.Random, length: int = RANDOM_NEGATIVE_LENGTH) -> str:
+    """A random string of letters, the paper's negative when none is given."""
+    return "".join(rng.choice(string.ascii_letters) for _ in range(length))
+
+
+def negatives_for(examples: Sequence[Example], strategy: str, seed: int) -> list[str]:
+    """The negative completion of each example under the chosen strategy."""
+    if strategy not in NEGATIVE_STRATEGIES:
+        raise SteeringError(f"Negatives must be one of {NEGATIVE_STRATEGIES}, not '{strategy}'.")
+    if strategy == "random":
+        rng = random.Random(seed)
+        return [random_negative(rng) for _ in examples]
+    missing = [e.row for e in examples if not e.negative]
+    if missing:
+        shown = ", ".join(str(r) for r in missing[:10])
+        raise SteeringError(
+            f"Row(s) {shown} have no 'negative' column value. Fill it in, or choose random negatives."
+        )
+    return [e.negative or "" for e in examples]
+
+
+@dataclass(frozen=True)
+class LayerScore:
+    """How well the layer's direction separates held-out positives from their negatives.
+
+    ``separation`` is the share of pairs whose positive projects higher than its negative (0.5 is
+    chance, 1 perfect); ``effect_size`` is the mean projection gap over its standard deviation.
+    """
+
+    layer: int
+    separation: float
+    effect_size: float
+
+
+@dataclass
+class BuildResult:
+    vector: ControlVector
+    scores: list[LayerScore]
+    recommended_layers: list[int]
+    seconds: float
+    pairs: int
+
+
+def _pair_texts(
+    loaded: LoadedModel, examples: Sequence[Example], negatives: Sequence[str]
+) -> tuple[list, list]:
+    tok = loaded.tokenizer
+    positives = [encode(tok, e.prompt, e.positive) for e in examples]
+    negs = [encode(tok, e.prompt, n) for e, n in zip(examples, negatives, strict=True)]
+    return positives, negs
+
+
+def build_vector(
+    loaded: LoadedModel,
+    examples: Sequence[Example],
+    *,
+    method: str = "mean_diff",
+    negatives: str = "column",
+    position: str = "last",
+    layers: str | Sequence[int] | None = "all",
+    batch_size: int = 16,
+    seed: int = 0,
+    heldout: Sequence[Example] | None = None,
+    padding_side: str = "right",
+    progress: ProgressCallback | None = None,
+    lineage: dict[str, Any] | None = None,
+) -> BuildResult:
+    """Read activations on ``examples`` and turn them into a control vector.
+
+    ``heldout`` pairs, when given, are read after the vector is known to score each layer.
+    ``lineage`` adds to the file's metadata (e.g. ``created_by``, ``dataset_hash``, ``model_id``).
+    """
+    if method not in METHODS:
+        raise SteeringError(f"Method must be one of {list(METHODS)}, not '{method}'.")
+    if position not in POSITIONS:
+        raise SteeringError(f"Position must be one of {list(POSITIONS)}, not '{position}'.")
+    if not examples:
+        raise SteeringError("No build rows: the example set needs at least one row to build from.")
+    started = time.perf_counter()
+    chosen = parse_layers(layers, loaded.num_layers)
+    heldout = list(heldout or [])
+    total = len(examples) * (1 if method == "reading" else 2) + 2 * len(heldout)
+    offset = [0]
+
+    def report(done: int, _total: int) -> None:
+        if progress is not None:
+            progress(offset[0] + done, total)
+
+    if method == "reading":
+        texts = [encode(loaded.tokenizer, e.prompt, e.positive) for e in examples]
+    else:
+        positives, negative_texts = _pair_texts(
+            loaded, examples, negatives_for(examples, negatives, seed)
+        )
+        texts = positives + negative_texts
+    n = len(examples)
+    sums = {i: torch.zeros(loaded.hidden_size, dtype=torch.float64) for i in chosen}
+    # PCA needs each pair's difference; the other methods only running sums.
+    per_text: dict[int, torch.Tensor] | None = None
+    if method == "pca_diff":
+        per_text = {i: torch.zeros(len(texts), loaded.hidden_size) for i in chosen}
+    for indices, readings in iter_block_outputs(
+        loaded,
+        texts,
+        chosen,
+        position=position,
+        batch_size=batch_size,
+        padding_side=padding_side,
+        progress=report,
+    ):
+        sign = torch.tensor([1.0 if j < n else -1.0 for j in indices], dtype=torch.float64)
+        for i in chosen:
+            reading = readings[i].cpu()
+            sums[i] += sign @ reading.double()
+            if per_text is not None:
+                per_text[i][indices] = reading
+    offset[0] = len(texts)
+
+    directions = {}
+    for i in chosen:
+        mean = (sums[i] / n).float()
+        if method == "pca_diff" and per_text is not None:
+            mean = _first_component(per_text[i][:n] - per_text[i][n:], mean)
+        directions[i] = mean
+    vector = ControlVector(directions)
+
+    scores: list[LayerScore] = []
+    if heldout:
+        scores = score_layers(
+            loaded,
+            vector,
+            heldout,
+            negatives=negatives,
+            position=position,
+            batch_size=batch_size,
+            seed=seed + 1,
+            padding_side=padding_side,
+            progress=report,
+        )
+    recommended = recommend_layers(scores, loaded.num_layers) if scores else []
+    vector.metadata = {
+        "model_id": loaded.spec,
+        "model_name": loaded.name,
+        "model_fingerprint": fingerprint(loaded),
+        "model_architecture": loaded.model.config.model_type or "unknown",
+        "method": method,
+        "method_paper_name": METHODS[method],
+        "negatives": negatives,
+        "position": position,
+        "layers": chosen,
+        "norms": {str(i): round(v, 6) for i, v in vector.norms().items()},
+        "build_rows": n,
+        "seed": seed,
+        "tool_version": __version__,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created_by": "",
+        "dataset_hash": "",
+        **({"recommended_layers": recommended} if recommended else {}),
+        **(lineage or {}),
+    }
+    return BuildResult(vector, scores, recommended, time.perf_counter() - started, n)
+
+
+def _first_component(differences: torch.Tensor, mean_diff: torch.Tensor) -> torch.Tensor:
+    centred = (differences - differences.mean(dim=0)).double()
+    if differences.shape[0] < 2 or float(centred.abs().max()) == 0.0:
+        return mean_diff  # one pair (or identical pairs): the mean difference is the only direction
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    component = vh[0]
+    if float((differences.double() @ component).mean()) < 0:
+        component = -component
+    return (component * mean_diff.double().norm()).float()
+
+
+def score_layers(
+    loaded: LoadedModel,
+    vector: ControlVector,
+    pairs: Sequence[Example],
+    *,
+    negatives: str = "column",
+    position: str = "last",
+    batch_size: int = 16,
+    seed: int = 1,
+    padding_side: str = "right",
+    progress: ProgressCallback | None = None,
+) -> list[LayerScore]:
+    """Per-layer separation of ``pairs`` along the vector's directions (one pass, scalars kept)."""
+    negs = negatives_for(pairs, negatives, seed)
+    positives, negative_texts = _pair_texts(loaded, pairs, negs)
+    texts = positives + negative_texts
+    n = len(pairs)
+    units = {i: v / v.norm().clamp_min(1e-12) for i, v in vector.items()}
+    projections = {i: torch.zeros(len(texts), dtype=torch.float64) for i in units}
+    for indices, readings in iter_block_outputs(
+        loaded,
+        texts,
+        list(units),
+        position=position,
+        batch_size=batch_size,
+        padding_side=padding_side,
+        progress=progress,
+    ):
+        for i, unit in units.items():
+            projections[i][indices] = (readings[i].cpu() @ unit).double()
+    scores = []
+    for i in sorted(units):
+        gap = projections[i][:n] - projections[i][n:]
+        spread = float(gap.std()) if n > 1 else 0.0
+        effect = float(gap.mean()) / spread if spread > 0 else 0.0
+        scores.append(LayerScore(i, float((gap > 0).double().mean()), effect))
+    return scores
+
+
+def recommend_layers(scores: Sequence[LayerScore], num_layers: int, most: int = 3) -> list[int]:
+    """The best-separating layer and its close neighbours, skipping the earliest and last blocks.
+
+    Early blocks separate almost anything (even random strings) by surface form and block 0 cannot
+    be exported to llama.cpp, so candidates start a fifth of the way in and end before the last.
+    """
+    low, high = max(1, num_layers // 5), max(1, num_layers - 2)
+    candidates = [s for s in scores if low <= s.layer <= high] or [s for s in scores if s.layer > 0]
+    candidates = candidates or list(scores)
+    if not candidates:
+        return []
+    best = max(candidates, key=lambda s: (round(s.separation, 2), s.effect_size))
+    by_layer = {s.layer: s for s in candidates}
+    chosen = [best.layer]
+    for step in (1, -1):
+        neighbour = by_layer.get(best.layer + step)
+        if len(chosen) >= most or neighbour is None:
+            continue
+        if (
+            neighbour.separation >= best.separation - 0.02
+            and neighbour.effect_size >= 0.8 * best.effect_size
+        ):
+            chosen.append(neighbour.layer)
+    return sorted(chosen)
