@@ -2,7 +2,8 @@
 
 No torch, transformers or gradio here: the store is usable by any front end and testable in
 milliseconds. Everything goes through :class:`Store`; every public method returns frozen
-dataclasses from :mod:`storage.records` (never live ORM objects) and raises a subclass of
+dataclasses from :mod:`storage.records` (``Stored<Table>``, derived from the ORM tables
+``<Table>Row`` in :mod:`storage.models`; never live ORM objects) and raises a subclass of
 :class:`storage.errors.StorageError` for anything the user can fix, with a message meant to be
 shown as is.
 
@@ -15,42 +16,39 @@ Opening
 
 Actors are user names; ``"system"`` is accepted where noted (CLI, background jobs).
 
-Users (roles: builder, reviewer, admin)
-    ``add_user(name, role, password, actor="system") -> User``      admin or system only
-    ``set_user_active(name, active, actor) -> User``                   users are never deleted
-    ``list_users() -> list[User]``; ``get_user(name) -> User``
-    ``check_login(name, password) -> User | None``                     successes and failures audited
+Users (roles: ``workflow.ROLES`` = builder, reviewer, admin)
+    ``add_user(name, role, password, actor="system") -> StoredUser``   admin or system only
+    ``set_user_active(name, active, actor) -> StoredUser``             users are never deleted
+    ``list_users() -> list[StoredUser]``
+    ``check_login(name, password) -> StoredUser | None``               successes and failures audited
 
-Files (content-addressed under ``<data_dir>/files``, verified on read)
-    ``save_file(data: bytes, suffix="") -> (sha256, Path)``
-    ``read_file(sha256) -> bytes``                                     CorruptFileError if altered
-
-Example sets, vectors, evaluations
-    ``add_example_set(name, data, filename, content_hash, row_count, actor) -> ExampleSet``
+Example sets, vectors, evaluations (files content-addressed under ``<data_dir>/files``)
+    ``add_example_set(name, data, filename, content_hash, row_count, actor) -> StoredExampleSet``
+    ``list_example_sets()``
     ``add_vector(file_bytes, metadata: dict, actor, example_set_id=None,
-    suffix=".safetensors") -> Vector``
-    ``add_evaluation(vector_id, config: dict, results: dict, actor) -> Evaluation``
-    ``get_example_set / list_example_sets / get_vector / list_vectors / read_vector_file /
-    get_evaluation / list_evaluations(vector_id=None)``
+    suffix=".safetensors") -> StoredVector``; ``get_vector(id)``
+    ``read_vector_file(id) -> bytes``                                  CorruptFileError if altered
+    ``add_evaluation(vector_id, config: dict, results: dict, actor) -> StoredEvaluation``;
+    ``get_evaluation(id)``
 
 Review workflow (draft -> submitted -> approved | rejected; approved -> revoked)
-    ``create_submission(vector_id, strength, layers, evaluation_id, actor) -> Submission``
-    ``update_draft(submission_id, actor, expected_version, *, strength=None, layers=None,
-    evaluation_id=None) -> Submission``
-    ``submit(submission_id, actor, expected_version) -> Submission``   freezes content, hash audited
-    ``review(submission_id, decision, comment, actor, expected_version) -> Submission``
+    Who may do what is answered by :mod:`storage.workflow` (``may_review``, ``refusal``,
+    ``available_actions``), which these methods enforce and the dashboard asks.
+    ``create_submission(vector_id, strength, layers, evaluation_id, actor) -> StoredSubmission``
+    ``submit(submission_id, actor, expected_version)``                 freezes content, hash audited
+    ``review(submission_id, decision, comment, actor, expected_version) -> StoredSubmission``
         decision "approve" | "reject"; reviewers/admins only, never the creator; comment required
-    ``revoke(submission_id, comment, actor, expected_version) -> Submission``
-    ``get_submission(id) -> Submission`` (with its reviews); ``list_submissions(status=None,
+    ``revoke(submission_id, comment, actor, expected_version) -> StoredSubmission``
+    ``get_submission(id)`` (with its reviews); ``list_submissions(status=None,
     created_by=None)``; ``check_submission(id) -> bool`` (content still matches the frozen hash)
     Pass the ``version`` you displayed as ``expected_version``: if someone acted in between you
     get a ConflictError explaining what happened, and nothing is changed.
 
 Audit trail
-    ``record_event(actor, action, object_type, object_id, details=None) -> AuditEvent``
+    ``record_event(actor, action, object_type, object_id, details=None) -> StoredAuditEvent``
         for actions that change no stored state ("generate", "vector.export", ...)
     ``audit_events(*, actor, action, object_type, object_id, since, until, after_seq, limit,
-    newest_first) -> list[AuditEvent]``
+    newest_first) -> list[StoredAuditEvent]``
     ``verify() -> VerifyResult(ok, count, first_broken_seq, reason, message, head_seq, head_hash)``
         reason: "edited" | "deleted" | "inserted" | "reordered"
     ``export_audit(fmt "csv" | "json", path, actor="system") -> ExportResult``
@@ -72,40 +70,40 @@ from .errors import (
     WorkflowError,
 )
 from .records import (
-    ROLES,
-    SYSTEM_ACTOR,
-    AuditEvent,
-    Evaluation,
-    ExampleSet,
     ExportResult,
-    Review,
-    Submission,
-    User,
-    Vector,
+    StoredAuditEvent,
+    StoredEvaluation,
+    StoredExampleSet,
+    StoredReview,
+    StoredSubmission,
+    StoredUser,
+    StoredVector,
     VerifyResult,
 )
 from .store import Store
+from .users import SYSTEM_ACTOR
+from .workflow import ROLES
 
 __all__ = [
     "ROLES",
     "SYSTEM_ACTOR",
     "AlreadyExistsError",
-    "AuditEvent",
     "ConflictError",
     "CorruptFileError",
     "DatabaseUnavailableError",
-    "Evaluation",
-    "ExampleSet",
     "ExportResult",
     "NotFoundError",
     "PermissionDeniedError",
-    "Review",
     "StorageError",
     "Store",
-    "Submission",
-    "User",
+    "StoredAuditEvent",
+    "StoredEvaluation",
+    "StoredExampleSet",
+    "StoredReview",
+    "StoredSubmission",
+    "StoredUser",
+    "StoredVector",
     "ValidationError",
-    "Vector",
     "VerifyResult",
     "WorkflowError",
 ]

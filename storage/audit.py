@@ -22,29 +22,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .canonical import canonical_json, format_ts
 from .errors import ValidationError
-from .models import AuditChainHead, AuditEvent
+from .models import AuditChainHeadRow, AuditEventRow
 from .records import VerifyResult
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 # When looking for events deleted and the rest renumbered, try at most this many shifts.
 _MAX_RENUMBER_SHIFT = 1000
-
-
-def canonical_json(obj: Any) -> str:
-    """The one serialisation that is hashed; any change to it would break every old chain."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
-def format_ts(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_ts(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+# Where lock_head leaves the locked head for append() in the same session.
+_HEAD_KEY = "storage.audit.locked_head"
 
 
 def event_body(
@@ -71,10 +59,16 @@ def compute_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
 
 
-def lock_head(session: Session) -> AuditChainHead:
-    """Lock and return the chain head; call first thing in every write transaction."""
-    stmt = select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update()
-    return session.execute(stmt).scalar_one()
+def lock_head(session: Session) -> AuditChainHeadRow:
+    """Lock and return the chain head; call first thing in every write transaction.
+
+    This is the lock that serialises appenders (and, because it is taken before the workflow
+    reads its rows, every state change). :func:`append` uses the head locked here.
+    """
+    stmt = select(AuditChainHeadRow).where(AuditChainHeadRow.id == HEAD_ID).with_for_update()
+    head = session.execute(stmt).scalar_one()
+    session.info[_HEAD_KEY] = head
+    return head
 
 
 _LIMITS = {"actor": 64, "action": 64, "object_type": 32, "object_id": 64}
@@ -87,7 +81,7 @@ def append(
     object_type: str,
     object_id: str | int,
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> AuditEventRow:
     """Add the next event to the chain within the caller's transaction."""
     fields = {
         "actor": actor,
@@ -116,12 +110,14 @@ def append(
     # Round-trip so the stored text re-serialises to exactly what was hashed (tuples -> lists).
     details = json.loads(details_json)
 
-    head = lock_head(session)
+    head = session.info.get(_HEAD_KEY)
+    if head is None:  # a programming error, not a user's: every write must lock the head first
+        raise RuntimeError("audit.append() needs audit.lock_head() earlier in the transaction")
     seq = head.last_seq + 1
     ts = format_ts(datetime.now(UTC))
     body = event_body(seq, ts, details=details, **fields)
     digest = compute_hash(head.last_hash, body)
-    event = AuditEvent(
+    event = AuditEventRow(
         seq=seq, ts=ts, details=details_json, prev_hash=head.last_hash, hash=digest, **fields
     )
     session.add(event)
@@ -131,7 +127,7 @@ def append(
     return event
 
 
-def row_hash(event: AuditEvent, seq: int | None = None) -> str:
+def row_hash(event: AuditEventRow, seq: int | None = None) -> str:
     """Recompute an event's hash from its stored columns (optionally as if it had ``seq``)."""
     body = event_body(
         event.seq if seq is None else seq,
@@ -145,7 +141,7 @@ def row_hash(event: AuditEvent, seq: int | None = None) -> str:
     return compute_hash(event.prev_hash, body)
 
 
-def _content_ok(event: AuditEvent) -> bool:
+def _content_ok(event: AuditEventRow) -> bool:
     try:
         return row_hash(event) == event.hash
     except (ValueError, TypeError):  # details no longer valid JSON: it was edited
@@ -156,16 +152,18 @@ def _content_ok(event: AuditEvent) -> bool:
 class _Walk:
     """What the walk knows at the first event that does not fit."""
 
-    row: AuditEvent
-    prev_row: AuditEvent | None
-    next_row: AuditEvent | None
+    row: AuditEventRow
+    prev_row: AuditEventRow | None
+    next_row: AuditEventRow | None
     expected_seq: int
     expected_prev: str
     content_ok: bool
     beyond_head: bool
 
 
-def _lookahead(rows: Iterator[AuditEvent]) -> Iterator[tuple[AuditEvent, AuditEvent | None]]:
+def _lookahead(
+    rows: Iterator[AuditEventRow],
+) -> Iterator[tuple[AuditEventRow, AuditEventRow | None]]:
     current = next(rows, None)
     while current is not None:
         following = next(rows, None)
@@ -179,11 +177,13 @@ def verify(session: Session) -> VerifyResult:
     The caller should give a session whose reads share one snapshot (SQLite: one transaction;
     PostgreSQL: REPEATABLE READ), or a concurrent append could look like an insertion.
     """
-    head = session.execute(select(AuditChainHead).where(AuditChainHead.id == HEAD_ID)).scalar_one()
-    stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=1000)
+    head = session.execute(
+        select(AuditChainHeadRow).where(AuditChainHeadRow.id == HEAD_ID)
+    ).scalar_one()
+    stmt = select(AuditEventRow).order_by(AuditEventRow.seq).execution_options(yield_per=1000)
     rows = iter(session.execute(stmt).scalars())
     expected_seq, expected_prev, count = 1, GENESIS_HASH, 0
-    prev_row: AuditEvent | None = None
+    prev_row: AuditEventRow | None = None
 
     def result(**kw: Any) -> VerifyResult:
         return VerifyResult(head_seq=head.last_seq, head_hash=head.last_hash, **kw)
@@ -233,10 +233,10 @@ def verify(session: Session) -> VerifyResult:
 
 
 def _seq_of_hash(session: Session, digest: str) -> int | None:
-    return session.execute(select(AuditEvent.seq).where(AuditEvent.hash == digest)).scalar()
+    return session.execute(select(AuditEventRow.seq).where(AuditEventRow.hash == digest)).scalar()
 
 
-def _classify(session: Session, w: _Walk, head: AuditChainHead) -> tuple[int, str, str]:
+def _classify(session: Session, w: _Walk, head: AuditChainHeadRow) -> tuple[int, str, str]:
     """Name the kind of tampering at the first break; returns (seq, reason, message)."""
     row = w.row
     link_ok = row.prev_hash == w.expected_prev
@@ -280,7 +280,7 @@ def _classify(session: Session, w: _Walk, head: AuditChainHead) -> tuple[int, st
             f"Event {exp} was deleted: the sequence jumps from {exp - 1} to {row.seq}.",
         )
     if not w.content_ok:
-        total = session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+        total = session.execute(select(func.count()).select_from(AuditEventRow)).scalar_one()
         missing = min(head.last_seq - total, _MAX_RENUMBER_SHIFT)
         for shift in range(1, missing + 1):
             try:

@@ -10,12 +10,12 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .errors import StorageError
 from .migrate import current_revision
-from .records import ROLES
 from .store import Store
+from .workflow import ROLES
 
 
 def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -77,44 +77,66 @@ def _read_password() -> str:
     return first
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.command == "add-user":
-        password = _read_password()
-        with Store.open(args.db, args.data_dir) as store:
-            user = store.add_user(args.name, args.role, password)
-        print(f"added user {user.name} ({user.role})")
-        return 0
+def _add_user(args: argparse.Namespace) -> int:
+    password = _read_password()
     with Store.open(args.db, args.data_dir) as store:
-        if args.command == "users":
-            users = store.list_users()
-            if not users:
-                print("no users yet: add one with 'python -m storage add-user NAME --role admin'")
-            width = max([len(u.name) for u in users] + [4])
-            for u in users:
-                state = "active" if u.active else "deactivated"
-                created = u.created_at.strftime("%Y-%m-%d %H:%M UTC")
-                print(f"{u.name:<{width}}  {u.role:<8}  {state:<11}  {created}")
-            return 0
-        if args.command == "verify":
-            result = store.verify()
-            if result.ok:
-                print(f"audit chain ok: {result.count} events")
-                print(f"head hash: {result.head_hash}")
-                return 0
-            print(
-                f"audit chain BROKEN at event {result.first_broken_seq} ({result.reason}): "
-                f"{result.message}"
-            )
-            print(f"{result.count} events before it are intact.")
-            return 1
-        if args.command == "export-audit":
-            exported = store.export_audit(args.format, args.out)
-            print(f"exported {exported.count} events to {exported.path} (sha256 {exported.sha256})")
-            return 0
-        if args.command == "migrate":
-            print(f"database schema is at revision {current_revision(store.engine)}")
-            return 0
-    raise AssertionError(f"unhandled command {args.command}")  # argparse prevents this
+        user = store.add_user(args.name, args.role, password)
+    print(f"added user {user.name} ({user.role})")
+    return 0
+
+
+def _users(args: argparse.Namespace) -> int:
+    with Store.open(args.db, args.data_dir) as store:
+        users = store.list_users()
+    if not users:
+        print("no users yet: add one with 'python -m storage add-user NAME --role admin'")
+    width = max([len(u.name) for u in users] + [4])
+    for u in users:
+        state = "active" if u.active else "deactivated"
+        created = u.created_at.strftime("%Y-%m-%d %H:%M UTC")
+        print(f"{u.name:<{width}}  {u.role:<8}  {state:<11}  {created}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    with Store.open(args.db, args.data_dir) as store:
+        result = store.verify()
+    if result.ok:
+        print(f"audit chain ok: {result.count} events")
+        print(f"head hash: {result.head_hash}")
+        return 0
+    print(
+        f"audit chain BROKEN at event {result.first_broken_seq} ({result.reason}): {result.message}"
+    )
+    print(f"{result.count} events before it are intact.")
+    return 1
+
+
+def _export_audit(args: argparse.Namespace) -> int:
+    with Store.open(args.db, args.data_dir) as store:
+        exported = store.export_audit(args.format, args.out)
+    print(f"exported {exported.count} events to {exported.path} (sha256 {exported.sha256})")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    with Store.open(args.db, args.data_dir) as store:
+        print(f"database schema is at revision {current_revision(store.engine)}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "add-user": _add_user,
+    "users": _users,
+    "verify": _verify,
+    "export-audit": _export_audit,
+    "migrate": _migrate,
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command; returns the exit code (argparse only accepts known commands)."""
+    return COMMANDS[args.command](args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

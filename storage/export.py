@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .audit import canonical_json, format_ts
-from .records import AuditEvent, VerifyResult
+from .canonical import canonical_json, format_ts
+from .records import StoredAuditEvent, VerifyResult
 
 FORMATS = ("csv", "json")
 CSV_COLUMNS = (
@@ -37,7 +37,7 @@ def neutralise_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
-def _row(event: AuditEvent) -> dict[str, Any]:
+def _row(event: StoredAuditEvent) -> dict[str, Any]:
     return {
         "seq": event.seq,
         "ts": format_ts(event.ts),
@@ -51,7 +51,7 @@ def _row(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def to_csv(events: Iterable[AuditEvent]) -> bytes:
+def to_csv(events: Iterable[StoredAuditEvent]) -> bytes:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -63,7 +63,7 @@ def to_csv(events: Iterable[AuditEvent]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
-def to_json(events: Iterable[AuditEvent], verified: VerifyResult, exported_at: str) -> bytes:
+def to_json(events: Iterable[StoredAuditEvent], verified: VerifyResult, exported_at: str) -> bytes:
     rows = [_row(e) for e in events]
     doc = {
         "format": "control-vector-lab audit export",

@@ -1,4 +1,8 @@
-"""The ORM tables (SQLAlchemy 2.0 typed mapping). Schema changes go through Alembic migrations.
+"""The ORM tables (SQLAlchemy 2.0 typed mapping): the one definition of each table.
+
+Classes are named ``<Table>Row``; the frozen values the store returns are derived from their
+mapped columns in ``records.py`` (named ``Stored<Table>``), so a column is declared here and only
+here (plus its Alembic migration: schema changes go through ``migrations/versions``).
 
 Actors are stored by user *name* (unique, never renamed) so that the audit trail and the rows it
 describes read the same way; the audit trail itself keeps plain strings (no foreign keys) because it
@@ -33,7 +37,7 @@ NAME_LEN = 64
 HASH_LEN = 64
 
 
-class User(Base):
+class UserRow(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -44,7 +48,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class ExampleSet(Base):
+class ExampleSetRow(Base):
     __tablename__ = "example_sets"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -57,7 +61,7 @@ class ExampleSet(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Vector(Base):
+class VectorRow(Base):
     __tablename__ = "vectors"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -69,7 +73,7 @@ class Vector(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Evaluation(Base):
+class EvaluationRow(Base):
     __tablename__ = "evaluations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -81,7 +85,7 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Submission(Base):
+class SubmissionRow(Base):
     __tablename__ = "submissions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -100,7 +104,7 @@ class Submission(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
-class Review(Base):
+class ReviewRow(Base):
     __tablename__ = "reviews"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -111,7 +115,7 @@ class Review(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class AuditEvent(Base):
+class AuditEventRow(Base):
     """One link of the hash chain. Columns are plain text so the hash input is byte-stable."""
 
     __tablename__ = "audit_events"
@@ -133,7 +137,7 @@ class AuditEvent(Base):
     )
 
 
-class AuditChainHead(Base):
+class AuditChainHeadRow(Base):
     """A single row (id = 1): the last sequence number and hash.
 
     Appenders lock this row (PostgreSQL ``SELECT ... FOR UPDATE``; on SQLite the immediate

@@ -1,104 +1,127 @@
-"""Plain, frozen values returned by the store.
+"""Frozen values returned by the store, derived from the ORM tables in ``models.py``.
 
 Public methods never hand out live ORM objects: a caller (a Gradio handler, a CLI) holds these
 after the session is gone, so there are no detached-instance surprises and nobody can change a
-row by mutating an attribute.
+row by mutating an attribute. Each record type is *generated* from its table's mapped columns
+(same names, order and types), so adding a column to a table adds it to the record; only the
+exceptions are written here: what must never leave the store (the password hash), columns stored
+in an encoded form (an audit event's text timestamp and JSON details), and what a caller gets
+alongside a row (a submission's reviews). JSON columns are copied, lists become tuples.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
-ROLES = ("builder", "reviewer", "admin")
-SYSTEM_ACTOR = "system"
+from sqlalchemy import JSON, inspect
 
+from . import models
+from .canonical import parse_ts
 
-@dataclass(frozen=True)
-class User:
-    id: int
-    name: str
-    role: str
-    active: bool
-    created_at: datetime
+_Convert = Callable[[Any], Any]
 
 
-@dataclass(frozen=True)
-class ExampleSet:
-    id: int
-    name: str
-    filename: str
-    content_hash: str
-    file_sha256: str
-    row_count: int
-    created_by: str
-    created_at: datetime
+def _copy_json(value: Any) -> Any:
+    """A deep copy (lists as tuples at the top) so a caller's edits never reach the session."""
+    return tuple(copy.deepcopy(value)) if isinstance(value, list) else copy.deepcopy(value)
 
 
-@dataclass(frozen=True)
-class Vector:
-    id: int
-    content_hash: str
-    file_suffix: str
-    lineage: dict[str, Any]
-    example_set_id: int | None
-    created_by: str
-    created_at: datetime
+def derive_record(
+    model: type[models.Base],
+    name: str,
+    *,
+    hide: frozenset[str] = frozenset(),
+    decode: dict[str, tuple[Any, _Convert]] | None = None,
+    extra: Sequence[tuple[str, Any, Any]] = (),
+    doc: str = "",
+) -> type:
+    """A frozen dataclass with ``model``'s mapped columns, built by one generic conversion.
+
+    ``hide``: columns left out. ``decode``: column -> (record type, function of the stored
+    value). ``extra``: (name, type, default) fields after the columns, given to ``from_row``.
+    The class gets ``from_row(row, **extra)``.
+    """
+    decode = decode or {}
+    hints = get_type_hints(model)
+    fields: list[tuple[str, Any]] = []
+    converters: dict[str, _Convert | None] = {}
+    for attr in inspect(model).column_attrs:
+        key = attr.key
+        if key in hide:
+            continue
+        if key in decode:
+            kind, convert = decode[key]
+        else:
+            (kind,) = get_args(hints[key])  # Mapped[X] -> X
+            convert = None
+            if isinstance(attr.columns[0].type, JSON):
+                convert = _copy_json
+                if get_origin(kind) is list:
+                    kind = tuple[(*get_args(kind), ...)]
+        fields.append((key, kind))
+        converters[key] = convert
+
+    def from_row(cls: type, row: models.Base, **more: Any) -> Any:
+        values = {}
+        for key, convert in converters.items():
+            value = getattr(row, key)
+            values[key] = value if convert is None else convert(value)
+        return cls(**values, **more)
+
+    record = dataclasses.make_dataclass(
+        name,
+        [*fields, *((n, t, dataclasses.field(default=d)) for n, t, d in extra)],
+        frozen=True,
+        namespace={"from_row": classmethod(from_row), "__doc__": doc or None},
+    )
+    record.__module__ = __name__  # so the class pickles and reprs as storage.records.<name>
+    return record
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    id: int
-    vector_id: int
-    config: dict[str, Any]
-    results: dict[str, Any]
-    results_hash: str
-    created_by: str
-    created_at: datetime
+StoredUser = derive_record(
+    models.UserRow,
+    "StoredUser",
+    hide=frozenset({"password_hash"}),
+    doc="A user account (the password hash never leaves the store).",
+)
+StoredExampleSet = derive_record(
+    models.ExampleSetRow, "StoredExampleSet", doc="An uploaded example set (the file's metadata)."
+)
+StoredVector = derive_record(
+    models.VectorRow, "StoredVector", doc="A stored control vector and its lineage."
+)
+StoredEvaluation = derive_record(
+    models.EvaluationRow,
+    "StoredEvaluation",
+    doc="An evaluation run: its config and results as the engine's ``to_dict()`` JSON.",
+)
+StoredReview = derive_record(
+    models.ReviewRow, "StoredReview", doc="One decision: approve | reject | revoke, with comment."
+)
+StoredSubmission = derive_record(
+    models.SubmissionRow,
+    "StoredSubmission",
+    extra=[("reviews", tuple, ())],
+    doc=(
+        "A vector at a chosen strength and layers, through the review workflow. Pass ``version`` "
+        "back as ``expected_version`` to change it; ``content_hash`` is set when submitted."
+    ),
+)
+StoredAuditEvent = derive_record(
+    models.AuditEventRow,
+    "StoredAuditEvent",
+    decode={"ts": (datetime, parse_ts), "details": (dict[str, Any], json.loads)},
+    doc="One link of the audit chain, with its timestamp and details decoded.",
+)
 
 
-@dataclass(frozen=True)
-class Review:
-    id: int
-    submission_id: int
-    decision: str  # approve | reject | revoke
-    comment: str
-    reviewer: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Submission:
-    id: int
-    vector_id: int
-    strength: float
-    layers: tuple[int, ...]
-    evaluation_id: int | None
-    status: str
-    version: int  # pass back as expected_version to change it
-    content_hash: str | None  # set when submitted; the frozen content's SHA-256
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    reviews: tuple[Review, ...] = ()
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    seq: int
-    ts: datetime
-    actor: str
-    action: str
-    object_type: str
-    object_id: str
-    details: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class VerifyResult:
     """Outcome of walking the audit chain.
 
@@ -118,7 +141,7 @@ class VerifyResult:
     head_hash: str = ""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ExportResult:
     path: Path
     format: str

@@ -28,7 +28,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, convert, models, records, workflow
+from . import audit, models, records, workflow
 from .db import (
     create_store_engine,
     describe_url,
@@ -47,7 +47,7 @@ from .errors import (
 from .export import FORMATS, to_csv, to_json
 from .files import FileStore
 from .migrate import upgrade_to_head
-from .users import Passwords, validate_name, validate_password, validate_role
+from .users import SYSTEM_ACTOR, Passwords, validate_name, validate_password, validate_role
 
 _ACTION_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _HASH_LIKE_RE = re.compile(r"^[A-Za-z0-9:_-]{1,64}$")
@@ -69,6 +69,15 @@ def _json_dict(value: Any, what: str) -> dict[str, Any]:
 
 def _sha256_json(value: Any) -> str:
     return hashlib.sha256(audit.canonical_json(value).encode("utf-8")).hexdigest()
+
+
+def _submission(
+    row: models.SubmissionRow, reviews: list[models.ReviewRow] | tuple[()] = ()
+) -> records.StoredSubmission:
+    """The frozen submission with its reviews (in the order they were made)."""
+    return records.StoredSubmission.from_row(
+        row, reviews=tuple(records.StoredReview.from_row(r) for r in reviews)
+    )
 
 
 class Store:
@@ -156,23 +165,35 @@ class Store:
                 with session.begin():
                     yield session
 
-    @staticmethod
+    @classmethod
     def _actor(
+        cls,
         session: Session,
         actor: str,
         *,
         allow_system: bool = False,
         roles: frozenset[str] | None = None,
         doing: str = "do this",
-    ) -> models.User | None:
-        """The acting user (None for "system"), checked to exist, be active and hold a role."""
-        if actor == records.SYSTEM_ACTOR:
-            if allow_system:
-                return None
+    ) -> models.UserRow | None:
+        """The acting user, or None for "system" where ``allow_system`` (the CLI, jobs)."""
+        if actor == SYSTEM_ACTOR and allow_system:
+            return None
+        return cls._user_row(session, actor, roles=roles, doing=doing)
+
+    @staticmethod
+    def _user_row(
+        session: Session,
+        actor: str,
+        *,
+        roles: frozenset[str] | None = None,
+        doing: str = "do this",
+    ) -> models.UserRow:
+        """The signed-in acting user, checked to exist, be active and hold one of ``roles``."""
+        if actor == SYSTEM_ACTOR:
             raise PermissionDeniedError(f"Sign in as a user to {doing}; 'system' cannot.")
         if not isinstance(actor, str) or not actor:
             raise PermissionDeniedError(f"Sign in as a user to {doing}.")
-        user = session.execute(select(models.User).where(models.User.name == actor)).scalar()
+        user = session.execute(select(models.UserRow).where(models.UserRow.name == actor)).scalar()
         if user is None:
             raise PermissionDeniedError(f"Unknown user {actor!r}: sign in as an existing user.")
         if not user.active:
@@ -198,8 +219,8 @@ class Store:
     # ------------------------------------------------------------------ users
 
     def add_user(
-        self, name: str, role: str, password: str, actor: str = records.SYSTEM_ACTOR
-    ) -> records.User:
+        self, name: str, role: str, password: str, actor: str = SYSTEM_ACTOR
+    ) -> records.StoredUser:
         """Create a user; only an admin (or the system, e.g. the CLI) may."""
         validate_name(name)
         validate_role(role)
@@ -210,49 +231,42 @@ class Store:
                 self._actor(
                     s, actor, allow_system=True, roles=frozenset({"admin"}), doing="add users"
                 )
-                if s.execute(select(models.User.id).where(models.User.name == name)).scalar():
+                if s.execute(select(models.UserRow.id).where(models.UserRow.name == name)).scalar():
                     raise AlreadyExistsError(f"A user named {name!r} already exists.")
-                row = models.User(name=name, role=role, password_hash=password_hash, active=True)
+                row = models.UserRow(name=name, role=role, password_hash=password_hash, active=True)
                 s.add(row)
                 s.flush()
                 audit.append(s, actor, "user.create", "user", name, {"role": role})
-                return convert.user(row)
+                return records.StoredUser.from_row(row)
         except sa_exc.IntegrityError as exc:  # lost a race with another process adding the name
             raise AlreadyExistsError(f"A user named {name!r} already exists.") from exc
 
-    def set_user_active(self, name: str, active: bool, actor: str) -> records.User:
+    def set_user_active(self, name: str, active: bool, actor: str) -> records.StoredUser:
         """Deactivate (or reactivate) an account; users are never deleted."""
         with self._write() as s:
             self._actor(
                 s, actor, allow_system=True, roles=frozenset({"admin"}), doing="manage users"
             )
-            row = s.execute(select(models.User).where(models.User.name == name)).scalar()
+            row = s.execute(select(models.UserRow).where(models.UserRow.name == name)).scalar()
             if row is None:
                 raise NotFoundError(f"There is no user named {name!r}.")
             if row.active != bool(active):
                 row.active = bool(active)
                 action = "user.activate" if active else "user.deactivate"
                 audit.append(s, actor, action, "user", name, {})
-            return convert.user(row)
+            return records.StoredUser.from_row(row)
 
-    def list_users(self) -> list[records.User]:
+    def list_users(self) -> list[records.StoredUser]:
         with self._read() as s:
-            rows = s.execute(select(models.User).order_by(models.User.name)).scalars()
-            return [convert.user(r) for r in rows]
+            rows = s.execute(select(models.UserRow).order_by(models.UserRow.name)).scalars()
+            return [records.StoredUser.from_row(r) for r in rows]
 
-    def get_user(self, name: str) -> records.User:
-        with self._read() as s:
-            row = s.execute(select(models.User).where(models.User.name == name)).scalar()
-            if row is None:
-                raise NotFoundError(f"There is no user named {name!r}.")
-            return convert.user(row)
-
-    def check_login(self, name: str, password: str) -> records.User | None:
+    def check_login(self, name: str, password: str) -> records.StoredUser | None:
         """The user if name and password match an active account, else None. Both are audited."""
         name = name if isinstance(name, str) else ""
         password = password if isinstance(password, str) else ""
         with self._read() as s:
-            row = s.execute(select(models.User).where(models.User.name == name)).scalar()
+            row = s.execute(select(models.UserRow).where(models.UserRow.name == name)).scalar()
             stored = row.password_hash if row is not None else None
             active = bool(row and row.active)
         ok = self._passwords.check(stored, password)  # also runs for unknown names
@@ -262,30 +276,22 @@ class Store:
         object_id = (name.strip() or "(empty)")[:64]
         with self._write() as s:
             if ok and active:
-                row = s.execute(select(models.User).where(models.User.name == name)).scalar_one()
+                row = s.execute(
+                    select(models.UserRow).where(models.UserRow.name == name)
+                ).scalar_one()
                 if new_hash is not None:
                     row.password_hash = new_hash
                 audit.append(s, name, "login", "user", name, {"rehashed": new_hash is not None})
-                return convert.user(row)
+                return records.StoredUser.from_row(row)
             reason = (
                 "unknown user"
                 if stored is None
                 else ("wrong password" if not ok else "account deactivated")
             )
-            audit.append(
-                s, records.SYSTEM_ACTOR, "login.failed", "user", object_id, {"reason": reason}
-            )
+            audit.append(s, SYSTEM_ACTOR, "login.failed", "user", object_id, {"reason": reason})
             return None
 
     # ------------------------------------------------------------------ files
-
-    def save_file(self, data: bytes, suffix: str = "") -> tuple[str, Path]:
-        """Store bytes content-addressed; returns (sha256, path). Idempotent."""
-        return self.files.save(data, suffix)
-
-    def read_file(self, sha256: str) -> bytes:
-        """Bytes of a stored file, verified against its hash (CorruptFileError if changed)."""
-        return self.files.read(sha256)
 
     # ------------------------------------------------------------------ example sets
 
@@ -297,7 +303,7 @@ class Store:
         content_hash: str,
         row_count: int,
         actor: str,
-    ) -> records.ExampleSet:
+    ) -> records.StoredExampleSet:
         """Record an uploaded example set; the upload's bytes go to the file store."""
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise ValidationError("Give the example set a name (up to 200 characters).")
@@ -310,7 +316,7 @@ class Store:
         file_sha, _ = self.files.save(data, suffix if len(suffix) <= 17 else "")
         with self._write() as s:
             self._actor(s, actor, doing="upload example sets")
-            row = models.ExampleSet(
+            row = models.ExampleSetRow(
                 name=name.strip(),
                 filename=filename,
                 content_hash=content_hash,
@@ -334,18 +340,14 @@ class Store:
                     "row_count": row_count,
                 },
             )
-            return convert.example_set(row)
+            return records.StoredExampleSet.from_row(row)
 
-    def get_example_set(self, example_set_id: int) -> records.ExampleSet:
+    def list_example_sets(self) -> list[records.StoredExampleSet]:
         with self._read() as s:
-            return convert.example_set(
-                self._get(s, models.ExampleSet, example_set_id, "example set")
-            )
-
-    def list_example_sets(self) -> list[records.ExampleSet]:
-        with self._read() as s:
-            rows = s.execute(select(models.ExampleSet).order_by(models.ExampleSet.id)).scalars()
-            return [convert.example_set(r) for r in rows]
+            rows = s.execute(
+                select(models.ExampleSetRow).order_by(models.ExampleSetRow.id)
+            ).scalars()
+            return [records.StoredExampleSet.from_row(r) for r in rows]
 
     # ------------------------------------------------------------------ vectors
 
@@ -356,15 +358,15 @@ class Store:
         actor: str,
         example_set_id: int | None = None,
         suffix: str = ".safetensors",
-    ) -> records.Vector:
-        """Record a control vector file with its lineage metadata (as product.md lists it)."""
+    ) -> records.StoredVector:
+        """Record a control vector file with its lineage metadata (model, dataset hash, method...)."""
         lineage = _json_dict(metadata, "vector's lineage metadata")
         digest, _ = self.files.save(file_bytes, suffix)
         with self._write() as s:
             self._actor(s, actor, doing="add vectors")
             if example_set_id is not None:
-                self._get(s, models.ExampleSet, example_set_id, "example set")
-            row = models.Vector(
+                self._get(s, models.ExampleSetRow, example_set_id, "example set")
+            row = models.VectorRow(
                 content_hash=digest,
                 file_suffix=suffix.lower(),
                 lineage=lineage,
@@ -380,16 +382,13 @@ class Store:
             }
             details.update({k: lineage[k] for k in ("model_id", "method") if k in lineage})
             audit.append(s, actor, "vector.add", "vector", row.id, details)
-            return convert.vector(row)
+            return records.StoredVector.from_row(row)
 
-    def get_vector(self, vector_id: int) -> records.Vector:
+    def get_vector(self, vector_id: int) -> records.StoredVector:
         with self._read() as s:
-            return convert.vector(self._get(s, models.Vector, vector_id, "vector"))
-
-    def list_vectors(self) -> list[records.Vector]:
-        with self._read() as s:
-            rows = s.execute(select(models.Vector).order_by(models.Vector.id)).scalars()
-            return [convert.vector(r) for r in rows]
+            return records.StoredVector.from_row(
+                self._get(s, models.VectorRow, vector_id, "vector")
+            )
 
     def read_vector_file(self, vector_id: int) -> bytes:
         """The vector's file, verified against the hash recorded when it was added."""
@@ -399,15 +398,15 @@ class Store:
 
     def add_evaluation(
         self, vector_id: int, config: dict[str, Any], results: dict[str, Any], actor: str
-    ) -> records.Evaluation:
+    ) -> records.StoredEvaluation:
         """Record an evaluation run (its configuration and its results) of a vector."""
         config = _json_dict(config, "evaluation configuration")
         results = _json_dict(results, "evaluation results")
         results_hash = _sha256_json({"config": config, "results": results})
         with self._write() as s:
             self._actor(s, actor, doing="record evaluations")
-            self._get(s, models.Vector, vector_id, "vector")
-            row = models.Evaluation(
+            self._get(s, models.VectorRow, vector_id, "vector")
+            row = models.EvaluationRow(
                 vector_id=vector_id,
                 config=config,
                 results=results,
@@ -424,25 +423,20 @@ class Store:
                 row.id,
                 {"vector_id": vector_id, "results_hash": results_hash},
             )
-            return convert.evaluation(row)
+            return records.StoredEvaluation.from_row(row)
 
-    def get_evaluation(self, evaluation_id: int) -> records.Evaluation:
+    def get_evaluation(self, evaluation_id: int) -> records.StoredEvaluation:
         with self._read() as s:
-            return convert.evaluation(self._get(s, models.Evaluation, evaluation_id, "evaluation"))
-
-    def list_evaluations(self, vector_id: int | None = None) -> list[records.Evaluation]:
-        with self._read() as s:
-            stmt = select(models.Evaluation).order_by(models.Evaluation.id)
-            if vector_id is not None:
-                stmt = stmt.where(models.Evaluation.vector_id == vector_id)
-            return [convert.evaluation(r) for r in s.execute(stmt).scalars()]
+            return records.StoredEvaluation.from_row(
+                self._get(s, models.EvaluationRow, evaluation_id, "evaluation")
+            )
 
     # ------------------------------------------------------------------ submissions
 
     def _check_evaluation(self, s: Session, evaluation_id: int | None, vector_id: int) -> None:
         if evaluation_id is None:
             return
-        ev = self._get(s, models.Evaluation, evaluation_id, "evaluation")
+        ev = self._get(s, models.EvaluationRow, evaluation_id, "evaluation")
         if ev.vector_id != vector_id:
             raise ValidationError(
                 f"Evaluation {evaluation_id} was run on vector {ev.vector_id}, not on vector "
@@ -451,16 +445,16 @@ class Store:
 
     def _load_for_change(
         self, s: Session, submission_id: int, expected_version: int
-    ) -> models.Submission:
-        row: models.Submission = self._get(s, models.Submission, submission_id, "submission")
+    ) -> models.SubmissionRow:
+        row: models.SubmissionRow = self._get(s, models.SubmissionRow, submission_id, "submission")
         if row.version != expected_version:
             last = s.execute(
-                select(models.AuditEvent)
+                select(models.AuditEventRow)
                 .where(
-                    models.AuditEvent.object_type == "submission",
-                    models.AuditEvent.object_id == str(submission_id),
+                    models.AuditEventRow.object_type == "submission",
+                    models.AuditEventRow.object_id == str(submission_id),
                 )
-                .order_by(models.AuditEvent.seq.desc())
+                .order_by(models.AuditEventRow.seq.desc())
                 .limit(1)
             ).scalar()
             who = f" by {last.actor}" if last is not None else ""
@@ -470,11 +464,11 @@ class Store:
             )
         return row
 
-    def _reviews(self, s: Session, submission_id: int) -> list[models.Review]:
+    def _reviews(self, s: Session, submission_id: int) -> list[models.ReviewRow]:
         stmt = (
-            select(models.Review)
-            .where(models.Review.submission_id == submission_id)
-            .order_by(models.Review.id)
+            select(models.ReviewRow)
+            .where(models.ReviewRow.submission_id == submission_id)
+            .order_by(models.ReviewRow.id)
         )
         return list(s.execute(stmt).scalars())
 
@@ -485,15 +479,15 @@ class Store:
         layers: list[int] | tuple[int, ...],
         evaluation_id: int | None,
         actor: str,
-    ) -> records.Submission:
+    ) -> records.StoredSubmission:
         """Start a draft: a vector with the chosen strength, layers and evaluation."""
         layers = workflow.check_draft_content(strength, layers)
         with self._write() as s:
             self._actor(s, actor, doing="create submissions")
-            self._get(s, models.Vector, vector_id, "vector")
+            self._get(s, models.VectorRow, vector_id, "vector")
             self._check_evaluation(s, evaluation_id, vector_id)
             now = datetime.now(UTC)
-            row = models.Submission(
+            row = models.SubmissionRow(
                 vector_id=vector_id,
                 strength=float(strength),
                 layers=layers,
@@ -518,56 +512,14 @@ class Store:
                     "evaluation_id": evaluation_id,
                 },
             )
-            return convert.submission(row)
-
-    def update_draft(
-        self,
-        submission_id: int,
-        actor: str,
-        expected_version: int,
-        *,
-        strength: float | None = None,
-        layers: list[int] | tuple[int, ...] | None = None,
-        evaluation_id: int | None = None,
-    ) -> records.Submission:
-        """Change a draft's strength, layers or evaluation (only its creator, only as a draft)."""
-        with self._write() as s:
-            self._actor(s, actor, doing="edit submissions")
-            row = self._load_for_change(s, submission_id, expected_version)
-            if row.status != workflow.DRAFT:
-                raise workflow.WorkflowError(
-                    f"Submission {submission_id} is {row.status}; its content is frozen. "
-                    "Create a new submission to change it."
-                )
-            if row.created_by != actor:
-                raise PermissionDeniedError(
-                    f"Only {row.created_by}, who created submission {submission_id}, can edit it."
-                )
-            new_strength = row.strength if strength is None else strength
-            new_layers = workflow.check_draft_content(
-                new_strength, list(row.layers) if layers is None else layers
-            )
-            new_eval = row.evaluation_id if evaluation_id is None else evaluation_id
-            self._check_evaluation(s, new_eval, row.vector_id)
-            row.strength, row.layers, row.evaluation_id = float(new_strength), new_layers, new_eval
-            row.updated_at = datetime.now(UTC)
-            s.flush()
-            audit.append(
-                s,
-                actor,
-                "submission.update",
-                "submission",
-                row.id,
-                {"strength": row.strength, "layers": new_layers, "evaluation_id": new_eval},
-            )
-            return convert.submission(row, self._reviews(s, row.id))
+            return _submission(row)
 
     @staticmethod
-    def _frozen_content(s: Session, row: models.Submission) -> dict[str, Any]:
+    def _frozen_content(s: Session, row: models.SubmissionRow) -> dict[str, Any]:
         """What a submission *is*: hashing this at submit time freezes it in the audit trail."""
-        vector = s.get(models.Vector, row.vector_id)
-        evaluation = s.get(models.Evaluation, row.evaluation_id) if row.evaluation_id else None
-        assert vector is not None
+        # The foreign key guarantees the vector exists, so a missing one is a crash, not a None.
+        vector = s.get_one(models.VectorRow, row.vector_id)
+        evaluation = s.get(models.EvaluationRow, row.evaluation_id) if row.evaluation_id else None
         return {
             "submission_id": row.id,
             "vector_id": row.vector_id,
@@ -580,7 +532,9 @@ class Store:
             "created_by": row.created_by,
         }
 
-    def submit(self, submission_id: int, actor: str, expected_version: int) -> records.Submission:
+    def submit(
+        self, submission_id: int, actor: str, expected_version: int
+    ) -> records.StoredSubmission:
         """Send a draft for review; its content is frozen and its hash goes into the audit trail."""
         with self._write() as s:
             self._actor(s, actor, doing="submit for review")
@@ -609,7 +563,7 @@ class Store:
                 row.id,
                 {"content_hash": content_hash, "content": content},
             )
-            return convert.submission(row, self._reviews(s, row.id))
+            return _submission(row, self._reviews(s, row.id))
 
     def _decide(
         self,
@@ -619,15 +573,21 @@ class Store:
         comment: str,
         actor: str,
         expected_version: int,
-    ) -> records.Submission:
-        verb = {"approve": "approve", "reject": "reject", "revoke": "revoke"}[decision]
-        comment = workflow.check_comment(comment, verb)
+    ) -> records.StoredSubmission:
+        comment = workflow.check_comment(comment, decision)
         with self._write() as s:
-            user = self._actor(s, actor, doing=f"{verb} submissions")
-            assert user is not None
+            user = self._user_row(s, actor, doing=f"{decision} submissions")
             row = self._load_for_change(s, submission_id, expected_version)
-            workflow.check_reviewer(submission_id, actor, user.role, row.created_by, verb)
-            workflow.check_transition(submission_id, row.status, target)
+            refused = workflow.refusal(
+                decision,
+                actor=actor,
+                role=user.role,
+                creator=row.created_by,
+                status=row.status,
+                submission_id=submission_id,
+            )
+            if refused is not None:
+                raise refused.error(refused)
             if target != workflow.REVOKED and self._frozen_hash(s, row) != row.content_hash:
                 raise workflow.WorkflowError(
                     f"Submission {submission_id} no longer matches the content frozen when it was "
@@ -637,7 +597,7 @@ class Store:
             row.status = target
             row.updated_at = datetime.now(UTC)
             s.add(
-                models.Review(
+                models.ReviewRow(
                     submission_id=row.id, decision=decision, comment=comment, reviewer=actor
                 )
             )
@@ -655,9 +615,9 @@ class Store:
                     "content_hash": row.content_hash,
                 },
             )
-            return convert.submission(row, self._reviews(s, row.id))
+            return _submission(row, self._reviews(s, row.id))
 
-    def _frozen_hash(self, s: Session, row: models.Submission) -> str:
+    def _frozen_hash(self, s: Session, row: models.SubmissionRow) -> str:
         return _sha256_json(self._frozen_content(s, row))
 
     def review(
@@ -667,7 +627,7 @@ class Store:
         comment: str,
         actor: str,
         expected_version: int,
-    ) -> records.Submission:
+    ) -> records.StoredSubmission:
         """Approve or reject a submitted submission (reviewers/admins, never its creator)."""
         if decision not in workflow.DECISIONS:
             raise ValidationError(f"The decision must be 'approve' or 'reject', not {decision!r}.")
@@ -682,61 +642,61 @@ class Store:
 
     def revoke(
         self, submission_id: int, comment: str, actor: str, expected_version: int
-    ) -> records.Submission:
+    ) -> records.StoredSubmission:
         """Withdraw an approval (reviewers/admins; a comment is required)."""
         return self._decide(
             submission_id, workflow.REVOKED, "revoke", comment, actor, expected_version
         )
 
-    def get_submission(self, submission_id: int) -> records.Submission:
+    def get_submission(self, submission_id: int) -> records.StoredSubmission:
         with self._read() as s:
-            row = self._get(s, models.Submission, submission_id, "submission")
-            return convert.submission(row, self._reviews(s, submission_id))
+            row = self._get(s, models.SubmissionRow, submission_id, "submission")
+            return _submission(row, self._reviews(s, submission_id))
 
     def list_submissions(
         self, status: str | None = None, created_by: str | None = None
-    ) -> list[records.Submission]:
+    ) -> list[records.StoredSubmission]:
         if status is not None and status not in workflow.STATUSES:
             raise ValidationError(
                 f"Unknown status {status!r}: choose one of {', '.join(workflow.STATUSES)}."
             )
         with self._read() as s:
-            stmt = select(models.Submission).order_by(models.Submission.id)
+            stmt = select(models.SubmissionRow).order_by(models.SubmissionRow.id)
             if status is not None:
-                stmt = stmt.where(models.Submission.status == status)
+                stmt = stmt.where(models.SubmissionRow.status == status)
             if created_by is not None:
-                stmt = stmt.where(models.Submission.created_by == created_by)
+                stmt = stmt.where(models.SubmissionRow.created_by == created_by)
             rows = list(s.execute(stmt).scalars())
-            by_sub: dict[int, list[models.Review]] = {r.id: [] for r in rows}
+            by_sub: dict[int, list[models.ReviewRow]] = {r.id: [] for r in rows}
             if rows:
                 reviews = s.execute(
-                    select(models.Review)
-                    .where(models.Review.submission_id.in_(list(by_sub)))
-                    .order_by(models.Review.id)
+                    select(models.ReviewRow)
+                    .where(models.ReviewRow.submission_id.in_(list(by_sub)))
+                    .order_by(models.ReviewRow.id)
                 ).scalars()
                 for rv in reviews:
                     by_sub[rv.submission_id].append(rv)
-            return [convert.submission(r, by_sub[r.id]) for r in rows]
+            return [_submission(r, by_sub[r.id]) for r in rows]
 
     def check_submission(self, submission_id: int) -> bool:
         """True if a submitted submission still matches the hash frozen in its submit event."""
         with self._read(snapshot=True) as s:
-            row = self._get(s, models.Submission, submission_id, "submission")
+            row = self._get(s, models.SubmissionRow, submission_id, "submission")
             if row.content_hash is None:
                 return True  # a draft is not frozen
             event = s.execute(
-                select(models.AuditEvent)
+                select(models.AuditEventRow)
                 .where(
-                    models.AuditEvent.action == "submission.submit",
-                    models.AuditEvent.object_type == "submission",
-                    models.AuditEvent.object_id == str(submission_id),
+                    models.AuditEventRow.action == "submission.submit",
+                    models.AuditEventRow.object_type == "submission",
+                    models.AuditEventRow.object_id == str(submission_id),
                 )
-                .order_by(models.AuditEvent.seq)
+                .order_by(models.AuditEventRow.seq)
                 .limit(1)
             ).scalar()
             if event is None:
                 return False
-            recorded = convert.audit_event(event).details.get("content_hash")
+            recorded = json.loads(event.details).get("content_hash")
             return recorded == row.content_hash == self._frozen_hash(s, row)
 
     # ------------------------------------------------------------------ audit trail
@@ -748,7 +708,7 @@ class Store:
         object_type: str,
         object_id: str | int,
         details: dict[str, Any] | None = None,
-    ) -> records.AuditEvent:
+    ) -> records.StoredAuditEvent:
         """Audit an action that changes no stored state (e.g. "generate", "vector.export")."""
         if not isinstance(action, str) or not _ACTION_RE.match(action):
             raise ValidationError(
@@ -757,7 +717,7 @@ class Store:
             )
         with self._write() as s:
             self._actor(s, actor, allow_system=True, doing="record actions")
-            return convert.audit_event(
+            return records.StoredAuditEvent.from_row(
                 audit.append(s, actor, action, object_type, object_id, details)
             )
 
@@ -773,9 +733,9 @@ class Store:
         after_seq: int | None = None,
         limit: int | None = None,
         newest_first: bool = False,
-    ) -> list[records.AuditEvent]:
+    ) -> list[records.StoredAuditEvent]:
         """Audit events matching all the given filters, in sequence order."""
-        M = models.AuditEvent
+        M = models.AuditEventRow
         stmt = select(M)
         if actor is not None:
             stmt = stmt.where(M.actor == actor)
@@ -796,7 +756,7 @@ class Store:
         if limit is not None:
             stmt = stmt.limit(limit)
         with self._read() as s:
-            return [convert.audit_event(r) for r in s.execute(stmt).scalars()]
+            return [records.StoredAuditEvent.from_row(r) for r in s.execute(stmt).scalars()]
 
     def verify(self) -> records.VerifyResult:
         """Walk the whole audit chain; see :class:`records.VerifyResult`."""
@@ -804,7 +764,7 @@ class Store:
             return audit.verify(s)
 
     def export_audit(
-        self, fmt: str, path: str | Path, actor: str = records.SYSTEM_ACTOR
+        self, fmt: str, path: str | Path, actor: str = SYSTEM_ACTOR
     ) -> records.ExportResult:
         """Write the audit trail to ``path`` as "csv" or "json"; the export itself is audited.
 
@@ -820,8 +780,10 @@ class Store:
             raise ValidationError(f"The folder {target.parent} does not exist; create it first.")
         with self._read(snapshot=True) as s:
             verified = audit.verify(s)
-            rows = s.execute(select(models.AuditEvent).order_by(models.AuditEvent.seq)).scalars()
-            events = [convert.audit_event(r) for r in rows]
+            rows = s.execute(
+                select(models.AuditEventRow).order_by(models.AuditEventRow.seq)
+            ).scalars()
+            events = [records.StoredAuditEvent.from_row(r) for r in rows]
         if fmt == "csv":
             data = to_csv(events)
         else:

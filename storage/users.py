@@ -13,8 +13,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from .errors import ValidationError
-from .records import ROLES, SYSTEM_ACTOR
+from .workflow import ROLES
 
+# The actor name of the CLI and background jobs; no user may take it.
+SYSTEM_ACTOR = "system"
 MIN_PASSWORD_LENGTH = 8
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 

@@ -1,16 +1,24 @@
 """The review workflow's rules, free of any database code so they can be read in one screen.
 
 States: draft -> submitted -> approved | rejected; approved -> revoked. Nothing else, nothing is
-deleted. Four eyes: whoever created a submission cannot review it, whatever their role; only
-reviewers and admins review or revoke; every decision carries a comment (the product brief asks
-for "approve or reject with a mandatory comment", and a revocation must say why).
+deleted. Four eyes: whoever created a submission cannot approve or reject it, whatever their role;
+only reviewers and admins review or revoke; every decision carries a comment (the product brief
+asks for "approve or reject with a mandatory comment", and a revocation must say why).
+
+This module is the one owner of these rules: the store enforces them through :func:`refusal` and
+the dashboard asks :func:`available_actions` / :func:`may_review` which buttons to offer, so the
+two can never disagree.
 """
 
 from __future__ import annotations
 
 import math
 
-from .errors import PermissionDeniedError, ValidationError, WorkflowError
+from .errors import PermissionDeniedError, StorageError, ValidationError, WorkflowError
+
+# The one list of role names (users.py validates against it; the migration's CHECK mirrors it).
+ROLES: tuple[str, ...] = ("builder", "reviewer", "admin")
+REVIEWER_ROLES = frozenset({"reviewer", "admin"})
 
 DRAFT, SUBMITTED, APPROVED, REJECTED, REVOKED = (
     "draft",
@@ -30,7 +38,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 DECISIONS = {"approve": APPROVED, "reject": REJECTED}
-REVIEWER_ROLES = frozenset({"reviewer", "admin"})
+# What a reviewer may do to a submission, in the order the dashboard shows the buttons.
+ACTIONS: dict[str, str] = {"approve": APPROVED, "reject": REJECTED, "revoke": REVOKED}
 MAX_COMMENT = 5000
 
 _WHAT_NEXT = {
@@ -40,35 +49,82 @@ _WHAT_NEXT = {
     REJECTED: "a rejected submission is final; create a new submission instead",
     REVOKED: "a revoked submission is final; create a new submission instead",
 }
+_PAST = {SUBMITTED: "submitted", APPROVED: "approved", REJECTED: "rejected", REVOKED: "revoked"}
+
+
+class Refusal(str):
+    """The plain message of a refusal, which also knows the error the store raises for it.
+
+    It *is* the message (a ``str``), so the dashboard can show it as is; the store raises
+    ``refusal.error(refusal)``, so both read the same rule and the same words.
+    """
+
+    error: type[StorageError]
+
+    def __new__(cls, message: str, error: type[StorageError]) -> Refusal:
+        made = super().__new__(cls, message)
+        made.error = error
+        return made
+
+
+def may_review(role: str) -> bool:
+    """Whether this role may approve, reject or revoke at all (reviewers and admins)."""
+    return role in REVIEWER_ROLES
+
+
+def _transition_refusal(submission_id: int, current: str, target: str) -> Refusal | None:
+    if target in TRANSITIONS.get(current, frozenset()):
+        return None
+    return Refusal(
+        f"Submission {submission_id} is {current} and cannot be {_PAST.get(target, target)}: "
+        f"{_WHAT_NEXT.get(current, 'no change is allowed')}.",
+        WorkflowError,
+    )
+
+
+def refusal(
+    action: str, *, actor: str, role: str, creator: str, status: str, submission_id: int
+) -> Refusal | None:
+    """Why ``actor`` may not ``action`` ("approve" | "reject" | "revoke") this submission, or None.
+
+    Checked in this order: the role, four eyes (not for revoke: withdrawing an approval of your
+    own work is always allowed to a reviewer), then whether the state allows the transition.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown review action {action!r}; expected one of {tuple(ACTIONS)}")
+    if not may_review(role):
+        return Refusal(
+            f"{actor} is a {role}; only reviewers and admins can {action} submissions.",
+            PermissionDeniedError,
+        )
+    if action != "revoke" and actor == creator:
+        return Refusal(
+            f"{actor} created submission {submission_id} and cannot review it (four-eyes "
+            "rule); ask another reviewer.",
+            PermissionDeniedError,
+        )
+    return _transition_refusal(submission_id, status, ACTIONS[action])
+
+
+def available_actions(*, actor: str, role: str, creator: str, status: str) -> tuple[str, ...]:
+    """The review actions ``refusal`` allows, in the order approve, reject, revoke."""
+    return tuple(
+        action
+        for action in ACTIONS
+        if refusal(action, actor=actor, role=role, creator=creator, status=status, submission_id=0)
+        is None
+    )
 
 
 def check_transition(submission_id: int, current: str, target: str) -> None:
-    if target not in TRANSITIONS.get(current, frozenset()):
-        verb = {
-            SUBMITTED: "submitted",
-            APPROVED: "approved",
-            REJECTED: "rejected",
-            REVOKED: "revoked",
-        }.get(target, target)
-        raise WorkflowError(
-            f"Submission {submission_id} is {current} and cannot be {verb}: "
-            f"{_WHAT_NEXT.get(current, 'no change is allowed')}."
-        )
-
-
-def check_reviewer(submission_id: int, actor: str, role: str, creator: str, action: str) -> None:
-    if role not in REVIEWER_ROLES:
-        raise PermissionDeniedError(
-            f"{actor} is a {role}; only reviewers and admins can {action} submissions."
-        )
-    if action != "revoke" and actor == creator:
-        raise PermissionDeniedError(
-            f"{actor} created submission {submission_id} and cannot review it (four-eyes "
-            "rule); ask another reviewer."
-        )
+    """Raise WorkflowError unless ``current -> target`` is one of the allowed transitions."""
+    refused = _transition_refusal(submission_id, current, target)
+    if refused is not None:
+        raise refused.error(refused)
 
 
 def check_comment(comment: str, action: str) -> str:
+    """The stripped comment; a decision without one (or an endless one) is refused."""
     if not isinstance(comment, str) or not comment.strip():
         raise ValidationError(f"Please write a comment explaining why you {action} it.")
     comment = comment.strip()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from storage import Store, Submission
+from storage import Store, StoredSubmission
 
 
-def make_submission(store: Store, builder: str = "alice", strength: float = 0.5) -> Submission:
+def make_submission(
+    store: Store, builder: str = "alice", strength: float = 0.5
+) -> StoredSubmission:
     """A vector with an evaluation and a draft submission of it, created by ``builder``."""
     vector = store.add_vector(
         f"vector-bytes-{uuid.uuid4()}".encode(),

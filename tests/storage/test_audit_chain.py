@@ -263,3 +263,13 @@ def test_rewriting_the_whole_tail_is_caught_by_the_head(store: Store, raw) -> No
         conn.execute(INSERT, forge(stored[2]["hash"], 4))
     result = store.verify()
     assert (result.ok, result.reason, result.first_broken_seq) == (False, "edited", 4)
+
+
+def test_append_needs_the_locked_head(store: Store) -> None:
+    """The head is locked once per unit of work; appending without that lock is a bug, not a race."""
+    from sqlalchemy.orm import Session
+
+    with Session(store.engine) as session, session.begin():
+        with pytest.raises(RuntimeError, match="lock_head"):
+            audit.append(session, "system", "generate", "prompt", "p", {})
+    assert store.verify().count == 0

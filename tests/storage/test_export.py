@@ -33,7 +33,7 @@ def test_csv_export(store: Store, people: dict, tmp_path) -> None:
     result = store.export_audit("csv", out)
     data = out.read_bytes()
     assert result.count == 4 + len(DANGEROUS) and result.sha256 == hashlib.sha256(data).hexdigest()
-    assert store.read_file(result.sha256) == data  # a copy is kept, content-addressed
+    assert store.files.read(result.sha256) == data  # a copy is kept, content-addressed
     table = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert len(table) == result.count
     ids = [row["object_id"] for row in table[4:]]

@@ -59,8 +59,8 @@ def test_bad_names_are_refused(tmp_path) -> None:
 def test_store_keeps_uploads_and_vectors_in_the_file_store(store: Store, people: dict) -> None:
     data = b"prompt,positive\nq,a\n"
     es = store.add_example_set("arith", data, "arith.CSV", "a" * 64, 1, "alice")
-    assert store.read_file(es.file_sha256) == data
-    assert store.save_file(data, ".csv")[0] == es.file_sha256
+    assert store.files.read(es.file_sha256) == data
+    assert store.files.save(data, ".csv")[0] == es.file_sha256
     vector = store.add_vector(b"tensor bytes", {"model_id": "m"}, "alice", es.id)
     assert store.read_vector_file(vector.id) == b"tensor bytes"
     path = store.files.path(vector.content_hash)

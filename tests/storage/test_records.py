@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pytest
 
@@ -37,8 +38,7 @@ def test_example_set_vector_evaluation_round_trip(store: Store, people: dict) ->
         vector.id, {"strengths": [0, 0.5]}, {"acc": [0.4, 0.6], "p": None}, "alice"
     )
     assert store.get_evaluation(ev.id).results == {"acc": [0.4, 0.6], "p": None}
-    assert [e.id for e in store.list_evaluations(vector.id)] == [ev.id]
-    assert store.list_vectors() == [vector] and store.list_example_sets() == [es]
+    assert store.get_vector(vector.id) == vector and store.list_example_sets() == [es]
     with pytest.raises(dataclasses.FrozenInstanceError):
         vector.created_by = "mallory"  # type: ignore[misc]
     events = store.audit_events(object_type="vector", object_id=vector.id)
@@ -64,3 +64,26 @@ def test_inputs_are_validated(store: Store, people: dict) -> None:
     with pytest.raises(ValidationError, match="whole number"):
         store.get_vector("1")  # type: ignore[arg-type]
     assert store.verify().count == 4  # only the four users were created
+
+
+def test_records_are_derived_from_the_tables_and_detached(store: Store, people: dict) -> None:
+    from sqlalchemy import inspect
+
+    from storage import StoredSubmission, StoredUser, models
+
+    columns = [a.key for a in inspect(models.SubmissionRow).column_attrs]
+    assert [f.name for f in dataclasses.fields(StoredSubmission)] == [*columns, "reviews"]
+    user_columns = {a.key for a in inspect(models.UserRow).column_attrs}
+    assert {f.name for f in dataclasses.fields(StoredUser)} == user_columns - {"password_hash"}
+
+    vector = store.add_vector(b"weights", dict(LINEAGE), "alice")
+    vector.lineage["layers"].append(99)  # a caller scribbling on its copy...
+    vector.lineage["method"] = "PCA"
+    assert store.get_vector(vector.id).lineage == LINEAGE  # ...never reaches the database
+    ev = store.add_evaluation(vector.id, {"s": [1]}, {"acc": [0.5]}, "alice")
+    sub = store.create_submission(vector.id, 0.5, [3, 1], ev.id, "alice")
+    assert sub.layers == (1, 3) and sub.reviews == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sub.status = "approved"  # type: ignore[misc]
+    assert store.get_submission(sub.id).status == "draft"
+    assert pickle.loads(pickle.dumps(sub)) == sub  # plain values: safe to hand to other processes

@@ -20,7 +20,8 @@ def test_passwords_are_argon2_hashed_never_stored_or_logged(
     out = tmp_path / "audit.json"
     store.export_audit("json", out)
     assert PASSWORD not in out.read_text() and "wrong password!" not in out.read_text()
-    assert "password" not in repr(store.get_user("alice")).lower()
+    alice = next(u for u in store.list_users() if u.name == "alice")
+    assert "password" not in repr(alice).lower() and not hasattr(alice, "password_hash")
 
 
 def test_check_login(store: Store, people: dict) -> None:

@@ -11,7 +11,7 @@ from storage import (
     ConflictError,
     PermissionDeniedError,
     Store,
-    Submission,
+    StoredSubmission,
     ValidationError,
     WorkflowError,
 )
@@ -21,7 +21,7 @@ from .conftest import FAST_HASHER
 from .helpers import make_submission
 
 
-def submitted(store: Store) -> Submission:
+def submitted(store: Store) -> StoredSubmission:
     draft = make_submission(store)
     return store.submit(draft.id, "alice", draft.version)
 
@@ -59,8 +59,6 @@ def test_submit_freezes_content_and_audits_its_hash(store: Store, people: dict, 
 
     assert hashlib.sha256(canonical_json(content).encode()).hexdigest() == sub.content_hash
     assert store.check_submission(sub.id)
-    with pytest.raises(WorkflowError, match="frozen"):
-        store.update_draft(sub.id, "alice", sub.version, strength=2.0)
     # changing the frozen content behind the store's back is noticed and blocks the review
     with raw.begin() as conn:
         conn.execute(text("UPDATE submissions SET strength = 4.0 WHERE id = :i"), {"i": sub.id})
@@ -69,14 +67,11 @@ def test_submit_freezes_content_and_audits_its_hash(store: Store, people: dict, 
         store.review(sub.id, "approve", "fine", "bob", sub.version)
 
 
-def test_drafts_can_be_edited_by_their_creator_only(store: Store, people: dict) -> None:
+def test_only_the_creator_submits_a_draft(store: Store, people: dict) -> None:
     draft = make_submission(store)
-    edited = store.update_draft(draft.id, "alice", draft.version, strength=1.5, layers=[4, 1])
-    assert (edited.strength, edited.layers, edited.version) == (1.5, (1, 4), 2)
     with pytest.raises(PermissionDeniedError, match="Only alice"):
-        store.update_draft(draft.id, "bob", edited.version, strength=0.1)
-    with pytest.raises(PermissionDeniedError, match="Only alice"):
-        store.submit(draft.id, "ada", edited.version)
+        store.submit(draft.id, "ada", draft.version)
+    assert store.get_submission(draft.id).status == "draft"
 
 
 def test_four_eyes_creator_cannot_review_even_as_admin(store: Store, people: dict) -> None:
@@ -135,7 +130,7 @@ ALLOWED = {("draft", "submit"), ("submitted", "approve"), ("submitted", "reject"
 ALLOWED |= {("approved", "revoke")}
 
 
-def bring_to(store: Store, status: str) -> Submission:
+def bring_to(store: Store, status: str) -> StoredSubmission:
     sub = make_submission(store)
     if status == "draft":
         return sub
@@ -150,7 +145,7 @@ def bring_to(store: Store, status: str) -> Submission:
     return sub
 
 
-def act(store: Store, sub: Submission, action: str) -> Submission:
+def act(store: Store, sub: StoredSubmission, action: str) -> StoredSubmission:
     if action == "submit":
         return store.submit(sub.id, "alice", sub.version)
     if action == "revoke":
@@ -240,7 +235,7 @@ def test_two_reviewers_at_once_exactly_one_wins(store: Store, people: dict, db_u
             t.join(30)
     finally:
         other.close()
-    winners = [r for r, o in outcomes.items() if isinstance(o, Submission)]
+    winners = [r for r, o in outcomes.items() if isinstance(o, StoredSubmission)]
     losers = [r for r, o in outcomes.items() if isinstance(o, ConflictError)]
     assert len(winners) == 1 and len(losers) == 1, outcomes
     assert "Reload it and decide again" in str(outcomes[losers[0]])
