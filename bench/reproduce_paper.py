@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -29,11 +30,17 @@ from steering.build import build_vector
 from steering.data.examples import bundled_example_sets, load_examples, split_examples
 from steering.engine.models import load_model
 from steering.evaluation.evaluate import evaluate_heldout, layer_sweep
+from steering.evaluation.results import StrengthResult
 from steering.evaluation.side_effects import side_effects
 
-RESULT_COLUMNS = ["alpha", "correct", "n", "accuracy", "ci_low", "ci_high", "accuracy_norm", "kl",
-                  "entropy_bits", "mass_correct", "mass_incorrect", "gained", "lost", "mcnemar_p",
-                  "diff_low", "diff_high"]  # fmt: skip
+# The fields each printed table shows (labels and units: steering.evaluation.results).
+SHOWN = ["alpha", "correct", "n", "accuracy", "ci_low", "ci_high", "accuracy_norm", "kl",
+         "entropy_bits", "mass_correct", "mass_incorrect", "gained", "lost", "mcnemar_p",
+         "diff_low", "diff_high"]  # fmt: skip
+
+
+def _frame(results: Sequence[StrengthResult]) -> pd.DataFrame:
+    return pd.DataFrame([r.to_dict() for r in results])
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -104,10 +111,10 @@ def main(argv: list[str] | None = None) -> dict:
         side_alphas = [float(a) for a in args.side_alphas.split(",")]
         effects = side_effects(loaded, main_vector, side_alphas, layers=[args.layer])
         print(
-            f"\nSide effects of {main_label}: perplexity {effects['perplexity']}, "
-            f"changed neutral answers {effects['changed_share']}"
+            f"\nSide effects of {main_label}: perplexity {effects.perplexity}, "
+            f"changed neutral answers {effects.changed_share}"
         )
-        out["side_effects"] = effects
+        out["side_effects"] = effects.to_dict()
         t = lap("side effects", t)
 
     timings["total"] = round(time.perf_counter() - started, 1)
@@ -125,8 +132,9 @@ def _layer_step(loaded, main_vector, main_label, build, sweep_layers, args, out,
         batch_size=args.batch_size,
     )  # fmt: skip
     print(f"\nLayer sweep, {main_label} at strength 1, build rows:")
-    print(sweep.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    out["layer_sweep"] = sweep.to_dict(orient="records")
+    table = _frame(sweep)[["layers"] + SHOWN[:-2]]
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    out["layer_sweep"] = [r.to_dict() for r in sweep]
     return lap("layer sweep", t)
 
 
@@ -137,11 +145,7 @@ def _strength_step(loaded, main_vector, main_label, build, heldout, args, out, l
         batch_size=args.batch_size, side_effects=False,
     )  # fmt: skip
     print(f"\nStrength sweep, {main_label} at layer {args.layer}, held-out rows:")
-    print(
-        pd.DataFrame(report.results)[RESULT_COLUMNS].to_string(
-            index=False, float_format=lambda x: f"{x:.3f}"
-        )
-    )
+    print(_frame(report.results)[SHOWN].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"chosen on build rows: {report.chosen_alpha:g}\n{report.verdict}")
     out["strength_sweep"] = report.to_dict()
     return lap("strength sweep", t)
@@ -154,20 +158,20 @@ def _methods_step(loaded, vectors, build, heldout, args, out, lap, t):
             loaded, vector, build, heldout, alphas=[0.0, 1.0], layers=[args.layer],
             batch_size=args.batch_size, side_effects=False,
         )  # fmt: skip
-        by_alpha = {r["alpha"]: r for r in rep.results}
-        build_by_alpha = {r["alpha"]: r for r in rep.build_results or []}
+        build_by_alpha = {r.alpha: r for r in rep.build_results or ()}
+        steered = rep.result_at(1.0)
         methods.append(
             {
                 "vector": label,
-                "build_acc_0": build_by_alpha[0.0]["accuracy"],
-                "build_acc_1": build_by_alpha[1.0]["accuracy"],
+                "build_acc_0": build_by_alpha[0.0].accuracy,
+                "build_acc_1": build_by_alpha[1.0].accuracy,
                 "chosen_alpha": rep.chosen_alpha,
-                "heldout_acc_0": by_alpha[0.0]["accuracy"],
-                "heldout_acc_1": by_alpha[1.0]["accuracy"],
-                "gained": by_alpha[1.0]["gained"],
-                "lost": by_alpha[1.0]["lost"],
-                "mcnemar_p": by_alpha[1.0]["mcnemar_p"],
-                "kl": by_alpha[1.0]["kl"],
+                "heldout_acc_0": rep.baseline.accuracy,
+                "heldout_acc_1": steered.accuracy,
+                "gained": steered.gained,
+                "lost": steered.lost,
+                "mcnemar_p": steered.mcnemar_p,
+                "kl": steered.kl,
                 "verdict": rep.verdict,
             }
         )

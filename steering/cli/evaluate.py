@@ -9,39 +9,41 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from steering.errors import SteeringError
+from steering.evaluation.results import CLI_KEYS, StrengthResult, column_label
+from steering.evaluation.strengths import DEFAULT_ALPHAS, parse_strengths
 from steering.progress import stderr_progress_bar
 
 
-def _alphas(text: str) -> list[float]:
+def _strengths(text: str) -> list[float]:
+    # argparse reports an ArgumentTypeError as a usage error (exit 2) with this message.
     try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(
-            f"strengths '{text}' not understood: use numbers separated by commas, e.g. 0,0.5,1"
-        ) from error
+        return parse_strengths(text)
+    except SteeringError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None or value != value else f"{value:.{digits}f}"
 
 
-def format_table(results: list[dict]) -> str:
-    """One line per strength: accuracy with its interval, diagnostics, p against strength 0."""
-    header = (
-        f"{'alpha':>7} {'accuracy':>8} {'95% CI':>15} {'acc_norm':>8} {'KL':>7} "
-        f"{'H bits':>7} {'m_corr':>7} {'m_inc':>7} {'McNemar p':>9}"
-    )
-    lines = [header]
-    for r in results:
-        ci = f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
-        lines.append(
-            f"{r['alpha']:>7g} {_fmt(r['accuracy']):>8} {ci:>15} {_fmt(r['accuracy_norm']):>8} "
-            f"{_fmt(r['kl']):>7} {_fmt(r['entropy_bits'], 2):>7} {_fmt(r['mass_correct']):>7} "
-            f"{_fmt(r['mass_incorrect']):>7} {_fmt(r['mcnemar_p']):>9}"
-        )
+def _cell(result: StrengthResult, key: str) -> str:
+    value = getattr(result, key)
+    if key == "alpha":
+        return f"{value:g}"
+    return _fmt(value, 2 if key == "entropy_bits" else 3)
+
+
+def format_table(results: Sequence[StrengthResult]) -> str:
+    """One line per strength: the ``CLI_KEYS`` fields under their labels (``RESULT_COLUMNS``)."""
+    labels = [column_label(key) for key in CLI_KEYS]
+    cells = [[_cell(r, key) for key in CLI_KEYS] for r in results]
+    widths = [max([len(label)] + [len(row[i]) for row in cells]) for i, label in enumerate(labels)]
+    lines = [" ".join(label.rjust(w) for label, w in zip(labels, widths, strict=True))]
+    lines += [" ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(lines)
 
 
@@ -94,7 +96,12 @@ def add_evaluate_command(subparsers: argparse._SubParsersAction, model_help: str
     ev.add_argument("--model", default="default", help=model_help)
     ev.add_argument("--vector", required=True, help="a .safetensors control vector")
     ev.add_argument("--data", required=True, help="CSV, JSONL, JSON or XLSX rows with 'answer'")
-    ev.add_argument("--alphas", type=_alphas, default=[0.0, 0.25, 0.5, 1.0], help="e.g. 0,0.5,1")
+    ev.add_argument(
+        "--alphas",
+        type=_strengths,
+        default=list(DEFAULT_ALPHAS),
+        help="strengths, e.g. 0,0.5,1 (0, the unsteered model, is always included)",
+    )
     ev.add_argument("--layers", default=None, help="all, A-B or I,J,... (default: the vector's)")
     ev.add_argument("--mode", choices=["choice", "generate"], default=None)
     ev.add_argument("--json", default=None, help="write the report as JSON here")

@@ -98,7 +98,8 @@ def _can_share(model: torch.nn.Module) -> bool:
     return "sliding_attention" not in (getattr(text, "layer_types", None) or ())
 
 
-def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
+def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens all ``rows`` share."""
     first, n = rows[0], min(len(r) for r in rows)
     for k in range(n):
         if any(r[k] != first[k] for r in rows[1:]):
@@ -130,7 +131,7 @@ def prefix_groups(encoded: Sequence[Encoded], position: str = "last") -> list[Pr
             limit = min(min(r.prompt_len, len(r.ids) - 1) for r in rows)
         else:
             limit = min(len(r.ids) for r in rows) - 1
-        shared = min(_common_prefix([r.ids for r in rows]), limit) if len(rows) > 1 else 0
+        shared = min(common_prefix_length([r.ids for r in rows]), limit) if len(rows) > 1 else 0
         if shared < 1:
             groups.extend(PrefixGroup([i], 0) for i in members)
         else:
@@ -294,7 +295,7 @@ def _run_shared(
     # Every group keeps at least one token of its own prefix, so no row of a pass is empty.
     common = 0
     if len(groups) > 1:
-        common = min(_common_prefix(prefixes), min(len(p) for p in prefixes) - 1)
+        common = min(common_prefix_length(prefixes), min(len(p) for p in prefixes) - 1)
     past = None
     if common >= 1:
         past = segment([Encoded(prefixes[0][:common], common)], None, read=False)

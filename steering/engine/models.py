@@ -261,7 +261,7 @@ def _convert_gguf(gguf_path: Path, folder: Path) -> None:
         model.config.save_pretrained(staging)
         model.generation_config.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        save_file(_untied_state_dict(model), str(staging / "model.safetensors"))
+        save_file(untied_state_dict(model), str(staging / "model.safetensors"))
         (staging / "source.json").write_text(json.dumps({"gguf": str(gguf_path)}))
         try:
             os.rename(staging, folder)
@@ -272,7 +272,7 @@ def _convert_gguf(gguf_path: Path, folder: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _untied_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+def untied_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The weights to write, each tied copy once and under the name transformers loads it by.
 
     Tied targets (``lm_head.weight`` of a model that ties it to the embedding) are left out:

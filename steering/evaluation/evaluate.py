@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,26 +26,22 @@ from steering.engine.generate import generate_texts
 from steering.engine.models import LoadedModel
 from steering.errors import SteeringError
 from steering.evaluation.answers import expected_form, extract_answer, is_correct, normalise_text
-from steering.evaluation.scoring import Condition, UnitScores, score_units
+from steering.evaluation.results import (
+    EvaluationReport,
+    Sample,
+    SideEffects,
+    StrengthResult,
+    VectorSummary,
+    Verdict,
+)
+from steering.evaluation.scoring import Condition, UnitScores, first_answer_tokens, score_units
 from steering.evaluation.side_effects import side_effects as measure_side_effects
 from steering.evaluation.stats import Paired, paired_bootstrap, paired_counts, wilson
-from steering.evaluation.verdict import no_strength_chosen, verdict_sentence
+from steering.evaluation.strengths import DEFAULT_ALPHAS, with_baseline
+from steering.evaluation.verdict import no_strength_chosen, verdict_outcome, verdict_sentence
 from steering.progress import ProgressCallback
 from steering.vectors import ControlVector
 
-DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 1.0)
-CLI_KEYS = (
-    "alpha",
-    "accuracy",
-    "accuracy_norm",
-    "ci_low",
-    "ci_high",
-    "kl",
-    "entropy_bits",
-    "mass_correct",
-    "mass_incorrect",
-    "mcnemar_p",
-)
 SAMPLES = 5
 
 
@@ -108,12 +104,6 @@ def _masses(unit: UnitScores, first_ids: Sequence[int | None], correct: int) -> 
     return mass_correct, mass_incorrect
 
 
-def _first_token_ids(loaded: LoadedModel, question: Question, candidates: Sequence[str]):
-    from steering.evaluation.scoring import _prepare
-
-    return _prepare(loaded.tokenizer, question.prompt, candidates).first_tokens
-
-
 def _choice_table(
     loaded: LoadedModel,
     questions: Sequence[Question],
@@ -140,7 +130,7 @@ def _choice_table(
         zip(questions, candidates, scores, strict=True)
     ):
         correct = _answer_index(question.answer, cands)
-        first_ids = _first_token_ids(loaded, question, cands)
+        first_ids = first_answer_tokens(loaded.tokenizer, question.prompt, cands)
         for condition, unit in zip(conditions, per_condition, strict=True):
             predicted = int(np.argmax(unit.logprobs))
             predicted_norm = int(np.argmax(unit.mean_logprobs))
@@ -249,57 +239,8 @@ def _generated_table(
     return table
 
 
-@dataclass
-class EvaluationReport:
-    """Everything a reviewer needs about one evaluation; ``to_dict`` is the ``--json`` schema."""
-
-    model: str
-    vector: dict[str, Any]
-    rows: int
-    mode: str
-    results: list[dict[str, Any]]
-    verdict: str
-    chosen_alpha: float | None
-    chosen_on: str
-    side_effects: dict[str, Any] = field(default_factory=dict)
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    table: pd.DataFrame | None = None
-    build_results: list[dict[str, Any]] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {
-            "model": self.model,
-            "vector": self.vector,
-            "rows": self.rows,
-            "mode": self.mode,
-            "results": [_jsonable(r) for r in self.results],
-            "verdict": self.verdict,
-            "chosen_alpha": self.chosen_alpha,
-            "chosen_on": self.chosen_on,
-            "side_effects": _jsonable(self.side_effects),
-            "samples": _jsonable(self.samples),
-        }
-        if self.build_results is not None:
-            data["build_results"] = [_jsonable(r) for r in self.build_results]
-        return data
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(float(value)) else float(value)
-    return value
-
-
-def summarise(table: pd.DataFrame, *, seed: int = 0) -> list[dict[str, Any]]:
-    """One dict per strength: accuracy with intervals, diagnostics, and the paired test vs 0."""
+def summarise(table: pd.DataFrame, *, seed: int = 0) -> tuple[StrengthResult, ...]:
+    """One result per strength: accuracy with intervals, diagnostics, and the paired test vs 0."""
     base = table[table.alpha == 0.0].sort_values("question")
     if base.empty:
         raise ValueError("the table needs strength 0 rows to compare against")
@@ -317,42 +258,43 @@ def summarise(table: pd.DataFrame, *, seed: int = 0) -> list[dict[str, Any]]:
             base.correct.tolist(), part.correct.tolist(), seed=seed
         )
         results.append(
-            {
-                "alpha": float(alpha),
-                "accuracy": correct / n,
-                "accuracy_norm": correct_norm / n,
-                "ci_low": low,
-                "ci_high": high,
-                "kl": float(part.kl.mean()),
-                "entropy_bits": float(part.entropy_bits.mean()),
-                "mass_correct": float(part.mass_correct.mean()),
-                "mass_incorrect": float(part.mass_incorrect.mean()),
-                "mcnemar_p": counts.p_value,
-                "n": n,
-                "correct": correct,
-                "correct_norm": correct_norm,
-                "ci_norm_low": low_n,
-                "ci_norm_high": high_n,
-                "mcnemar_p_norm": counts_n.p_value,
-                "gained": counts.gained,
-                "lost": counts.lost,
-                "diff": (correct - counts.base_correct) / n,
-                "diff_low": diff_low,
-                "diff_high": diff_high,
-            }
+            StrengthResult(
+                alpha=float(alpha),
+                accuracy=correct / n,
+                accuracy_norm=correct_norm / n,
+                ci_low=low,
+                ci_high=high,
+                kl=_mean(part.kl),
+                entropy_bits=_mean(part.entropy_bits),
+                mass_correct=_mean(part.mass_correct),
+                mass_incorrect=_mean(part.mass_incorrect),
+                mcnemar_p=counts.p_value,
+                n=n,
+                correct=correct,
+                correct_norm=correct_norm,
+                ci_norm_low=low_n,
+                ci_norm_high=high_n,
+                mcnemar_p_norm=counts_n.p_value,
+                gained=counts.gained,
+                lost=counts.lost,
+                diff=(correct - counts.base_correct) / n,
+                diff_low=diff_low,
+                diff_high=diff_high,
+            )
         )
-    return results
+    return tuple(results)
 
 
-def _with_zero(alphas: Sequence[float]) -> list[float]:
-    values = sorted({float(a) for a in alphas} | {0.0})
-    return values
+def _mean(column: pd.Series) -> float | None:
+    # NaN (e.g. no candidate's first token survived the text rule) is "not measured": None.
+    value = float(column.mean())
+    return None if math.isnan(value) else value
 
 
-def _pick_alpha(results: Sequence[dict[str, Any]], key: str = "correct") -> float:
+def _pick_alpha(results: Sequence[StrengthResult]) -> float:
     """The strength with the most correct answers; ties go to the smallest |alpha| (0 first)."""
-    best = max(results, key=lambda r: (r[key], -abs(r["alpha"]), r["alpha"]))
-    return float(best["alpha"])
+    best = max(results, key=lambda r: (r.correct, -abs(r.alpha), r.alpha))
+    return float(best.alpha)
 
 
 def _resolve_mode(questions_rows: Sequence[Any], mode: str | None) -> str:
@@ -364,16 +306,16 @@ def _resolve_mode(questions_rows: Sequence[Any], mode: str | None) -> str:
     return mode
 
 
-def _vector_info(vector: ControlVector, layers: Sequence[int] | None) -> dict[str, Any]:
-    meta = vector.metadata or {}
-    return {
-        "hash": vector.content_hash(),
-        "method": meta.get("method"),
-        "negatives": meta.get("negatives"),
-        "layers": list(layers) if layers is not None else vector.layers,
-        "dataset_hash": meta.get("dataset_hash"),
-        "model_id": meta.get("model_id"),
-    }
+def _vector_info(vector: ControlVector, layers: Sequence[int] | None) -> VectorSummary:
+    meta = vector.metadata
+    return VectorSummary(
+        hash=vector.content_hash(),
+        method=meta.get("method"),
+        negatives=meta.get("negatives"),
+        layers=tuple(layers) if layers is not None else tuple(vector.layers),
+        dataset_hash=meta.get("dataset_hash"),
+        model_id=meta.get("model_id"),
+    )
 
 
 def _table(
@@ -411,29 +353,30 @@ def _table(
     )
 
 
-def _samples(table: pd.DataFrame, questions: Sequence[Question], alpha: float | None, mode: str):
+def _samples(
+    table: pd.DataFrame, questions: Sequence[Question], alpha: float | None, mode: str
+) -> tuple[Sample, ...]:
     if alpha is None:
-        return []
+        return ()
     base = table[table.alpha == 0.0].set_index("question")
     steered = table[table.alpha == alpha].set_index("question")
     # Changed answers first: they are what a reviewer wants to read.
     changed = [q for q in base.index if base.predicted[q] != steered.predicted[q]]
     picks = (changed + [q for q in base.index if q not in changed])[:SAMPLES]
-    samples = []
-    for q in picks:
-        record = {
-            "row": questions[q].row,
-            "prompt": questions[q].prompt,
-            "answer": questions[q].answer,
-            "unsteered": base.predicted[q],
-            "steered": steered.predicted[q],
-            "alpha": alpha,
-        }
-        if mode == "generate":
-            record["unsteered_text"] = base.generated[q]
-            record["steered_text"] = steered.generated[q]
-        samples.append(record)
-    return samples
+    generated = mode == "generate"
+    return tuple(
+        Sample(
+            row=questions[q].row,
+            prompt=questions[q].prompt,
+            answer=questions[q].answer,
+            unsteered=base.predicted[q],
+            steered=steered.predicted[q],
+            alpha=float(alpha),
+            unsteered_text=base.generated[q] if generated else None,
+            steered_text=steered.generated[q] if generated else None,
+        )
+        for q in picks
+    )
 
 
 def _report(
@@ -441,8 +384,8 @@ def _report(
     vector: ControlVector,
     rows: Sequence[Any],
     table: pd.DataFrame,
-    results: list[dict[str, Any]],
-    verdict: str,
+    results: tuple[StrengthResult, ...],
+    verdict: tuple[str, Verdict],
     *,
     chosen: float | None,
     chosen_on: str,
@@ -451,25 +394,30 @@ def _report(
     mode: str,
     strengths: Sequence[float],
     side_effects: bool,
-    **extra: Any,
+    build_results: tuple[StrengthResult, ...] | None = None,
 ) -> EvaluationReport:
     """Measure side effects (when asked) and assemble the report of an evaluation."""
     questions = as_questions(rows, need_choices=mode == "choice")
-    effects = measure_side_effects(loaded, vector, strengths, layers=layers) if side_effects else {}
-    _attach_side_effects(results, effects)
+    effects = (
+        measure_side_effects(loaded, vector, strengths, layers=layers)
+        if side_effects
+        else SideEffects()
+    )
+    sentence, outcome = verdict
     return EvaluationReport(
         model=loaded.name,
         vector=_vector_info(vector, layers),
         rows=len(questions),
         mode=mode,
-        results=results,
-        verdict=verdict,
+        results=_with_side_effects(results, effects),
+        verdict=sentence,
+        outcome=outcome,
         chosen_alpha=chosen,
         chosen_on=chosen_on,
         side_effects=effects,
         samples=_samples(table, questions, sample_alpha, mode),
+        build_results=build_results,
         table=table,
-        **extra,
     )
 
 
@@ -494,12 +442,12 @@ def evaluate(
     ``evaluate_heldout`` to choose on other rows instead).
     """
     mode = _resolve_mode(rows, mode)
-    strengths = _with_zero(alphas)
+    strengths = with_baseline(alphas)
     table = _table(
         loaded, vector, rows, strengths, mode, layers, batch_size, max_new_tokens, progress
     )
     results = summarise(table)
-    tried = [r for r in results if r["alpha"] != 0.0]
+    tried = [r for r in results if r.alpha != 0.0]
     if chosen_alpha is not None:
         chosen, chosen_on = float(chosen_alpha), "given"
         if chosen not in strengths:
@@ -508,14 +456,14 @@ def evaluate(
         chosen, chosen_on = _pick_alpha(tried), "same"
     else:
         chosen, chosen_on = None, "same"
-    text = _verdict(table, chosen, questions="questions", tried=len(tried), chosen_on=chosen_on)
+    verdict = _verdict(table, chosen, questions="questions", tried=len(tried), chosen_on=chosen_on)
     return _report(
         loaded,
         vector,
         rows,
         table,
         results,
-        text,
+        verdict,
         chosen=chosen,
         chosen_on=chosen_on,
         sample_alpha=chosen,
@@ -528,24 +476,38 @@ def evaluate(
 
 def _verdict(
     table: pd.DataFrame, alpha: float | None, *, questions: str, tried: int, chosen_on: str
-) -> str:
+) -> tuple[str, Verdict]:
     base = table[table.alpha == 0.0].sort_values("question")
     if alpha is None:
-        return "Only strength 0 was evaluated, so there is nothing to compare."
+        return "Only strength 0 was evaluated, so there is nothing to compare.", (
+            Verdict.NOTHING_TO_COMPARE
+        )
     part = table[table.alpha == alpha].sort_values("question")
     counts = paired_counts(base.correct.tolist(), part.correct.tolist())
-    return verdict_sentence(alpha, counts, questions=questions, tried=tried, chosen_on=chosen_on)
+    sentence = verdict_sentence(
+        alpha, counts, questions=questions, tried=tried, chosen_on=chosen_on
+    )
+    return sentence, verdict_outcome(counts, tried=tried, chosen_on=chosen_on)
 
 
 def _unchanged(correct: int, n: int) -> Paired:
     return Paired(n=n, base_correct=correct, steered_correct=correct, gained=0, lost=0)
 
 
-def _attach_side_effects(results: list[dict[str, Any]], effects: dict[str, Any]) -> None:
-    for r in results:
-        if effects:
-            r["perplexity"] = effects["perplexity"].get(r["alpha"])
-            r["neutral_changed"] = effects["changed_share"].get(r["alpha"])
+def _with_side_effects(
+    results: tuple[StrengthResult, ...], effects: SideEffects
+) -> tuple[StrengthResult, ...]:
+    """Each strength's row with its side effects filled in (unchanged when none were measured)."""
+    if not effects.measured:
+        return results
+    return tuple(
+        replace(
+            r,
+            perplexity=effects.perplexity.get(r.alpha),
+            neutral_changed=effects.changed_share.get(r.alpha),
+        )
+        for r in results
+    )
 
 
 def evaluate_heldout(
@@ -567,7 +529,7 @@ def evaluate_heldout(
     if not heldout_rows:
         raise SteeringError("No held-out rows: keep some rows out of the build to evaluate on.")
     mode = _resolve_mode(list(build_rows) + list(heldout_rows), mode)
-    strengths = _with_zero(alphas)
+    strengths = with_baseline(alphas)
     total = len(build_rows) + len(heldout_rows)
 
     def part_progress(offset: int) -> ProgressCallback | None:
@@ -597,20 +559,22 @@ def evaluate_heldout(
         base = table[table.alpha == 0.0].sort_values("question")
         held = _unchanged(int(base.correct.sum()), len(base))
         if build_results is not None:
-            b0 = next(r for r in build_results if r["alpha"] == 0.0)
-            build_counts = _unchanged(b0["correct"], b0["n"])
-            text = no_strength_chosen(build_counts, held)
+            b0 = next(r for r in build_results if r.alpha == 0.0)
+            build_counts = _unchanged(b0.correct or 0, b0.n or 0)
+            verdict = no_strength_chosen(build_counts, held), Verdict.NO_STRENGTH_CHOSEN
         else:
-            text = "There are no build rows to choose a strength on."
+            verdict = "There are no build rows to choose a strength on.", Verdict.NOTHING_TO_COMPARE
     else:
-        text = _verdict(table, chosen, questions="held-out questions", tried=1, chosen_on="build")
+        verdict = _verdict(
+            table, chosen, questions="held-out questions", tried=1, chosen_on="build"
+        )
     return _report(
         loaded,
         vector,
         heldout_rows,
         table,
         results,
-        text,
+        verdict,
         chosen=chosen,
         chosen_on="build",
         sample_alpha=chosen if chosen != 0.0 else None,
@@ -631,11 +595,12 @@ def layer_sweep(
     layer_sets: Sequence[Sequence[int]] | None = None,
     batch_size: int = 32,
     progress: ProgressCallback | None = None,
-) -> pd.DataFrame:
+) -> tuple[StrengthResult, ...]:
     """Multiple-choice accuracy with the vector at ``alpha`` applied at each layer set in turn.
 
     Default: each of the vector's layers alone. All layer sets share the batched passes (each row
-    steered only at its own layers). One row per layer set, plus ``layers == "none"`` for 0.
+    steered only at its own layers). The first result is the unsteered model (``layers == ()``,
+    strength 0), then one per layer set, each tested against it.
     """
     questions = as_questions(rows, need_choices=True)
     sets = [tuple(s) for s in layer_sets] if layer_sets else [(i,) for i in vector.layers]
@@ -650,31 +615,33 @@ def layer_sweep(
         batch_size=batch_size,
         progress=progress,
     )
-    table["layers"] = ["none" if not s else s for s in table["layers"]]
-    base = table[table.layers == "none"].sort_values("question")
-    records = []
-    for key in ["none"] + [",".join(map(str, s)) for s in sets]:
-        part = table[table.layers == key].sort_values("question")
+    base = table[table.layers == ""].sort_values("question")
+    results = []
+    for layers in [()] + sets:
+        part = table[table.layers == ",".join(map(str, layers))].sort_values("question")
         counts = paired_counts(base.correct.tolist(), part.correct.tolist())
         n, correct = len(part), int(part.correct.sum())
+        correct_norm = int(part.correct_norm.sum())
         low, high = wilson(correct, n)
-        records.append(
-            {
-                "layers": key,
-                "alpha": 0.0 if key == "none" else float(alpha),
-                "n": n,
-                "correct": correct,
-                "accuracy": correct / n,
-                "accuracy_norm": float(part.correct_norm.mean()),
-                "ci_low": low,
-                "ci_high": high,
-                "kl": float(part.kl.mean()),
-                "entropy_bits": float(part.entropy_bits.mean()),
-                "mass_correct": float(part.mass_correct.mean()),
-                "mass_incorrect": float(part.mass_incorrect.mean()),
-                "gained": counts.gained,
-                "lost": counts.lost,
-                "mcnemar_p": counts.p_value,
-            }
+        results.append(
+            StrengthResult(
+                alpha=float(alpha) if layers else 0.0,
+                accuracy=correct / n,
+                accuracy_norm=correct_norm / n,
+                ci_low=low,
+                ci_high=high,
+                kl=_mean(part.kl),
+                entropy_bits=_mean(part.entropy_bits),
+                mass_correct=_mean(part.mass_correct),
+                mass_incorrect=_mean(part.mass_incorrect),
+                mcnemar_p=counts.p_value,
+                n=n,
+                correct=correct,
+                correct_norm=correct_norm,
+                gained=counts.gained,
+                lost=counts.lost,
+                diff=(correct - counts.base_correct) / n,
+                layers=tuple(layers),
+            )
         )
-    return pd.DataFrame.from_records(records)
+    return tuple(results)

@@ -215,6 +215,24 @@ RESULT_COLUMNS: tuple[Column, ...] = (
 )
 
 
+# Fields some views show beyond ``RESULT_COLUMNS`` (the CLI table), labelled here all the same.
+EXTRA_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "accuracy_norm",
+        "accuracy (per token)",
+        "share of questions answered correctly when answers are scored per token (length-fair)",
+    ),
+)
+
+
+def column_label(key: str) -> str:
+    """The label, with its unit, that every view gives the ``StrengthResult`` field ``key``."""
+    for column in RESULT_COLUMNS + EXTRA_COLUMNS:
+        if column.key == key:
+            return column.label
+    raise KeyError(f"no column is labelled for the field '{key}'")
+
+
 @dataclass(frozen=True)
 class VectorSummary:
     """Which vector was evaluated, on which layers (from the vector's lineage)."""

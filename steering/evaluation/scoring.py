@@ -38,6 +38,7 @@ import math
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -122,6 +123,11 @@ def _prepare(tokenizer, prompt: str, candidates: Sequence[str]) -> _Question:
         c[0] if s == answer_start else None for s, c in zip(starts, continuations, strict=True)
     ]
     return _Question(prompt_ids[:answer_start], answer_start, starts, continuations, first)
+
+
+def first_answer_tokens(tokenizer: Any, prompt: str, candidates: Sequence[str]) -> list[int | None]:
+    """Each candidate's first answer token under the text rule (None: it merged into the prompt)."""
+    return _prepare(tokenizer, prompt, candidates).first_tokens
 
 
 def _head(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:

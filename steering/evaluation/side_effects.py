@@ -23,6 +23,7 @@ import torch
 from steering.engine.generate import generate_texts
 from steering.engine.models import LoadedModel
 from steering.engine.steer import steer
+from steering.evaluation.results import NeutralAnswer, SideEffects
 from steering.vectors import ControlVector
 
 NEUTRAL_DIR = Path(__file__).resolve().parents[2] / "assets" / "neutral"
@@ -94,7 +95,7 @@ def changed_answers(
     prompts: Sequence[str] | None = None,
     layers: Sequence[int] | None = None,
     max_new_tokens: int = 24,
-) -> tuple[dict[float, float], list[dict[str, object]]]:
+) -> tuple[dict[float, float], tuple[NeutralAnswer, ...]]:
     """Share of ``prompts`` whose greedy answer differs from the unsteered one, per strength.
 
     Also returns the answers themselves, one record per prompt, for a reviewer to read.
@@ -118,10 +119,9 @@ def changed_answers(
         / len(prompts)
         for a in alphas
     }
-    records = [
-        {"prompt": p, "answers": {f"{a:g}": by_alpha[a][i] for a in strengths}}
-        for i, p in enumerate(prompts)
-    ]
+    records = tuple(
+        NeutralAnswer(p, {a: by_alpha[a][i] for a in strengths}) for i, p in enumerate(prompts)
+    )
     return share, records
 
 
@@ -132,10 +132,10 @@ def side_effects(
     *,
     layers: Sequence[int] | None = None,
     max_new_tokens: int = 24,
-) -> dict[str, object]:
-    """``{"perplexity": {alpha: ppl}, "changed_share": {alpha: share}, "answers": [...]}``."""
+) -> SideEffects:
+    """Perplexity of neutral text and the share of changed neutral answers, at each strength."""
     ppl = perplexities(loaded, vector, alphas, layers=layers)
     share, records = changed_answers(
         loaded, vector, alphas, layers=layers, max_new_tokens=max_new_tokens
     )
-    return {"perplexity": ppl, "changed_share": share, "answers": records}
+    return SideEffects(perplexity=ppl, changed_share=share, answers=records)

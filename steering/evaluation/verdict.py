@@ -14,11 +14,13 @@ conclusions:
 
 "improves" is used only in the significant-gain case. When the strength was picked as the best of
 several on the very questions it is reported on, the p-value is Bonferroni-corrected for the number
-of strengths tried and the sentence says so.
+of strengths tried and the sentence says so. ``verdict_outcome`` gives the same conclusion as a
+``Verdict`` value, for code that acts on it rather than shows it.
 """
 
 from __future__ import annotations
 
+from steering.evaluation.results import Verdict
 from steering.evaluation.stats import Paired
 
 ALPHA_LEVEL = 0.05
@@ -38,6 +40,29 @@ def _probability(p: float) -> str:
     return f"{p:.2f}"
 
 
+def _corrected_p(counts: Paired, tried: int, chosen_on: str) -> float:
+    # Best of several strengths on the same questions: Bonferroni-correct for the number tried.
+    if chosen_on == "same" and tried > 1:
+        return min(1.0, counts.p_value * tried)
+    return counts.p_value
+
+
+def verdict_outcome(counts: Paired, *, tried: int = 1, chosen_on: str = "build") -> Verdict:
+    """Which of the conclusions ``verdict_sentence`` draws for the same arguments (see above)."""
+    p = _corrected_p(counts, tried, chosen_on)
+    if counts.n < MIN_QUESTIONS:
+        return Verdict.TOO_FEW_QUESTIONS
+    if counts.discordant == 0:
+        return Verdict.NO_EFFECT
+    if p >= ALPHA_LEVEL and counts.discordant < MIN_DISCORDANT:
+        return Verdict.TOO_FEW_CHANGED
+    if p < ALPHA_LEVEL and counts.gained > counts.lost:
+        return Verdict.IMPROVES
+    if p < ALPHA_LEVEL and counts.lost > counts.gained:
+        return Verdict.WORSE
+    return Verdict.NO_EVIDENCE
+
+
 def verdict_sentence(
     alpha: float,
     counts: Paired,
@@ -52,8 +77,8 @@ def verdict_sentence(
     user beforehand) or ``"same"`` (best of ``tried`` strengths on these rows: p is corrected).
     """
     n = counts.n
-    raw_p = counts.p_value
-    p = min(1.0, raw_p * tried) if chosen_on == "same" and tried > 1 else raw_p
+    p = _corrected_p(counts, tried, chosen_on)
+    outcome = verdict_outcome(counts, tried=tried, chosen_on=chosen_on)
     head = (
         f"At strength {_strength(alpha)} the model answered {counts.steered_correct} of {n} "
         f"{questions} correctly, against {counts.base_correct} without the vector"
@@ -65,22 +90,22 @@ def verdict_sentence(
         )
     else:
         caveat = ""
-    if n < MIN_QUESTIONS:
+    if outcome is Verdict.TOO_FEW_QUESTIONS:
         return (
             f"{head}{caveat}. With only {n} questions that is too few to tell whether the vector "
             f"helps; evaluate on at least {MIN_QUESTIONS}."
         )
-    if counts.discordant == 0:
+    if outcome is Verdict.NO_EFFECT:
         return f"{head}{caveat}; the vector changed none of the answers, so it has no effect here."
     chance = f"a difference this large would arise by chance with probability {_probability(p)}"
-    if p >= ALPHA_LEVEL and counts.discordant < MIN_DISCORDANT:
+    if outcome is Verdict.TOO_FEW_CHANGED:
         return (
             f"{head}{caveat}; {chance}. Only {counts.discordant} answers changed, too few to tell "
             "whether the vector helps or hurts."
         )
-    if p < ALPHA_LEVEL and counts.gained > counts.lost:
+    if outcome is Verdict.IMPROVES:
         return f"{head}{caveat}; {chance}, so the vector improves accuracy."
-    if p < ALPHA_LEVEL and counts.lost > counts.gained:
+    if outcome is Verdict.WORSE:
         return f"{head}{caveat}; {chance}, so the vector makes the model worse."
     return (
         f"{head}{caveat}; {chance}, so the difference could be chance and there is no evidence "
@@ -89,7 +114,10 @@ def verdict_sentence(
 
 
 def no_strength_chosen(build_counts: Paired, heldout: Paired | None = None) -> str:
-    """The verdict when no strength beat the unsteered model on the build rows."""
+    """The verdict when no strength beat the unsteered model on the build rows.
+
+    Its outcome is always ``Verdict.NO_STRENGTH_CHOSEN``.
+    """
     text = (
         f"No strength did better than the unsteered model on the {build_counts.n} build "
         f"questions ({build_counts.base_correct} correct without the vector), so no strength is "

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from steering.data.examples import Example
 
 
-@dataclass(frozen=True)
-class Pair:
-    prompt: str
-    positive: str
-    negative: str | None = None
-    answer: str | None = None
-    choices: tuple[str, ...] | None = None
-    split: str | None = None
-    row: int = 0
-
-
-def arithmetic_pairs(n: int = 12) -> list[Pair]:
+def arithmetic_pairs(n: int = 12) -> list[Example]:
     """Pairs of different lengths, so batches need padding."""
     pairs = []
     for i in range(n):
         a, b = i + 2, 3 * i + 1
         pairs.append(
-            Pair(
+            Example(
                 prompt=f"What is {a} plus {b}?" + " Think." * (i % 3),
                 positive=f"{a} plus {b} is {a + b}. The answer is {a + b}.",
                 negative=f"The answer is {a + b + 1 + i % 4}.",

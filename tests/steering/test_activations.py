@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from steering.engine.activations import _common_prefix, iter_block_outputs, prefix_groups
+from steering.engine.activations import common_prefix_length, iter_block_outputs, prefix_groups
 from steering.engine.text import encode
 from tests.steering.pairs import arithmetic_pairs
 from tests.steering.reference import block_outputs_one_by_one
@@ -70,7 +70,7 @@ def test_shared_and_plain_paths_agree_for_mean_position(request, fixture, paddin
     assert torch.allclose(plain, one_by_one, rtol=1e-4, atol=1e-5)
 
 
-def test_groups_share_the_common_prefix_but_keep_the_read_tokens(tiny_llama):
+def test_groups_share_thecommon_prefix_length_but_keep_the_read_tokens(tiny_llama):
     encoded, _ = pair_texts(tiny_llama, arithmetic_pairs(4))
     groups = prefix_groups(encoded)
     assert sorted(len(g.members) for g in groups) == [2, 2, 2, 2]
@@ -93,7 +93,9 @@ def test_a_start_shared_by_the_groups_of_a_batch_runs_once(tiny_llama):
         got = read_all(tiny_llama, encoded, batch_size=8, share_prefix=True)
     finally:
         handle.remove()
-    everyone = _common_prefix([e.ids for e in encoded])  # the chat template's "<|user|>What is "
+    everyone = common_prefix_length(
+        [e.ids for e in encoded]
+    )  # the chat template's "<|user|>What is "
     assert everyone >= 2
     one_row = [rows[0] for rows in passes if len(rows) == 1]
     assert len(one_row) == 2  # 8 pairs in batches of 8 texts: two batches of four groups

@@ -7,19 +7,22 @@ import math
 import pytest
 import torch
 
+from steering.data.examples import Example
 from steering.engine.steer import steer
 from steering.engine.text import encode
 from steering.errors import SteeringError
 from steering.evaluation.answers import extract_answer, is_correct
 from steering.evaluation.evaluate import evaluate, evaluate_heldout, layer_sweep, score_choices
+from steering.evaluation.results import EvaluationReport, StrengthResult, Verdict
 from steering.evaluation.scoring import entropy_bits, kl_nats
 from steering.vectors import ControlVector
-from tests.steering.pairs import Pair
 
 QUESTIONS = [
-    Pair("What is 2 plus 3?", "5", answer="5", choices=("5", "6", "12"), row=1),
-    Pair("Which colour is grass? Think.", "green", answer="green", choices=("red", "green"), row=2),
-    Pair("Pick a name: ", "Mary", answer="Mary", choices=("Mary", "John", "Mark"), row=3),
+    Example("What is 2 plus 3?", "5", answer="5", choices=("5", "6", "12"), row=1),
+    Example(
+        "Which colour is grass? Think.", "green", answer="green", choices=("red", "green"), row=2
+    ),
+    Example("Pick a name: ", "Mary", answer="Mary", choices=("Mary", "John", "Mark"), row=3),
 ]
 
 
@@ -124,7 +127,7 @@ def test_answer_extraction(text, answer, choices, expected):
 
 
 def test_answer_must_be_a_choice(tiny_llama):
-    bad = [Pair("Q?", "x", answer="4", choices=("1", "2"), row=7)]
+    bad = [Example("Q?", "x", answer="4", choices=("1", "2"), row=7)]
     with pytest.raises(SteeringError, match="Row 7: the answer '4' is not one of its choices"):
         score_choices(tiny_llama, bad)
 
@@ -134,19 +137,26 @@ def test_evaluate_report_numbers_and_schema(tiny_llama):
     rows = QUESTIONS * 4  # 12 rows
     report = evaluate(tiny_llama, vector, rows, alphas=(0.5, 1.0), side_effects=False)
     table = score_choices(tiny_llama, rows, vector=vector, alphas=(0.0, 0.5, 1.0))
-    assert [r["alpha"] for r in report.results] == [0.0, 0.5, 1.0]
+    assert report.strengths == (0.0, 0.5, 1.0)
+    base = table[table.alpha == 0.0].sort_values("question")
     for r in report.results:
-        part = table[table.alpha == r["alpha"]]
-        assert r["n"] == 12 and r["correct"] == int(part.correct.sum())
-        assert r["accuracy"] == pytest.approx(part.correct.mean())
-        assert r["accuracy_norm"] == pytest.approx(part.correct_norm.mean())
-        assert r["kl"] == pytest.approx(part.kl.mean(), abs=1e-6)
-        assert r["ci_low"] <= r["accuracy"] <= r["ci_high"]
-    assert report.results[0]["mcnemar_p"] == 1.0 and report.results[0]["kl"] == 0.0
+        part = table[table.alpha == r.alpha].sort_values("question")
+        assert r.n == 12 and r.correct == int(part.correct.sum())
+        assert r.accuracy == pytest.approx(part.correct.mean())
+        assert r.accuracy_norm == pytest.approx(part.correct_norm.mean())
+        assert r.kl == pytest.approx(part.kl.mean(), abs=1e-6)
+        assert r.ci_low <= r.accuracy <= r.ci_high
+        gained = int((~base.correct.values & part.correct.values).sum())
+        lost = int((base.correct.values & ~part.correct.values).sum())
+        assert (r.gained, r.lost) == (gained, lost)
+        assert r.diff == pytest.approx((r.correct - base.correct.sum()) / 12)
+    assert report.baseline.mcnemar_p == 1.0 and report.baseline.kl == 0.0
     data = report.to_dict()
-    assert {"model", "vector", "rows", "mode", "results", "verdict"} <= set(data)
+    assert {"model", "vector", "rows", "mode", "results", "verdict", "outcome"} <= set(data)
     assert data["rows"] == 12 and data["mode"] == "choice"
     assert "too few" in report.verdict  # 12 questions
+    assert report.outcome is Verdict.TOO_FEW_QUESTIONS and data["outcome"] == "too_few_questions"
+    assert EvaluationReport.from_dict(data) == report
 
 
 def test_heldout_chooses_on_build_rows(tiny_llama):
@@ -160,23 +170,30 @@ def test_heldout_chooses_on_build_rows(tiny_llama):
     best = max(correct.index, key=lambda a: (correct[a], -abs(a), a))
     assert report.chosen_alpha == best and report.chosen_on == "build"
     assert report.rows == len(heldout)
-    assert [r["alpha"] for r in report.build_results] == [-1.0, 0.0, 1.0]
+    assert [r.alpha for r in report.build_results] == [-1.0, 0.0, 1.0]
+    assert [r.correct for r in report.build_results] == [correct[a] for a in (-1.0, 0.0, 1.0)]
 
 
 def test_layer_sweep_equals_separate_runs(tiny_llama):
     vector = random_vector(tiny_llama, scale=2.0)
     sweep = layer_sweep(tiny_llama, vector, QUESTIONS, alpha=1.0, layer_sets=[[0], [1, 2]])
-    assert list(sweep.layers) == ["none", "0", "1,2"]
-    for key, layers in (("0", [0]), ("1,2", [1, 2])):
-        alone = score_choices(tiny_llama, QUESTIONS, vector=vector, alphas=(1.0,), layers=layers)
-        row = sweep[sweep.layers == key].iloc[0]
-        assert row.correct == int(alone.correct.sum())
-        assert row.kl == pytest.approx(alone.kl.mean(), abs=1e-6)
+    assert [r.layers for r in sweep] == [(), (0,), (1, 2)]
+    assert [r.alpha for r in sweep] == [0.0, 1.0, 1.0]
+    unsteered = score_choices(tiny_llama, QUESTIONS, vector=vector, alphas=(0.0,))
+    assert sweep[0].correct == int(unsteered.correct.sum()) and sweep[0].kl == 0.0
+    for result in sweep[1:]:
+        alone = score_choices(
+            tiny_llama, QUESTIONS, vector=vector, alphas=(1.0,), layers=list(result.layers)
+        )
+        assert result.correct == int(alone.correct.sum())
+        assert result.kl == pytest.approx(alone.kl.mean(), abs=1e-6)
+        assert result.accuracy == pytest.approx(alone.correct.mean())
+        assert StrengthResult.from_dict(result.to_dict()) == result
 
 
 def test_generate_mode_keeps_raw_text(tiny_llama):
     vector = random_vector(tiny_llama)
-    rows = [Pair("What is 2 plus 3?", "5", answer="5", row=1)]
+    rows = [Example("What is 2 plus 3?", "5", answer="5", row=1)]
     report = evaluate(
         tiny_llama, vector, rows, alphas=(1.0,), mode="generate", side_effects=False,
         max_new_tokens=6,

@@ -8,8 +8,10 @@ import pytest
 
 from steering.build import build_vector
 from steering.cli import main
+from steering.cli.evaluate import format_table
 from steering.data.examples import load_examples
-from steering.evaluation.evaluate import CLI_KEYS, score_choices
+from steering.evaluation.evaluate import score_choices
+from steering.evaluation.results import CLI_KEYS, StrengthResult, column_label
 from tests.steering.pairs import arithmetic_pairs
 from tests.tiny import make_tiny
 
@@ -54,6 +56,8 @@ def test_evaluate_cli_writes_the_report(setup, capsys):
     report = json.loads(out.read_text())
     assert report["rows"] == 12 and report["mode"] == "choice"
     assert report["verdict"] and report["verdict"] in printed
+    header = printed.splitlines()[1]
+    assert "KL (nats)" in header and "entropy (bits)" in header
     assert [r["alpha"] for r in report["results"]] == [0.0, 0.5, 2.0]
     rows = load_examples(data).examples
     from steering.vectors import ControlVector
@@ -82,3 +86,28 @@ def test_evaluate_cli_errors_exit_2(setup, capsys, tmp_path):
     code = main(args + [str(folder / "vec.safetensors"), "--data", str(no_answers)])
     assert code == 2
     assert "has an 'answer'" in capsys.readouterr().err
+
+
+def test_format_table_labels_and_cells():
+    result = StrengthResult(
+        alpha=0.5, accuracy=0.25, accuracy_norm=None, ci_low=0.1, ci_high=0.5, kl=0.0312,
+        entropy_bits=3.14159, mass_correct=0.5, mass_incorrect=0.125, mcnemar_p=0.0401,
+    )  # fmt: skip
+    header, row = format_table([result]).splitlines()
+    labels = [column_label(key) for key in CLI_KEYS]
+    assert labels[0] == "strength" and "KL (nats)" in labels
+    # Each cell is right-aligned under its label: split the row at the header's column ends.
+    ends = [header.index(label) + len(label) for label in labels]
+    cells = [row[start:end].strip() for start, end in zip([0] + ends, ends, strict=False)]
+    assert cells == [
+        "0.5",
+        "0.250",
+        "-",
+        "0.100",
+        "0.500",
+        "0.031",
+        "3.14",
+        "0.500",
+        "0.125",
+        "0.040",
+    ]

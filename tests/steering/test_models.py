@@ -87,7 +87,7 @@ def test_converted_cache_of_a_tied_model_loads_every_weight(tmp_path):
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM
 
-    from steering.engine.models import _untied_state_dict
+    from steering.engine.models import untied_state_dict
 
     config = AutoConfig.for_model(
         "llama",
@@ -101,7 +101,7 @@ def test_converted_cache_of_a_tied_model_loads_every_weight(tmp_path):
     )
     torch.manual_seed(3)
     model = AutoModelForCausalLM.from_config(config)
-    state = _untied_state_dict(model)
+    state = untied_state_dict(model)
     assert "lm_head.weight" not in state and "model.embed_tokens.weight" in state
     config.save_pretrained(tmp_path)
     save_file(state, str(tmp_path / "model.safetensors"))

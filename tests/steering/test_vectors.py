@@ -98,9 +98,9 @@ def test_random_negatives_are_seeded_letters():
 
 
 def test_column_negatives_required(tiny_llama):
-    from tests.steering.pairs import Pair
+    from steering.data.examples import Example
 
-    pairs = [Pair("q", "a", None, row=4), Pair("q2", "b", "c", row=5)]
+    pairs = [Example("q", "a", None, row=4), Example("q2", "b", "c", row=5)]
     with pytest.raises(SteeringError, match="Row\\(s\\) 4 have no 'negative'"):
         build_vector(tiny_llama, pairs)
     # The random strategy builds from the same rows.

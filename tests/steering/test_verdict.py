@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from steering.evaluation.results import Verdict
 from steering.evaluation.stats import Paired
-from steering.evaluation.verdict import no_strength_chosen, verdict_sentence
+from steering.evaluation.verdict import no_strength_chosen, verdict_outcome, verdict_sentence
 
 
 def counts(n: int, base: int, gained: int, lost: int) -> Paired:
@@ -61,3 +64,27 @@ def test_best_of_several_on_the_same_rows_is_corrected():
 def test_no_strength_chosen():
     text = no_strength_chosen(counts(140, 70, 0, 0), counts(60, 31, 0, 0))
     assert "No strength did better" in text and "31 of 60" in text and "improve" not in text
+
+
+@pytest.mark.parametrize(
+    ("paired", "kwargs", "expected"),
+    [
+        (counts(200, 104, 20, 6), {}, Verdict.IMPROVES),
+        (counts(200, 120, 3, 25), {}, Verdict.WORSE),
+        (counts(200, 100, 14, 8), {}, Verdict.NO_EVIDENCE),
+        (counts(100, 50, 0, 0), {}, Verdict.NO_EFFECT),
+        (counts(200, 100, 5, 1), {}, Verdict.TOO_FEW_CHANGED),
+        (counts(12, 2, 9, 0), {}, Verdict.TOO_FEW_QUESTIONS),
+        (counts(200, 100, 16, 5), {"chosen_on": "given"}, Verdict.IMPROVES),
+        (counts(200, 100, 16, 5), {"tried": 4, "chosen_on": "same"}, Verdict.NO_EVIDENCE),
+    ],
+)
+def test_outcome_matches_the_sentence(paired, kwargs, expected):
+    # The enum and the words come from one decision; a stored sentence maps back to the same value.
+    assert verdict_outcome(paired, **kwargs) is expected
+    assert Verdict.from_sentence(verdict_sentence(0.5, paired, **kwargs)) is expected
+
+
+def test_no_strength_chosen_sentence_reads_back_as_its_outcome():
+    text = no_strength_chosen(counts(140, 70, 0, 0), counts(60, 31, 0, 0))
+    assert Verdict.from_sentence(text) is Verdict.NO_STRENGTH_CHOSEN
