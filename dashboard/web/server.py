@@ -1,0 +1,105 @@
+"""Build the FastAPI application that serves a Gradio Blocks behind the project's sign-in.
+
+Layers, outside in: security headers (around everything, Starlette's error pages included), the
+session gate (every route but /login, /logout and static assets), the upload size cap, then the
+project's routes (/login, /logout, /downloads/<token>) and the Gradio app mounted at ``/`` with an
+``auth_dependency`` that reports the user the gate found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.routing import Mount
+from starlette.types import ASGIApp
+
+from .auth import USER_KEY
+from .cache import prepare_file_cache
+from .downloads import DownloadOffers, serve_download
+from .gate import SessionGate
+from .headers import SecurityHeaders
+from .login import login_form, login_submit, logout
+from .sessions import SessionTable
+from .settings import WebSettings
+from .state import WebState
+from .throttle import LoginThrottle
+from .uploads import UploadLimit
+
+DOWNLOADS_DIR_NAME = "downloads"
+
+
+class _HeaderedFastAPI(FastAPI):
+    """FastAPI whose whole middleware stack, error pages included, sends the security headers."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
+def _signed_in_name(request: Request) -> str | None:
+    """Gradio's ``auth_dependency``: the name the gate resolved for this request, else None."""
+    user = request.scope.get("state", {}).get(USER_KEY)
+    return user.name if user is not None else None
+
+
+def _point_cache(blocks: gr.Blocks, gradio_app: Any, folder: Path) -> None:
+    # Blocks and components read GRADIO_TEMP_DIR when built; pin them all to our folder in case
+    # the caller built the Blocks before prepare_file_cache ran.
+    for block in [blocks, *blocks.blocks.values()]:
+        if hasattr(block, "GRADIO_CACHE"):
+            block.GRADIO_CACHE = str(folder)
+    if gradio_app is not None:
+        gradio_app.uploaded_file_dir = str(folder)
+
+
+def create_server(
+    store_or_ctx: Any,
+    blocks: gr.Blocks,
+    *,
+    data_dir: str | Path,
+    settings: WebSettings | None = None,
+    css: str | None = None,
+    allowed_paths: Sequence[str] = (),
+) -> FastAPI:
+    """The app to hand to uvicorn; ``store_or_ctx`` is a ``storage.Store`` or has ``.store``.
+
+    Empties Gradio's file cache under ``data_dir`` (call :func:`prepare_file_cache` yourself
+    before building ``blocks`` so its components are created pointing there too).
+    """
+    settings = settings or WebSettings.from_env()
+    store = getattr(store_or_ctx, "store", store_or_ctx)
+    data_dir = Path(data_dir)
+    cache = prepare_file_cache(data_dir)
+    web = WebState(
+        store=store,
+        settings=settings,
+        sessions=SessionTable(settings.session_idle_s),
+        throttle=LoginThrottle(settings.login_base_delay_s, settings.login_max_delay_s),
+        downloads=DownloadOffers(data_dir / DOWNLOADS_DIR_NAME, settings.download_ttl_s),
+    )
+    app = _HeaderedFastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.web = web
+    app.add_route("/login", login_form, methods=["GET"])
+    app.add_route("/login", login_submit, methods=["POST"])
+    app.add_route("/logout", logout, methods=["GET", "POST"])
+    app.add_route("/downloads/{token}", serve_download, methods=["GET"])
+    app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(SessionGate, web=web)  # added last: runs first
+    gr.mount_gradio_app(
+        app,
+        blocks,
+        path="/",
+        auth_dependency=_signed_in_name,
+        footer_links=[],
+        show_error=False,
+        max_file_size=settings.max_upload_bytes,
+        allowed_paths=list(allowed_paths),
+        css=css,
+    )
+    mounted = next((r.app for r in app.routes if isinstance(r, Mount) and r.path == ""), None)
+    _point_cache(blocks, mounted, cache)
+    return app

@@ -1,0 +1,123 @@
+"""Upload limits: the size is checked before the body is stored, and processed uploads go away.
+
+Every request body is capped at ``STEERING_MAX_UPLOAD_MB`` (plus a little for the multipart
+framing): a declared ``Content-Length`` over the cap is refused before any byte is read, and the
+bytes actually received are counted too. Gradio's upload route must declare its length (browsers
+always do), because Gradio's own parser cleans up its temporary file only when it refuses a file
+itself (``Blocks.max_file_size``, which the server sets to the same cap), not when the client goes
+away mid-body. Tab handlers read an upload with :func:`take_upload`, which deletes it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+FRAMING_BYTES = 64 * 1024  # multipart boundaries and part headers around the file itself
+UPLOAD_PATH = "/gradio_api/upload"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def too_large_message(max_bytes: int) -> str:
+    megabytes = max_bytes / (1024 * 1024)
+    return (
+        f"The upload is larger than the {megabytes:g} MB limit: use a smaller file, or ask the "
+        "operator to raise STEERING_MAX_UPLOAD_MB."
+    )
+
+
+async def _answer(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class UploadLimit:
+    """ASGI middleware capping request bodies at ``max_bytes`` (+ framing)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.cap = max_bytes + FRAMING_BYTES
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await _answer(send, 400, "The request's Content-Length is not a number.")
+                return
+            if length > self.cap:
+                await _answer(send, 413, too_large_message(self.max_bytes))
+                return
+        elif scope["path"].rstrip("/").endswith(UPLOAD_PATH):
+            await _answer(send, 411, "Uploads must state their size (Content-Length).")
+            return
+
+        received = 0
+        answered = False
+        started = False
+
+        async def counting_receive() -> Message:
+            # Over the cap: answer 413 ourselves and tell the app the client left, so it stops
+            # reading; whatever the app then tries to send is dropped.
+            nonlocal received, answered
+            if answered:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.cap:
+                    answered = True
+                    if not started:
+                        await _answer(send, 413, too_large_message(self.max_bytes))
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if not answered:
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not answered:
+                raise
+
+
+def take_upload(path: str | Path, upload_root: str | Path) -> bytes:
+    """The bytes of an uploaded file, which is then deleted (with its folder in Gradio's cache).
+
+    ``upload_root`` is the cache folder (:func:`dashboard.web.cache.cache_folder`); a path outside
+    it is read but never deleted, so a handler cannot be tricked into removing other files.
+    """
+    file = Path(path)
+    data = file.read_bytes()
+    root = Path(upload_root).resolve()
+    resolved = file.resolve()
+    if resolved.is_relative_to(root) and resolved != root:
+        resolved.unlink(missing_ok=True)
+        parent = resolved.parent
+        if parent != root and parent.is_relative_to(root):
+            shutil.rmtree(parent, ignore_errors=True)  # Gradio keeps each upload in its own folder
+    return data

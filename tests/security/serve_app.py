@@ -1,0 +1,76 @@
+"""A tiny Gradio app behind ``dashboard.web.create_server``, run as a real process by the tests.
+
+``python -m tests.security.serve_app --port P --data-dir D``: opens the SQLite store in D and
+serves a Blocks with one text box and buttons whose handlers use the request's identity, a File
+output, a private download link and an upload. Settings come from the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import uvicorn
+
+from dashboard.web import NotSignedInError, current_user, offer
+from dashboard.web.cache import prepare_file_cache
+from dashboard.web.server import create_server
+from dashboard.web.uploads import take_upload
+from storage import Store
+
+
+def build_blocks(cache: Path) -> gr.Blocks:
+    """One text box, a name-and-role button, a File output, a download link and an upload."""
+
+    def whoami(note: str, request: gr.Request) -> str:
+        try:
+            user = current_user(request)
+        except NotSignedInError as error:
+            raise gr.Error(str(error)) from None
+        return f"{user.name}:{user.role}:{note}"
+
+    def make_file(request: gr.Request) -> str:
+        user = current_user(request)
+        path = Path(tempfile.mkdtemp()) / "result.txt"  # Gradio copies it into its cache
+        path.write_text(f"made for {user.name}")
+        return str(path)
+
+    def offer_link(request: gr.Request) -> str:
+        user = current_user(request)
+        return offer(request, f"vector bytes for {user.name}".encode(), "vector.safetensors")
+
+    def upload_size(file: str | None, request: gr.Request) -> str:
+        current_user(request)
+        if file is None:
+            return "no file"
+        return str(len(take_upload(file, cache)))
+
+    with gr.Blocks() as blocks:
+        note = gr.Textbox(label="note")
+        answer = gr.Textbox(label="answer")
+        produced = gr.File(label="produced")
+        upload = gr.File(label="upload")
+        gr.Button("who am I").click(whoami, note, answer, api_name="whoami")
+        gr.Button("make file").click(make_file, None, produced, api_name="make_file")
+        gr.Button("offer").click(offer_link, None, answer, api_name="offer_link")
+        gr.Button("size").click(upload_size, upload, answer, api_name="upload_size")
+    return blocks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data-dir", required=True)
+    args = parser.parse_args()
+    data_dir = Path(args.data_dir)
+    store = Store.open(None, data_dir)
+    cache = prepare_file_cache(data_dir)
+    blocks = build_blocks(cache)
+    app = create_server(store, blocks, data_dir=data_dir)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
