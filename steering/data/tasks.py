@@ -195,7 +195,7 @@ def arithmetic(
 # --------------------------------------------------------------------------- deduction (bAbI 15)
 
 # bAbI task 15 uses exactly these four animals; the plural is needed for the rules.
-_ANIMALS = {"mouse": "mice", "sheep": "sheep", "wolf": "wolves", "cat": "cats"}
+ANIMALS = {"mouse": "mice", "sheep": "sheep", "wolf": "wolves", "cat": "cats"}
 _BABI_NAMES = (
     "Gertrude", "Winona", "Jessica", "Emily", "Bernhard", "Julius", "Lily", "Brian", "Greg",
     "Yann", "Frank", "Harriet", "Ivo", "Mabel", "Otto", "Petra",
@@ -208,11 +208,11 @@ def _article(noun: str) -> str:
 
 def deduction_row(rng: random.Random) -> Record:
     """One bAbI-15 story: four fear rules, four animal facts, one question."""
-    animals = list(_ANIMALS)
+    animals = list(ANIMALS)
     fears = {a: rng.choice([b for b in animals if b != a]) for a in animals}
     names = rng.sample(_BABI_NAMES, 4)
     kinds = [rng.choice(animals) for _ in names]
-    rules = [f"{_ANIMALS[a].capitalize()} are afraid of {_ANIMALS[fears[a]]}." for a in animals]
+    rules = [f"{ANIMALS[a].capitalize()} are afraid of {ANIMALS[fears[a]]}." for a in animals]
     facts = [f"{n} is {_article(k)} {k}." for n, k in zip(names, kinds, strict=True)]
     rng.shuffle(rules)
     rng.shuffle(facts)
@@ -223,8 +223,8 @@ def deduction_row(rng: random.Random) -> Record:
     return {
         "prompt": f"{story} What is {name} afraid of? Answer with one word.",
         "positive": (
-            f"{name} is {_article(kind)} {kind}, and {_ANIMALS[kind]} are afraid of "
-            f"{_ANIMALS[answer]}. So {name} is afraid of {_ANIMALS[answer]}. The answer is {answer}."
+            f"{name} is {_article(kind)} {kind}, and {ANIMALS[kind]} are afraid of "
+            f"{ANIMALS[answer]}. So {name} is afraid of {ANIMALS[answer]}. The answer is {answer}."
         ),
         "answer": answer,
         "choices": list(animals),
@@ -239,7 +239,7 @@ def deduction(n: int = DEFAULT_ROWS, seed: int = 0) -> list[Record]:
 
 # --------------------------------------------------------------------------- IOI
 
-_IOI_NAMES = (
+IOI_NAMES = (
     "Mary", "John", "Alice", "Bob", "Sarah", "Tom", "Laura", "James", "Kate", "Michael", "Emma",
     "David", "Anna", "Paul", "Lisa", "Mark", "Julia", "Peter", "Rachel", "Daniel",
 )  # fmt: skip
@@ -259,7 +259,7 @@ IOI_INSTRUCTION = "Complete the sentence with the right name."
 
 def ioi_row(rng: random.Random) -> Record:
     """One IOI sentence; the order of the two names is random (ABB and BAB patterns)."""
-    io, s = rng.sample(_IOI_NAMES, 2)
+    io, s = rng.sample(IOI_NAMES, 2)
     a, b = (io, s) if rng.random() < 0.5 else (s, io)
     template = rng.choice(_IOI_TEMPLATES)
     sentence = template.format(

