@@ -1,8 +1,8 @@
-"""The Gradio dashboard of the control-vector lab, split by concern.
+"""The Gradio dashboard of the control-vector lab.
 
-``context`` (process-wide: the store and the shared model), ``session`` (per-browser-session state),
-``handlers`` (plain functions the UI calls, unit-tested without a browser), ``charts`` (plotly),
-``report`` (the offline HTML evaluation report), ``ui`` (the Blocks layout and event wiring).
-The one-way rule holds: this package uses ``steering`` and ``storage`` only through their public
-functions.
+``ui`` assembles the tabs; ``tabs/<tab>.py`` holds each tab's layout, events and actions (plain
+functions, unit-tested without a browser); ``views`` and ``charts`` turn engine and store values
+into tables, Markdown and figures; ``report`` is the offline HTML evaluation report; ``session``
+is per-browser-session state, ``context`` the process-wide store and models, ``common`` what the
+tabs' actions share. Dependencies point one way: ``ui -> tabs -> views -> steering, storage``.
 """

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import plotly.graph_objects as go
+
+from steering.build import LayerScore
+from steering.evaluation.results import StrengthResult
 
 BLUE, ORANGE, GREY = "#2563eb", "#ea580c", "#9ca3af"
 
@@ -24,7 +26,7 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     return fig
 
 
-def separation_chart(scores: Sequence[Any], recommended: Sequence[int]) -> go.Figure:
+def separation_chart(scores: Sequence[LayerScore], recommended: Sequence[int]) -> go.Figure:
     """Bars: share of held-out pairs each layer separates (0.5 = chance); recommended in orange."""
     fig = go.Figure()
     layers = [s.layer for s in scores]
@@ -54,18 +56,15 @@ def separation_chart(scores: Sequence[Any], recommended: Sequence[int]) -> go.Fi
     return fig
 
 
-def accuracy_chart(results: Sequence[dict[str, Any]], chosen_alpha: float | None) -> go.Figure:
+def accuracy_chart(results: Sequence[StrengthResult], chosen_alpha: float | None) -> go.Figure:
     """Held-out accuracy at each strength with its Wilson 95% band; the chosen strength marked."""
     fig = go.Figure()
-    rows = sorted(results, key=lambda r: r.get("alpha", 0))
-    alphas = [r.get("alpha", 0) for r in rows]
-    accuracy = [r.get("accuracy") for r in rows]
-    low = [r.get("ci_low", a) for r, a in zip(rows, accuracy, strict=True)]
-    high = [r.get("ci_high", a) for r, a in zip(rows, accuracy, strict=True)]
+    rows = sorted(results, key=lambda r: r.alpha)
+    alphas = [r.alpha for r in rows]
     if rows:
         fig.add_scatter(
             x=alphas + alphas[::-1],
-            y=high + low[::-1],
+            y=[r.ci_high for r in rows] + [r.ci_low for r in rows][::-1],
             fill="toself",
             fillcolor="rgba(37, 99, 235, 0.15)",
             line={"width": 0},
@@ -74,18 +73,20 @@ def accuracy_chart(results: Sequence[dict[str, Any]], chosen_alpha: float | None
         )
         fig.add_scatter(
             x=alphas,
-            y=accuracy,
+            y=[r.accuracy for r in rows],
             mode="lines+markers",
             line={"color": BLUE, "width": 2},
             name="held-out accuracy",
-            customdata=[[r.get("correct", ""), r.get("n", "")] for r in rows],
+            customdata=[
+                ["" if r.correct is None else r.correct, "" if r.n is None else r.n] for r in rows
+            ],
             hovertemplate="strength %{x}<br>accuracy %{y:.1%}<br>%{customdata[0]} of "
             "%{customdata[1]}<extra></extra>",
         )
-        base = next((r for r in rows if r.get("alpha") == 0), None)
-        if base is not None and base.get("accuracy") is not None:
+        base = next((r for r in rows if r.alpha == 0), None)
+        if base is not None:
             fig.add_hline(
-                y=base["accuracy"],
+                y=base.accuracy,
                 line_dash="dot",
                 line_color=GREY,
                 annotation_text="without the vector",

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from steering.engine.models import LoadedModel, load_model
 from steering.errors import SteeringError
-from steering.models import LoadedModel, load_model
 from storage import Store
 
 

@@ -10,7 +10,10 @@ import html
 import json
 from typing import Any
 
-from dashboard.handlers import evaluation_view, layers_text
+from dashboard import views
+from steering.evaluation.results import EvaluationReport
+from steering.layers import layers_text
+from storage import StoredEvaluation, StoredSubmission, StoredVector
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:960px;margin:2em auto;
@@ -33,10 +36,11 @@ def _table(rows: list[list[Any]], headers: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def evaluation_report_html(submission: Any, vector: Any, evaluation: Any) -> str:
+def evaluation_report_html(
+    submission: StoredSubmission, vector: StoredVector, evaluation: StoredEvaluation
+) -> str:
     """The report for one submission: verdict, chart, tables, side effects, samples, lineage."""
-    results = evaluation.results
-    view = evaluation_view(results)
+    view = views.evaluation_view(EvaluationReport.from_dict(evaluation.results))
     chart = view.figure.to_html(
         full_html=False, include_plotlyjs=True, config={"displaylogo": False}
     )
@@ -47,10 +51,7 @@ def evaluation_report_html(submission: Any, vector: Any, evaluation: Any) -> str
         for key, value in sorted(lineage.items())
         if key != "norms"
     ]
-    reviews = [
-        [f"{r.created_at:%Y-%m-%d %H:%M}", r.reviewer, r.decision, r.comment]
-        for r in submission.reviews
-    ]
+    reviews = views.history_rows(submission.reviews)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -60,7 +61,7 @@ def evaluation_report_html(submission: Any, vector: Any, evaluation: Any) -> str
         f"<p>Status <b>{_e(submission.status)}</b> · built by {_e(submission.created_by)} · "
         f"strength {submission.strength:g} on layers {_e(layers_text(submission.layers))} · "
         f"content hash <code>{_e(submission.content_hash or '')}</code></p>",
-        f"<p class='verdict'>{_e(results.get('verdict') or '')}</p>",
+        f"<p class='verdict'>{_e(view.verdict)}</p>",
         "<h2>Accuracy against strength</h2>",
         chart,
         "<h2>Results on held-out questions</h2>",
@@ -74,9 +75,7 @@ def evaluation_report_html(submission: Any, vector: Any, evaluation: Any) -> str
         "<h2>Vector lineage</h2>",
         _table(lineage_rows, ["", ""]),
         "<h2>Reviews</h2>",
-        _table(reviews, ["when (UTC)", "reviewer", "decision", "comment"])
-        if reviews
-        else "<p>No reviews yet.</p>",
+        _table(reviews, views.HISTORY_COLUMNS) if reviews else "<p>No reviews yet.</p>",
         f"<p><small>Evaluation #{evaluation.id}, results hash "
         f"<code>{_e(evaluation.results_hash)}</code>.</small></p>",
         "</body></html>",

@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from steering.data.examples import Example, ExampleSet
+from steering.evaluation.results import EvaluationReport
+from steering.vectors import ControlVector
+from storage.workflow import may_review
 
 
 @dataclass
-class Session:
-    """Who is signed in and what they have made so far in this browser session."""
+class BrowserSession:
+    """Who is signed in and what they have made so far in this browser session.
+
+    Named apart from SQLAlchemy's ``Session`` (a database unit of work): this one lives in the
+    browser tab and holds no database connection.
+    """
 
     user: str | None = None
     role: str | None = None
     model_spec: str | None = None
     # Examples
-    example_set: Any = None  # steering.examples.ExampleSet
+    example_set: ExampleSet | None = None
     example_set_id: int | None = None
-    build_rows: list = field(default_factory=list)
-    heldout_rows: list = field(default_factory=list)
+    build_rows: list[Example] = field(default_factory=list)
+    heldout_rows: list[Example] = field(default_factory=list)
     # Build
-    vector: Any = None  # steering.vectors.ControlVector
+    vector: ControlVector | None = None
     vector_id: int | None = None
-    scores: list = field(default_factory=list)
     recommended: list[int] = field(default_factory=list)
     # Evaluation
-    evaluation: dict | None = None
+    evaluation: EvaluationReport | None = None
     evaluation_id: int | None = None
     evaluation_layers: list[int] = field(default_factory=list)
     # Review: the submission on screen and the version the user saw
@@ -37,4 +44,10 @@ class Session:
 
     @property
     def is_reviewer(self) -> bool:
-        return self.role in ("reviewer", "admin")
+        """Whether the workflow lets this user's role review at all (the store decides)."""
+        return self.role is not None and may_review(self.role)
+
+    def forget_work(self) -> None:
+        """Drop the vector and its evaluation (a vector is tied to the model it was built on)."""
+        self.vector, self.vector_id, self.recommended = None, None, []
+        self.evaluation, self.evaluation_id = None, None

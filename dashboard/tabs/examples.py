@@ -1,0 +1,198 @@
+"""Tab 2, Examples: pick a bundled set or upload a file; preview it and split it.
+
+A file with any problem is refused whole: every problem is listed with its row, nothing is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from dashboard import views
+from dashboard.common import SPLIT_SEED, UserError, need_user
+from dashboard.context import AppContext
+from dashboard.session import BrowserSession
+from dashboard.tabs.events import guarded
+from steering.data.examples import (
+    ExampleSetError,
+    bundled_example_sets,
+    load_examples,
+    split_examples,
+)
+
+
+@dataclass(frozen=True)
+class ExamplesView:
+    """What the tab shows after a set was chosen (or refused)."""
+
+    preview: pd.DataFrame
+    errors: pd.DataFrame
+    summary: str
+    heldout_prompts: list[str]
+
+
+def bundled_sets() -> list[str]:
+    """The names of the example sets shipped with the lab."""
+    return sorted(bundled_example_sets())
+
+
+def pick_bundled(
+    ctx: AppContext, session: BrowserSession, name: str, heldout_fraction: float = 0.3
+) -> ExamplesView:
+    """Use one of the bundled example sets."""
+    sets = bundled_example_sets()
+    if name not in sets:
+        raise UserError(f"Choose one of the bundled sets: {', '.join(sorted(sets))}.")
+    path = Path(sets[name])
+    return _accept(ctx, session, path.read_bytes(), path.name, name, heldout_fraction)
+
+
+def upload_examples(
+    ctx: AppContext, session: BrowserSession, path: str | None, heldout_fraction: float = 0.3
+) -> ExamplesView:
+    """Validate an uploaded file; on any problem nothing is stored and every row error is listed."""
+    if not path:
+        raise UserError("Choose a CSV, JSONL, JSON or Excel file to upload.")
+    file = Path(path)
+    return _accept(ctx, session, file.read_bytes(), file.name, file.stem[:200], heldout_fraction)
+
+
+def _accept(
+    ctx: AppContext,
+    session: BrowserSession,
+    data: bytes,
+    filename: str,
+    name: str,
+    heldout_fraction: float,
+) -> ExamplesView:
+    user = need_user(session)
+    try:
+        example_set = load_examples(data, filename=filename, name=name)
+    except ExampleSetError as error:
+        count = len(error.errors)
+        summary = (
+            f"**{views.md(filename)} was not accepted: {count} problem{'s' if count != 1 else ''} "
+            "found. Nothing was stored.** Fix the rows listed below and upload the file again."
+        )
+        empty = pd.DataFrame(columns=views.PREVIEW_COLUMNS)
+        return ExamplesView(empty, views.row_errors_table(error.errors), summary, [])
+    build, heldout = split_examples(example_set, heldout_fraction=heldout_fraction, seed=SPLIT_SEED)
+    stored = ctx.store.add_example_set(
+        example_set.name or name,
+        data,
+        filename,
+        example_set.content_hash,
+        len(example_set.examples),
+        user,
+    )
+    session.example_set, session.example_set_id = example_set, stored.id
+    session.build_rows, session.heldout_rows = build, heldout
+    negatives = "with" if example_set.has_negatives else "without"
+    summary = (
+        f"**{views.md(example_set.name or name)}**: {len(example_set.examples)} rows ({negatives} a "
+        f"'negative' column). Split (seed {SPLIT_SEED}): **{len(build)} build rows** to make the "
+        f"vector, **{len(heldout)} held-out rows** to test it."
+    )
+    return ExamplesView(
+        views.preview_table(example_set),
+        pd.DataFrame(columns=views.ERROR_COLUMNS),
+        summary,
+        [e.prompt for e in heldout],
+    )
+
+
+@dataclass(frozen=True)
+class ExamplesTab:
+    bundled: gr.Dropdown
+    use_bundled: gr.Button
+    upload: gr.File
+    fraction: gr.Slider
+    status: gr.Markdown
+    errors: gr.Dataframe
+    preview: gr.Dataframe
+
+
+def create_ui() -> ExamplesTab:
+    sets = bundled_sets()
+    with gr.Tab("2 · Examples", id="examples", elem_id="tab-examples"):
+        gr.Markdown(
+            "Example pairs: a **prompt**, a **positive** completion (correct reasoning) and "
+            "optionally a **negative** one (flawed reasoning), plus the correct **answer** "
+            "(and **choices**) for the evaluation. Upload a CSV, JSONL, JSON or Excel file, "
+            "or pick a bundled set."
+        )
+        with gr.Row():
+            with gr.Column(min_width=260):
+                bundled = gr.Dropdown(
+                    choices=sets,
+                    value="arithmetic" if "arithmetic" in sets else None,
+                    label="Bundled example set",
+                    elem_id="bundled-set",
+                )
+                use_bundled = gr.Button("Use this set", variant="primary", elem_id="use-bundled")
+            with gr.Column(min_width=260):
+                upload = gr.File(
+                    label="…or upload your own file",
+                    file_types=[".csv", ".jsonl", ".json", ".xlsx", ".xls"],
+                    type="filepath",
+                    elem_id="upload-examples",
+                    height=130,
+                )
+        fraction = gr.Slider(
+            0.1,
+            0.5,
+            value=0.3,
+            step=0.05,
+            label="Share of rows held out for testing",
+            info="Held-out rows are never used to build the vector (seeded split).",
+            elem_id="heldout-fraction",
+        )
+        status = gr.Markdown(elem_id="examples-status")
+        errors = gr.Dataframe(
+            label="Problems found (fix these rows and upload again)",
+            headers=views.ERROR_COLUMNS,
+            visible=False,
+            interactive=False,
+            wrap=True,
+            elem_id="examples-errors",
+        )
+        preview = gr.Dataframe(
+            label="Preview",
+            headers=views.PREVIEW_COLUMNS,
+            interactive=False,
+            wrap=True,
+            max_chars=70,
+            max_height=420,
+            elem_id="examples-preview",
+        )
+    return ExamplesTab(bundled, use_bundled, upload, fraction, status, errors, preview)
+
+
+def wire(ctx: AppContext, state: gr.State, tab: ExamplesTab, question: gr.Dropdown) -> None:
+    """Choosing an example set previews it and fills the Compare tab's ``question`` list."""
+
+    def show(view: ExamplesView, session: BrowserSession) -> dict:
+        return {
+            state: session,
+            tab.status: view.summary,
+            tab.errors: gr.Dataframe(value=view.errors, visible=len(view.errors) > 0),
+            tab.preview: view.preview,
+            question: gr.Dropdown(choices=[(p[:120], p) for p in view.heldout_prompts], value=None),
+        }
+
+    def do_bundled(session: BrowserSession, name: str, share: float) -> dict:
+        return show(pick_bundled(ctx, session, name, share), session)
+
+    def do_upload(session: BrowserSession, path: str | None, share: float) -> dict:
+        if not path:
+            return {}
+        return show(upload_examples(ctx, session, path, share), session)
+
+    outputs = [state, tab.status, tab.errors, tab.preview, question]
+    tab.use_bundled.click(
+        guarded(tab.status, do_bundled), [state, tab.bundled, tab.fraction], outputs
+    )
+    tab.upload.upload(guarded(tab.status, do_upload), [state, tab.upload, tab.fraction], outputs)

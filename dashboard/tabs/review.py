@@ -1,0 +1,222 @@
+"""Tab 5, Review: a submission's evidence, and the decisions this user may take on it.
+
+Which decisions are offered, and why not, is asked of :mod:`storage.workflow` (the one owner of
+the rules, which the store enforces too): the tab keeps no copy of roles or states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard import views
+from dashboard.common import UserError, need_user, submission_choices
+from dashboard.context import AppContext
+from dashboard.session import BrowserSession
+from dashboard.tabs.events import guarded
+from dashboard.tabs.evidence import create_evidence
+from steering.evaluation.results import EvaluationReport
+from storage import StoredSubmission
+from storage.workflow import ACTIONS, DRAFT, STATUSES, TRANSITIONS, available_actions, refusal
+
+# The queue's filter: the workflow's states, drafts last (nobody reviews a draft), then all.
+QUEUE_FILTERS = [*(s for s in STATUSES if s != DRAFT), DRAFT, "all"]
+
+
+@dataclass(frozen=True)
+class SubmissionView:
+    """One submission's evidence and the review actions this user is offered on it."""
+
+    summary: str
+    figure: go.Figure
+    table: pd.DataFrame
+    side_effects: pd.DataFrame
+    samples: str
+    verdict: str
+    history: pd.DataFrame
+    actions: tuple[str, ...]  # of "approve", "reject", "revoke", as storage.workflow allows
+    note: str  # why nothing can be decided, when nothing can
+
+    @property
+    def can_decide(self) -> bool:
+        return "approve" in self.actions or "reject" in self.actions
+
+    @property
+    def can_revoke(self) -> bool:
+        return "revoke" in self.actions
+
+
+def _why_not(session: BrowserSession, sub: StoredSubmission) -> str:
+    """The workflow's reason this user cannot take the decisions the submission's state awaits."""
+    awaited = [a for a, target in ACTIONS.items() if target in TRANSITIONS[sub.status]]
+    for action in awaited:
+        reason = refusal(
+            action,
+            actor=str(session.user),
+            role=str(session.role),
+            creator=sub.created_by,
+            status=sub.status,
+            submission_id=sub.id,
+        )
+        if reason is not None:
+            return str(reason)
+    return f"This submission is {sub.status}; there is nothing to decide."
+
+
+def show_submission(
+    ctx: AppContext, session: BrowserSession, submission_id: int | None
+) -> SubmissionView:
+    """The full evidence of one submission, and which decisions this user may take on it."""
+    user = need_user(session)
+    if submission_id is None:
+        raise UserError("Choose a submission from the list.")
+    sub = ctx.store.get_submission(int(submission_id))
+    vector = ctx.store.get_vector(sub.vector_id)
+    results = (
+        {} if sub.evaluation_id is None else ctx.store.get_evaluation(sub.evaluation_id).results
+    )
+    evaluation = views.evaluation_view(EvaluationReport.from_dict(results))
+    session.shown_submission, session.shown_version = sub.id, sub.version
+    intact = ctx.store.check_submission(sub.id)
+    actions = available_actions(
+        actor=user, role=str(session.role), creator=sub.created_by, status=sub.status
+    )
+    return SubmissionView(
+        summary=views.submission_summary(sub, vector, intact, evaluation.verdict),
+        figure=evaluation.figure,
+        table=evaluation.table,
+        side_effects=evaluation.side_effects,
+        samples=evaluation.samples,
+        verdict=evaluation.verdict,
+        history=views.history_table(sub.reviews),
+        actions=actions,
+        note="" if actions else _why_not(session, sub),
+    )
+
+
+def decide(ctx: AppContext, session: BrowserSession, decision: str, comment: str) -> str:
+    """Approve, reject or revoke the submission on screen, at the version the user saw."""
+    user = need_user(session)
+    if session.shown_submission is None or session.shown_version is None:
+        raise UserError("Open a submission first.")
+    sid, version = session.shown_submission, session.shown_version
+    if decision == "revoke":
+        sub = ctx.store.revoke(sid, comment, user, version)
+    else:
+        sub = ctx.store.review(sid, decision, comment, user, version)
+    session.shown_version = sub.version
+    return f"Submission #{sub.id} is now **{sub.status}**."
+
+
+@dataclass(frozen=True)
+class ReviewTab:
+    """What signing in fills: the queue's filter and the queue."""
+
+    status_filter: gr.Dropdown
+    queue: gr.Dropdown
+
+
+def _choices(ctx: AppContext, which: str) -> list[tuple[str, int]]:
+    return submission_choices(ctx, None if which == "all" else which)
+
+
+def create_ui(ctx: AppContext, state: gr.State) -> ReviewTab:
+    with gr.Tab("5 · Review", id="review", elem_id="tab-review"):
+        gr.Markdown(
+            "Reviewers read the evidence and approve or reject with a comment; an approval can "
+            "later be revoked. Nobody can approve their own submission."
+        )
+        with gr.Row():
+            status_filter = gr.Dropdown(
+                QUEUE_FILTERS, value="submitted", label="Show", elem_id="review-filter", scale=1
+            )
+            queue = gr.Dropdown(
+                choices=[], label="Submission", elem_id="review-queue", scale=3, min_width=240
+            )
+            refresh = gr.Button(
+                "Refresh", size="sm", scale=0, min_width=90, elem_id="review-refresh"
+            )
+        summary = gr.Markdown(elem_id="review-summary")
+        evidence = create_evidence("review", "Results")
+        history = gr.Dataframe(
+            label="Review history",
+            headers=views.HISTORY_COLUMNS,
+            interactive=False,
+            wrap=True,
+            elem_id="review-history",
+        )
+        note = gr.Markdown(elem_id="review-note")
+        comment = gr.Textbox(
+            label="Comment (required)", lines=2, elem_id="review-comment", visible=False
+        )
+        with gr.Row():
+            approve = gr.Button("Approve", variant="primary", visible=False, elem_id="approve")
+            reject = gr.Button("Reject", variant="stop", visible=False, elem_id="reject")
+            revoke = gr.Button("Revoke approval", visible=False, elem_id="revoke")
+        status = gr.Markdown(elem_id="review-status")
+
+    shown = [summary, *evidence.components, history, note, comment, approve, reject, revoke]
+
+    def show(session: BrowserSession, submission_id: int | None) -> dict:
+        if submission_id is None:
+            return {
+                summary: "",
+                note: "",
+                comment: gr.Textbox(visible=False),
+                approve: gr.Button(visible=False),
+                reject: gr.Button(visible=False),
+                revoke: gr.Button(visible=False),
+            }
+        view = show_submission(ctx, session, submission_id)
+        return {
+            state: session,
+            summary: view.summary,
+            evidence.chart: view.figure,
+            evidence.table: view.table,
+            evidence.effects: view.side_effects,
+            evidence.samples: view.samples,
+            history: view.history,
+            note: view.note,
+            comment: gr.Textbox(visible=bool(view.actions), value=""),
+            approve: gr.Button(visible="approve" in view.actions),
+            reject: gr.Button(visible="reject" in view.actions),
+            revoke: gr.Button(visible="revoke" in view.actions),
+            status: "",
+        }
+
+    queue.change(guarded(status, show), [state, queue], [state, status, *shown])
+
+    def do_refresh(session: BrowserSession, which: str) -> dict:
+        need_user(session)
+        return {queue: gr.Dropdown(choices=_choices(ctx, which), value=None), status: ""}
+
+    refresh.click(guarded(status, do_refresh), [state, status_filter], [queue, status])
+    status_filter.change(guarded(status, do_refresh), [state, status_filter], [queue, status])
+
+    def decider(decision: str) -> Callable[..., dict]:
+        def do_decide(
+            session: BrowserSession, text: str, submission_id: int | None, which: str
+        ) -> dict:
+            message = decide(ctx, session, decision, text)
+            result = show(session, submission_id)
+            result[status] = message
+            # The queue's labels carry the status: relabel them, keeping this submission chosen.
+            choices = _choices(ctx, which)
+            if submission_id not in [value for _, value in choices]:
+                choices += [c for c in submission_choices(ctx) if c[1] == submission_id]
+            result[queue] = gr.Dropdown(choices=choices, value=submission_id)
+            return result
+
+        return guarded(status, do_decide)
+
+    for button, decision in ((approve, "approve"), (reject, "reject"), (revoke, "revoke")):
+        button.click(
+            decider(decision),
+            [state, comment, queue, status_filter],
+            [state, status, queue, *shown],
+        )
+    return ReviewTab(status_filter, queue)

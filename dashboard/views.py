@@ -1,0 +1,262 @@
+"""What the dashboard shows, built from engine and store values: tables, Markdown, text, charts.
+
+No gradio and no events here, and nothing is read from or written to the store: each function
+turns values it is given into something to display, so the tabs and the offline report
+(:mod:`dashboard.report`) show the same thing the same way. Model output is returned as plain
+text (for text boxes); text a user or a model wrote that goes into Markdown passes through
+:func:`md` first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard import charts
+from steering.data.examples import ExampleSet, RowError
+from steering.evaluation.results import (
+    RESULT_COLUMNS,
+    EvaluationReport,
+    Sample,
+    SideEffects,
+    StrengthResult,
+)
+from steering.layers import layers_text
+from storage import StoredAuditEvent, StoredReview, StoredSubmission, StoredVector, VerifyResult
+
+ERROR_COLUMNS = ["row", "column", "what to fix"]
+PREVIEW_COLUMNS = ["row", "prompt", "positive", "negative", "answer", "choices"]
+RESULT_LABELS = [column.label for column in RESULT_COLUMNS]
+SIDE_COLUMNS = ["strength", "perplexity of neutral text", "neutral answers changed"]
+HISTORY_COLUMNS = ["when (UTC)", "reviewer", "decision", "comment"]
+AUDIT_COLUMNS = ["seq", "when (UTC)", "actor", "action", "object", "details"]
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+
+
+def md(text: object) -> str:
+    """User-provided text made inert inside Markdown: no HTML, no formatting."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def number(value: float | int | None, digits: int = 4) -> str:
+    """A number as people read it: rounded to ``digits`` places, whole numbers without ".0"."""
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    rounded = round(float(value), digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{rounded:.{digits}f}".rstrip("0").rstrip(".")
+
+
+# ---------------------------------------------------------------------------------- model
+
+_CARD_ROWS = (
+    ("name", "Model"),
+    ("layers", "Layers (decoder blocks)"),
+    ("hidden_size", "Hidden size"),
+    ("parameters", "Parameters"),
+    ("device", "Device"),
+    ("dtype", "Number format"),
+    ("chat_template", "Chat template"),
+    ("load_seconds", "Load time (s)"),
+    ("source", "Loaded from"),
+)
+
+
+def model_card_table(card: Mapping[str, Any]) -> pd.DataFrame:
+    """``steering.engine.models.describe``'s card as a two-column table, in words."""
+    rows = []
+    for key, label in _CARD_ROWS:
+        value = card[key]
+        if key == "parameters":
+            value = f"{int(value) / 1e6:.1f} million"
+        elif key == "chat_template":
+            value = "yes" if value else "no"
+        rows.append([label, str(value)])
+    return pd.DataFrame(rows, columns=["", "value"])
+
+
+def model_card_markdown(table: pd.DataFrame) -> str:
+    return "| Model card | |\n|---|---|\n" + "\n".join(
+        f"| {label} | {md(value)} |" for label, value in table.values
+    )
+
+
+# ---------------------------------------------------------------------------------- examples
+
+
+def preview_table(example_set: ExampleSet, limit: int = 200) -> pd.DataFrame:
+    """The first rows of a set; the split, negative and choices columns only when used."""
+    rows = [
+        {
+            "row": e.row,
+            "split": e.split or "",
+            "prompt": e.prompt,
+            "positive": e.positive,
+            "negative": e.negative or "",
+            "answer": e.answer or "",
+            "choices": " | ".join(e.choices) if e.choices else "",
+        }
+        for e in example_set.examples[:limit]
+    ]
+    table = pd.DataFrame(rows)
+    empty = [c for c in ("split", "negative", "choices") if c in table and not table[c].any()]
+    return table.drop(columns=empty)
+
+
+def row_errors_table(errors: Sequence[RowError]) -> pd.DataFrame:
+    return pd.DataFrame([[e.row, e.column or "", e.message] for e in errors], columns=ERROR_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class EvaluationView:
+    """One evaluation as the Compare and Review tabs (and the report) show it."""
+
+    figure: go.Figure
+    verdict: str  # the report's plain-language sentence
+    table: pd.DataFrame
+    side_effects: pd.DataFrame
+    samples: str
+    chosen_alpha: float | None
+
+
+def evaluation_view(report: EvaluationReport) -> EvaluationView:
+    """Chart, verdict, tables and samples of one evaluation."""
+    samples = samples_text(report.samples)
+    neutral = neutral_answers_text(report.side_effects)
+    if neutral:
+        samples += "\n\n--- Neutral prompts (side effects) ---\n\n" + neutral
+    return EvaluationView(
+        charts.accuracy_chart(report.results, report.chosen_alpha),
+        report.verdict,
+        results_table(report.results),
+        side_effects_table(report.side_effects),
+        samples,
+        report.chosen_alpha,
+    )
+
+
+def results_table(results: Sequence[StrengthResult]) -> pd.DataFrame:
+    """One row per strength, the columns (and their units) of ``RESULT_COLUMNS``."""
+    rows = [[number(getattr(r, column.key)) for column in RESULT_COLUMNS] for r in results]
+    return pd.DataFrame(rows, columns=RESULT_LABELS)
+
+
+def side_effects_table(side: SideEffects) -> pd.DataFrame:
+    """One row per strength: perplexity of neutral text and share of neutral answers changed."""
+    rows = []
+    for alpha in sorted(set(side.perplexity) | set(side.changed_share)):
+        share = side.changed_share.get(alpha)
+        rows.append(
+            [
+                number(alpha),
+                number(side.perplexity.get(alpha), digits=2),
+                "" if share is None else f"{share:.0%}",
+            ]
+        )
+    return pd.DataFrame(rows, columns=SIDE_COLUMNS)
+
+
+def neutral_answers_text(side: SideEffects, limit: int = 4) -> str:
+    """The neutral prompts' answers at each strength, as plain text."""
+    blocks = []
+    for item in side.answers[:limit]:
+        lines = [f"prompt: {item.prompt}"]
+        lines += [f"strength {alpha:g}: {answer}" for alpha, answer in item.answers.items()]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def samples_text(samples: Sequence[Sample], limit: int = 8) -> str:
+    """Sample answers as plain text, one ``field: value`` line each (for a text box)."""
+    blocks = []
+    for sample in samples[:limit]:
+        lines = []
+        for f in fields(sample):
+            value = getattr(sample, f.name)
+            if value is not None:
+                lines.append(f"{f.name}: {number(value) if f.name == 'alpha' else value}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else "(no sample answers)"
+
+
+# ---------------------------------------------------------------------------------- review
+
+
+def submission_label(sub: StoredSubmission) -> str:
+    """How a submission is listed in a dropdown."""
+    return (
+        f"#{sub.id} · {sub.status} · by {sub.created_by} · strength {sub.strength:g} · "
+        f"{sub.updated_at:%Y-%m-%d %H:%M}"
+    )
+
+
+def submission_summary(
+    sub: StoredSubmission, vector: StoredVector, intact: bool, verdict: str
+) -> str:
+    """The head of the Review tab: who built what, and whether its content is still intact."""
+    lineage = vector.lineage
+    return "\n".join(
+        [
+            f"### Submission #{sub.id}: {sub.status}",
+            f"- **Built by** {md(sub.created_by)} on {sub.created_at:%Y-%m-%d %H:%M} UTC",
+            f"- **Model** {md(lineage.get('model_name') or lineage.get('model_id', ''))}",
+            f"- **Method** {md(lineage.get('method', ''))}, negatives "
+            f"{md(lineage.get('negatives', ''))}, example set "
+            f"{md(lineage.get('dataset_name', ''))}",
+            f"- **Strength** {sub.strength:g} on layers {layers_text(sub.layers)}",
+            f"- **Content** {'matches' if intact else 'DOES NOT MATCH'} the hash frozen at "
+            f"submission (`{(sub.content_hash or '')[:16]}`)",
+            "",
+            f"**Verdict:** {md(verdict) if verdict else 'no evaluation attached'}",
+        ]
+    )
+
+
+def history_rows(reviews: Iterable[StoredReview]) -> list[list[str]]:
+    return [[f"{r.created_at:%Y-%m-%d %H:%M}", r.reviewer, r.decision, r.comment] for r in reviews]
+
+
+def history_table(reviews: Iterable[StoredReview]) -> pd.DataFrame:
+    return pd.DataFrame(history_rows(reviews), columns=HISTORY_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------- audit
+
+
+def audit_table(events: Iterable[StoredAuditEvent]) -> pd.DataFrame:
+    rows = [
+        [
+            e.seq,
+            f"{e.ts:%Y-%m-%d %H:%M:%S}",
+            e.actor,
+            e.action,
+            f"{e.object_type} {e.object_id}",
+            json.dumps(e.details, ensure_ascii=False, default=str)[:300],
+        ]
+        for e in events
+    ]
+    return pd.DataFrame(rows, columns=AUDIT_COLUMNS)
+
+
+def integrity_markdown(result: VerifyResult) -> str:
+    """The outcome of walking the audit chain, in words."""
+    if result.ok:
+        return (
+            f"**Intact.** All {result.count} audit entries check out; each one carries the hash "
+            f"of the one before. Head: entry {result.head_seq}, hash `{result.head_hash[:16]}`."
+        )
+    return (
+        f"**Tampered with.** {md(result.message)} (first broken entry: "
+        f"{result.first_broken_seq}, reason: {result.reason})."
+    )
