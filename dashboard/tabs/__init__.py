@@ -1,8 +1,9 @@
-"""One module per tab of the dashboard, in the journey's order.
+"""One module per tab of the dashboard, in the journey's order (``signin`` is the panel before).
 
-Each tab module holds three things: its actions (plain functions taking the :class:`AppContext`
-and the caller's :class:`BrowserSession`, unit-tested without a browser), ``create_ui(...)``
-(the layout, returning a frozen dataclass of the components other tabs need) and ``wire(...)``
-(its event handlers, which call the actions). :mod:`dashboard.ui` creates every tab first and
-wires them afterwards, so a tab can update a component of a tab created after it.
+Each tab module holds its actions (plain functions taking the :class:`AppContext` and the
+caller's :class:`BrowserSession`, unit-tested without a browser) and ``create_ui(...)``, which lays
+the tab out, wires the events that stay inside it and returns a small frozen dataclass of the
+components other tabs update (or nothing). A tab whose events update a tab created after it
+(Examples and Build fill the Compare tab; signing in fills Review and Downloads) also has
+``wire(...)``, which :mod:`dashboard.ui` calls once every tab exists.
 """

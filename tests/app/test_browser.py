@@ -255,7 +255,7 @@ def test_whole_journey(server, page):
     tab(page, "5 · Review")
     page.locator("#review-refresh").click()
     choose(page, "review-queue", re.compile(rf"^#{sid} "))
-    expect(page.locator("#review-note")).to_contain_text("another reviewer")
+    expect(page.locator("#review-note")).to_contain_text("only reviewers and admins can approve")
     expect(page.locator("#approve")).to_be_hidden()
     logout(page)
 
@@ -390,7 +390,7 @@ def test_builder_cannot_approve_own_submission(server, page, planted_submission)
     page.locator("#review-refresh").click()
     choose(page, "review-queue", re.compile(rf"^#{planted_submission} "))
     expect(page.locator("#review-summary")).to_contain_text(f"Submission #{planted_submission}")
-    expect(page.locator("#review-note")).to_contain_text("another reviewer")
+    expect(page.locator("#review-note")).to_contain_text("only reviewers and admins can approve")
     expect(page.locator("#approve")).to_be_hidden()
     expect(page.locator("#reject")).to_be_hidden()
     with server.store() as store:

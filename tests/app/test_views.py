@@ -1,0 +1,137 @@
+"""What the tabs and the report show, built from a real EvaluationReport's values."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dashboard import charts, views
+from steering.evaluation.results import EvaluationReport, Sample, SideEffects
+from storage import StoredReview, VerifyResult
+from tests.app.support import VERDICT, sample_report
+
+
+def test_results_table_labels_and_values_come_from_the_report():
+    report = sample_report()
+    table = views.results_table(report.results)
+    assert list(table.columns) == [
+        "strength",
+        "accuracy",
+        "95% low",
+        "95% high",
+        "correct",
+        "questions",
+        "p (vs no vector)",
+        "KL (nats)",
+        "entropy (bits)",
+        "P(correct)",
+        "P(incorrect)",
+    ]
+    assert "KL (bits)" not in table.columns  # KL is computed in nats
+    assert table["KL (nats)"].tolist() == ["0", "0.0312"]  # 0.03125 rounded to 4 places
+    assert table["strength"].tolist() == ["0", "0.5"]
+    assert table["accuracy"].tolist() == ["0.5", "0.7"]
+    assert table["p (vs no vector)"].tolist() == ["1", "0.25"]
+    # Counts are whole numbers: "10", never "10.0".
+    assert table["correct"].tolist() == ["5", "7"]
+    assert table["questions"].tolist() == ["10", "10"]
+
+
+def test_results_table_leaves_unmeasured_values_empty():
+    stored = sample_report().to_dict()
+    for row in stored["results"]:
+        row["kl"] = None  # an evaluation that did not measure KL
+    report = EvaluationReport.from_dict(stored)
+    assert views.results_table(report.results)["KL (nats)"].tolist() == ["", ""]
+
+
+def test_numbers_print_as_people_read_them():
+    assert views.number(40) == "40"
+    assert views.number(40.0) == "40"
+    assert views.number(0.123456) == "0.1235"
+    assert views.number(-0.00001) == "0"
+    assert views.number(12.3456, digits=2) == "12.35"
+    assert views.number(None) == ""
+
+
+def test_evaluation_view_shows_the_reports_verdict_chart_and_samples():
+    report = sample_report(sample_answer="<b>5</b>")
+    view = views.evaluation_view(report)
+    assert view.verdict == VERDICT
+    assert view.chosen_alpha == 0.5
+    band, line = view.figure.data[0], view.figure.data[1]
+    assert list(line.x) == [0.0, 0.5] and list(line.y) == [0.5, 0.7]
+    assert list(band.y) == [0.7634, 0.8922, 0.3968, 0.2366]  # high, then low reversed
+    assert view.samples.split("\n\n")[0].splitlines() == [
+        "row: 3",
+        "prompt: What is 2 plus 1?",
+        "answer: 3",
+        "unsteered: 4",
+        "steered: <b>5</b>",  # plain text for a text box: shown literally
+        "alpha: 0.5",
+    ]
+    assert view.samples.endswith("prompt: Capital of France?\nstrength 0: Paris\nstrength 0.5: P")
+
+
+def test_side_effects_table_one_row_per_strength_in_order():
+    side = SideEffects(
+        perplexity={1.0: 12.345, 0.0: 10.0, 0.5: 11.0},
+        changed_share={0.0: 0.0, 0.5: 0.25, 1.0: 0.5},
+    )
+    table = views.side_effects_table(side)
+    assert list(table.columns) == views.SIDE_COLUMNS
+    assert table.values.tolist() == [["0", "10", "0%"], ["0.5", "11", "25%"], ["1", "12.35", "50%"]]
+    assert views.side_effects_table(SideEffects()).empty
+
+
+def test_evaluations_stored_before_the_typed_results_still_show():
+    # The shape the dashboard stored before the types existed: no "outcome", strengths as "0.0".
+    legacy = {
+        "results": [
+            {"alpha": 0.0, "accuracy": 0.5, "ci_low": 0.3, "ci_high": 0.7, "n": 10, "correct": 5},
+            {"alpha": 1.0, "accuracy": 0.6, "ci_low": 0.3, "ci_high": 0.8, "n": 10, "correct": 6},
+        ],
+        "verdict": "At strength 1 the model answered 6 of 10; the difference could be chance.",
+        "chosen_alpha": 1.0,
+        "side_effects": {"perplexity": {"0.0": 10.0, "1.0": 11.5}, "changed_share": {}},
+        "samples": [{"prompt": "What is 2 plus 1?", "steered": "3"}],
+    }
+    view = views.evaluation_view(EvaluationReport.from_dict(legacy))
+    assert view.table["correct"].tolist() == ["5", "6"]
+    assert view.table["KL (nats)"].tolist() == ["", ""]
+    assert view.side_effects.values.tolist() == [["0", "10", ""], ["1", "11.5", ""]]
+    assert "steered: 3" in view.samples
+
+
+def test_an_empty_evaluation_says_so():
+    view = views.evaluation_view(EvaluationReport.from_dict({}))
+    assert view.verdict == "" and view.table.empty
+    assert view.samples == "(no sample answers)"
+    assert views.samples_text([Sample(1, "p", "a", None, None, 0.0)]) == (
+        "row: 1\nprompt: p\nanswer: a\nalpha: 0"
+    )
+
+
+def test_accuracy_chart_marks_baseline_and_chosen_strength():
+    figure = charts.accuracy_chart(sample_report().results, 0.5)
+    lines = {(shape.x0, shape.y0) for shape in figure.layout.shapes}
+    assert any(x == 0.5 for x, _ in lines)  # the chosen strength, vertical
+    assert any(y == 0.5 for _, y in lines)  # accuracy without the vector, horizontal
+
+
+def test_history_and_integrity_in_words():
+    when = dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC)
+    review = StoredReview(id=1, submission_id=2, decision="approve", comment="ok", reviewer="rita",
+                          created_at=when)  # fmt: skip
+    assert views.history_table([review]).values.tolist() == [
+        ["2026-01-02 03:04", "rita", "approve", "ok"]
+    ]
+    intact = VerifyResult(ok=True, count=3, head_seq=3, head_hash="f" * 64)
+    assert views.integrity_markdown(intact).startswith("**Intact.** All 3 audit entries")
+    broken = VerifyResult(ok=False, count=1, first_broken_seq=2, reason="edited", message="x*y")
+    assert views.integrity_markdown(broken) == (
+        "**Tampered with.** x\\*y (first broken entry: 2, reason: edited)."
+    )
+
+
+def test_markdown_escape_of_user_text():
+    assert views.md("<img src=x onerror=alert(1)>") == "\\<img src=x onerror=alert\\(1\\)\\>"
