@@ -1,8 +1,11 @@
-"""The tamper-evident audit chain: append, verify, classify the damage.
+"""The tamper-evident audit chain: append (hashed and signed), walk the hashes, classify damage.
 
 Each event's hash is ``sha256(prev_hash + canonical_json(body))`` where ``body`` holds the sequence
 number, UTC time, actor, action, object type and id, and details. Changing, removing, adding or
 swapping any stored event therefore breaks either its own hash or the link from the next event.
+Anyone can recompute that chain, including someone rewriting it; so each hash is also signed with
+the Ed25519 key of ``signing.py`` (message: the hash's 64 ASCII hex digits), which is not in the
+database. :func:`verify` walks the hashes; ``integrity.py`` adds signatures and checkpoints.
 
 Appends must happen inside the caller's write transaction (the state change and its event commit
 together) *after* :func:`lock_head`, which serialises appenders across processes: on PostgreSQL it
@@ -26,13 +29,17 @@ from .canonical import canonical_json, format_ts
 from .errors import ValidationError
 from .models import AuditChainHeadRow, AuditEventRow
 from .records import VerifyResult
+from .signing import Signer
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 # When looking for events deleted and the rest renumbered, try at most this many shifts.
 _MAX_RENUMBER_SHIFT = 1000
-# Where lock_head leaves the locked head for append() in the same session.
+# Where lock_head leaves the locked head and the signer for append() in the same session, and
+# where append() lists what it added (the store writes checkpoints from it after the commit).
 _HEAD_KEY = "storage.audit.locked_head"
+_SIGNER_KEY = "storage.audit.signer"
+APPENDED_KEY = "storage.audit.appended"
 
 
 def event_body(
@@ -59,15 +66,29 @@ def compute_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
 
 
-def lock_head(session: Session) -> AuditChainHeadRow:
+def sign_hash(signer: Signer, digest: str) -> str:
+    return signer.sign(digest.encode("ascii"))
+
+
+def read_head(session: Session) -> AuditChainHeadRow:
+    """The chain head as this transaction sees it (no lock: for readers)."""
+    return session.execute(
+        select(AuditChainHeadRow).where(AuditChainHeadRow.id == HEAD_ID)
+    ).scalar_one()
+
+
+def lock_head(session: Session, signer: Signer) -> AuditChainHeadRow:
     """Lock and return the chain head; call first thing in every write transaction.
 
     This is the lock that serialises appenders (and, because it is taken before the workflow
-    reads its rows, every state change). :func:`append` uses the head locked here.
+    reads its rows, every state change). :func:`append` uses the head locked here and signs
+    with ``signer``.
     """
     stmt = select(AuditChainHeadRow).where(AuditChainHeadRow.id == HEAD_ID).with_for_update()
     head = session.execute(stmt).scalar_one()
     session.info[_HEAD_KEY] = head
+    session.info[_SIGNER_KEY] = signer
+    session.info[APPENDED_KEY] = []
     return head
 
 
@@ -117,10 +138,19 @@ def append(
     ts = format_ts(datetime.now(UTC))
     body = event_body(seq, ts, details=details, **fields)
     digest = compute_hash(head.last_hash, body)
+    signer: Signer = session.info[_SIGNER_KEY]
     event = AuditEventRow(
-        seq=seq, ts=ts, details=details_json, prev_hash=head.last_hash, hash=digest, **fields
+        seq=seq,
+        ts=ts,
+        details=details_json,
+        prev_hash=head.last_hash,
+        hash=digest,
+        sig=sign_hash(signer, digest),
+        key_id=signer.key_id,
+        **fields,
     )
     session.add(event)
+    session.info[APPENDED_KEY].append((seq, digest, action))
     head.last_seq = seq
     head.last_hash = digest
     session.flush()
@@ -141,7 +171,8 @@ def row_hash(event: AuditEventRow, seq: int | None = None) -> str:
     return compute_hash(event.prev_hash, body)
 
 
-def _content_ok(event: AuditEventRow) -> bool:
+def content_ok(event: AuditEventRow) -> bool:
+    """Whether the event still hashes to its stored hash."""
     try:
         return row_hash(event) == event.hash
     except (ValueError, TypeError):  # details no longer valid JSON: it was edited
@@ -177,9 +208,7 @@ def verify(session: Session) -> VerifyResult:
     The caller should give a session whose reads share one snapshot (SQLite: one transaction;
     PostgreSQL: REPEATABLE READ), or a concurrent append could look like an insertion.
     """
-    head = session.execute(
-        select(AuditChainHeadRow).where(AuditChainHeadRow.id == HEAD_ID)
-    ).scalar_one()
+    head = read_head(session)
     stmt = select(AuditEventRow).order_by(AuditEventRow.seq).execution_options(yield_per=1000)
     rows = iter(session.execute(stmt).scalars())
     expected_seq, expected_prev, count = 1, GENESIS_HASH, 0
@@ -189,10 +218,10 @@ def verify(session: Session) -> VerifyResult:
         return VerifyResult(head_seq=head.last_seq, head_hash=head.last_hash, **kw)
 
     for row, next_row in _lookahead(rows):
-        content_ok = _content_ok(row)
+        intact = content_ok(row)
         beyond_head = row.seq > head.last_seq
         if (
-            content_ok
+            intact
             and row.prev_hash == expected_prev
             and row.seq == expected_seq
             and not beyond_head
@@ -200,7 +229,7 @@ def verify(session: Session) -> VerifyResult:
             expected_seq, expected_prev, count = expected_seq + 1, row.hash, count + 1
             prev_row = row
             continue
-        walk = _Walk(row, prev_row, next_row, expected_seq, expected_prev, content_ok, beyond_head)
+        walk = _Walk(row, prev_row, next_row, expected_seq, expected_prev, intact, beyond_head)
         seq, reason, message = _classify(session, walk, head)
         if seq == (prev_row.seq if prev_row else None):
             count -= 1  # the break lies in the event we had just accepted

@@ -1,7 +1,8 @@
-"""Command line for operators: users, migrations, verifying and exporting the audit trail.
+"""Command line for operators: users, migrations, keys, checkpoints, verifying and exporting.
 
-Exit codes: 0 success; 1 the audit chain is broken (``verify``); 2 a user error (bad input,
-unreachable database, ...), reported as one line on stderr without a traceback.
+Exit codes: 0 success; 1 the audit trail is damaged (``verify``: the first bad event and the kind
+of damage are named); 2 a user error (bad input, unreachable database, a missing or wrong key...),
+reported as one line on stderr without a traceback. Changes made here are audited as ``system``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from .errors import StorageError
 from .migrate import current_revision
 from .store import Store
+from .users import SYSTEM_ACTOR
 from .workflow import ROLES
 
 
@@ -49,7 +51,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("users", help="list users")
     _common(p, suppress=True)
 
-    p = sub.add_parser("verify", help="check the audit chain; exit 1 if it was tampered with")
+    for command, text in (
+        ("deactivate-user", "deactivate an account (users are never deleted)"),
+        ("reactivate-user", "reactivate a deactivated account"),
+        ("reset-password", "set a new password ($STEERING_PASSWORD or asked)"),
+    ):
+        p = sub.add_parser(command, help=text)
+        p.add_argument("name")
+        _common(p, suppress=True)
+
+    p = sub.add_parser(
+        "verify",
+        help="check hash links, signatures and checkpoints; exit 1 on damage, 2 on a key problem",
+    )
+    p.add_argument(
+        "--checkpoints", metavar="FILE", help="a checkpoint log (default: this store's own)"
+    )
+    p.add_argument(
+        "--public-key",
+        metavar="FILE",
+        help="a keyring or PEM public key (default: the keyring next to the signing key)",
+    )
+    _common(p, suppress=True)
+
+    p = sub.add_parser("checkpoint", help="sign the current head, append it to the log, print it")
+    _common(p, suppress=True)
+
+    p = sub.add_parser("rotate-key", help="sign from the next event on with a new key")
     _common(p, suppress=True)
 
     p = sub.add_parser("export-audit", help="export the audit trail")
@@ -57,7 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE")
     _common(p, suppress=True)
 
-    p = sub.add_parser("migrate", help="bring the database schema up to date")
+    p = sub.add_parser(
+        "migrate", help="bring the schema up to date and sign an audit trail from before signing"
+    )
+    p.add_argument(
+        "--accept-broken-chain",
+        action="store_true",
+        help="sign an old chain even though it is broken (recorded as chain.accepted_broken)",
+    )
     _common(p, suppress=True)
     return parser
 
@@ -86,7 +121,7 @@ def _add_user(args: argparse.Namespace) -> int:
 
 
 def _users(args: argparse.Namespace) -> int:
-    with Store.open(args.db, args.data_dir) as store:
+    with Store.open(args.db, args.data_dir, signing=False) as store:
         users = store.list_users()
     if not users:
         print("no users yet: add one with 'python -m storage add-user NAME --role admin'")
@@ -98,18 +133,54 @@ def _users(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
+def _set_active(args: argparse.Namespace) -> int:
+    active = args.command == "reactivate-user"
     with Store.open(args.db, args.data_dir) as store:
-        result = store.verify()
-    if result.ok:
-        print(f"audit chain ok: {result.count} events")
-        print(f"head hash: {result.head_hash}")
-        return 0
-    print(
-        f"audit chain BROKEN at event {result.first_broken_seq} ({result.reason}): {result.message}"
-    )
-    print(f"{result.count} events before it are intact.")
-    return 1
+        user = store.set_user_active(args.name, active, SYSTEM_ACTOR)
+    print(f"{user.name} is {'active' if user.active else 'deactivated'}")
+    return 0
+
+
+def _reset_password(args: argparse.Namespace) -> int:
+    password = _read_password()
+    with Store.open(args.db, args.data_dir) as store:
+        user = store.reset_password(args.name, password, SYSTEM_ACTOR)
+    print(f"password of {user.name} reset")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    with Store.open(args.db, args.data_dir, signing=False) as store:
+        result = store.verify(args.checkpoints, args.public_key)
+    if not result.ok:
+        print(
+            f"audit chain BROKEN at event {result.first_broken_seq} ({result.reason}): "
+            f"{result.message}"
+        )
+        print(f"{result.count} events before it are intact.")
+        return 1
+    print(result.message)
+    print(f"head hash: {result.head_hash}")
+    latest = result.latest_checkpoint
+    if latest is not None:
+        print(f"latest checkpoint: {latest.to_line()}")
+    return 0
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    with Store.open(args.db, args.data_dir) as store:
+        print(store.checkpoint().to_line())
+    return 0
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    # signing=False: the old key may be lost, which is exactly when this command is needed.
+    with Store.open(args.db, args.data_dir, signing=False) as store:
+        old, new = store.rotate_key(SYSTEM_ACTOR)
+        where = store.key_paths
+    print(f"audit signing key rotated: {old} -> {new}")
+    print(f"new private key: {where.private}; keyring (all public keys): {where.keyring}")
+    return 0
 
 
 def _export_audit(args: argparse.Namespace) -> int:
@@ -120,15 +191,25 @@ def _export_audit(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    with Store.open(args.db, args.data_dir) as store:
+    with Store.open(args.db, args.data_dir, signing=False) as store:
         print(f"database schema is at revision {current_revision(store.engine)}")
+        signed = store.migrate_chain(accept_broken=args.accept_broken_chain)
+    if signed:
+        print(f"signed the {signed} events of the existing audit trail (chain.signed recorded)")
+    else:
+        print("audit trail already signed: nothing to do")
     return 0
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "add-user": _add_user,
     "users": _users,
+    "deactivate-user": _set_active,
+    "reactivate-user": _set_active,
+    "reset-password": _reset_password,
     "verify": _verify,
+    "checkpoint": _checkpoint,
+    "rotate-key": _rotate_key,
     "export-audit": _export_audit,
     "migrate": _migrate,
 }

@@ -4,6 +4,10 @@ Spreadsheet programs execute a cell that starts with ``=``, ``+``, ``-`` or ``@`
 a leading tab or carriage return the same way) as a formula, so an actor name or a comment like
 ``=HYPERLINK(...)`` could run when an auditor opens the file. Such cells get a leading apostrophe,
 which spreadsheets show as plain text. The JSON export keeps values exact.
+
+Both carry each event's signature and the latest checkpoint (CSV: a final ``# checkpoint`` comment
+row; JSON: a ``checkpoint`` field), so every copy that leaves the machine can later show whether
+the database still holds the history it had then.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .canonical import canonical_json, format_ts
+from .checkpoints import Checkpoint
 from .records import StoredAuditEvent, VerifyResult
 
 FORMATS = ("csv", "json")
@@ -28,7 +33,10 @@ CSV_COLUMNS = (
     "details",
     "prev_hash",
     "hash",
+    "sig",
+    "key_id",
 )
+CHECKPOINT_ROW_PREFIX = "# checkpoint "
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -48,10 +56,12 @@ def _row(event: StoredAuditEvent) -> dict[str, Any]:
         "details": event.details,
         "prev_hash": event.prev_hash,
         "hash": event.hash,
+        "sig": event.sig or "",
+        "key_id": event.key_id or "",
     }
 
 
-def to_csv(events: Iterable[StoredAuditEvent]) -> bytes:
+def to_csv(events: Iterable[StoredAuditEvent], checkpoint: Checkpoint | None = None) -> bytes:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -59,11 +69,18 @@ def to_csv(events: Iterable[StoredAuditEvent]) -> bytes:
         row = _row(event)
         row["details"] = canonical_json(row["details"])
         writer.writerow([neutralise_cell(str(row[c])) for c in CSV_COLUMNS])
+    if checkpoint is not None:  # one cell; "#" is not a formula start, so it stays as is
+        writer.writerow([CHECKPOINT_ROW_PREFIX + checkpoint.to_line()])
     # A BOM makes Excel read UTF-8 names correctly.
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
-def to_json(events: Iterable[StoredAuditEvent], verified: VerifyResult, exported_at: str) -> bytes:
+def to_json(
+    events: Iterable[StoredAuditEvent],
+    verified: VerifyResult,
+    exported_at: str,
+    checkpoint: Checkpoint | None = None,
+) -> bytes:
     rows = [_row(e) for e in events]
     doc = {
         "format": "control-vector-lab audit export",
@@ -76,6 +93,9 @@ def to_json(events: Iterable[StoredAuditEvent], verified: VerifyResult, exported
         "hash_rule": "hash = sha256(prev_hash + canonical JSON of "
         "{seq, ts, actor, action, object_type, object_id, details}), canonical JSON = "
         'json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)',
+        "signature_rule": "sig = base64 Ed25519 signature of the 64 ASCII hex digits of hash, "
+        "by the key key_id of the public keyring (audit-signing.pub)",
+        "checkpoint": checkpoint.to_dict() if checkpoint is not None else None,
         "events": rows,
     }
     return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

@@ -52,24 +52,9 @@ class FileStore:
         if existing is not None:
             self._check(existing, digest)
             return digest, existing
-        folder = self._dir(digest)
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{digest}{suffix}"
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as tmp:
-                tmp.write(data)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.chmod(tmp_name, 0o444)
-            try:
-                os.link(tmp_name, final)
-            except FileExistsError:
-                pass  # someone stored the same bytes a moment ago; theirs is checked below
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-        _fsync_dir(folder)
+        final = self._dir(digest) / f"{digest}{suffix}"
+        # If someone stored the same bytes a moment ago, theirs is kept and checked below.
+        create_exclusive(final, data, 0o444)
         self._check(final, digest)
         return digest, final
 
@@ -117,7 +102,55 @@ class FileStore:
         return None
 
 
+def _durable_temp(folder: Path, name: str, data: bytes, mode: int) -> str:
+    """A fully written, fsync'ed temporary file in ``folder`` (same file system as the target)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def create_exclusive(path: Path, data: bytes, mode: int) -> bool:
+    """Write ``data`` at ``path`` unless something is already there; True if this call made it.
+
+    ``os.link`` refuses an existing name, so of several processes racing only one file wins,
+    and nobody ever sees it half-written.
+    """
+    tmp = _durable_temp(path.parent, path.name, data, mode)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _fsync_dir(path.parent)
+    return True
+
+
+def replace_file(path: Path, data: bytes, mode: int) -> None:
+    """Atomically replace ``path`` with ``data`` (a reader sees the old or the new file)."""
+    tmp = _durable_temp(path.parent, path.name, data, mode)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
 def _fsync_dir(folder: Path) -> None:
+    """Make a new or replaced name in ``folder`` survive a crash."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # some platforms cannot open folders; the rename is still atomic there

@@ -6,7 +6,7 @@ here (plus its Alembic migration: schema changes go through ``migrations/version
 
 Actors are stored by user *name* (unique, never renamed) so that the audit trail and the rows it
 describes read the same way; the audit trail itself keeps plain strings (no foreign keys) because it
-must also record "system" and the names typed into a failed login.
+must also record "system" and failed sign-ins of names that do not exist.
 """
 
 from __future__ import annotations
@@ -129,6 +129,9 @@ class AuditEventRow(Base):
     details: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(HASH_LEN))
     hash: Mapped[str] = mapped_column(String(HASH_LEN), unique=True)
+    # Ed25519 over the hash (base64), by the key named by key_id; None only before migration.
+    sig: Mapped[str | None] = mapped_column(String(88))
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         Index("ix_audit_events_actor", "actor"),

@@ -23,6 +23,7 @@ from sqlalchemy import JSON, inspect
 
 from . import models
 from .canonical import parse_ts
+from .checkpoints import Checkpoint
 
 _Convert = Callable[[Any], Any]
 
@@ -123,13 +124,16 @@ StoredAuditEvent = derive_record(
 
 @dataclasses.dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of walking the audit chain.
+    """Outcome of checking the audit trail (hash links, signatures, checkpoints).
 
     ``count`` is the number of events checked and found intact (all of them when ``ok``; those
-    before the break otherwise). ``reason`` is one of "edited", "deleted", "inserted",
-    "reordered". ``head_hash`` is worth writing down somewhere else (a ticket, an email): a
-    later verify that reports a different hash for the same ``count`` means history was rewritten
-    wholesale, which no hash chain can detect from the inside.
+    before the break otherwise). ``reason`` names the damage at ``first_broken_seq``: "edited",
+    "deleted", "inserted", "reordered", "truncated" (events missing against a checkpoint) or
+    "bad-signature" (an event or checkpoint not signed by the audit key). ``signed_at_write`` and
+    ``signed_at_migration`` count the events signed when written and those signed when an older
+    plain chain was migrated. ``checkpoints`` is how many checkpoints were compared, and
+    ``latest_checkpoint`` the newest authentic one: a copy kept elsewhere is what detects a
+    rewrite by someone who holds both the database and the signing key.
     """
 
     ok: bool
@@ -139,6 +143,10 @@ class VerifyResult:
     message: str = ""
     head_seq: int = 0
     head_hash: str = ""
+    signed_at_write: int = 0
+    signed_at_migration: int = 0
+    checkpoints: int = 0
+    latest_checkpoint: Checkpoint | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,11 @@ event, commit. The change and its event are therefore both stored or both absent
 writers (threads or processes) are serialised on the chain head, so optimistic-lock conflicts are
 detected reliably and reported as :class:`ConflictError`.
 
+Every event is signed (``signing.py``; the key is loaded when the store opens) and a signed
+checkpoint is appended to the log outside the database after each approve, reject and revoke and
+whenever the chain passes a multiple of 100 events (``checkpoints.py``), after the commit, so a
+checkpoint never names a head that was rolled back.
+
 Methods return frozen records from ``records.py``; they never leak ORM objects.
 """
 
@@ -14,9 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +31,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, models, records, workflow
+from . import audit, chain_signing, checkpoints, integrity, models, records, signing, workflow
 from .db import (
     create_store_engine,
     describe_url,
@@ -45,9 +48,15 @@ from .errors import (
     ValidationError,
 )
 from .export import FORMATS, to_csv, to_json
-from .files import FileStore
+from .files import FileStore, replace_file
 from .migrate import upgrade_to_head
+from .signing import Signer
 from .users import SYSTEM_ACTOR, Passwords, validate_name, validate_password, validate_role
+
+FAILED_LOGIN = "login.failed"
+UNKNOWN_USER = "(unknown)"  # the object id of a failed sign-in under a name that does not exist
+# Decisions after which a checkpoint is written at once (besides every CHECKPOINT_EVERY events).
+_CHECKPOINTED_ACTIONS = frozenset({"submission.approve", "submission.reject", "submission.revoke"})
 
 _ACTION_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _HASH_LIKE_RE = re.compile(r"^[A-Za-z0-9:_-]{1,64}$")
@@ -96,6 +105,9 @@ class Store:
         self.url = url
         self.files = FileStore(data_dir)
         self._passwords = Passwords(password_hasher)
+        self.key_paths = signing.key_paths(data_dir)
+        self.checkpoint_path = checkpoints.checkpoint_path(data_dir)
+        self._signer_cache: Signer | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -106,8 +118,13 @@ class Store:
         data_dir: str | Path | None = None,
         *,
         password_hasher: PasswordHasher | None = None,
+        signing: bool = True,
     ) -> Store:
-        """Connect (explicit URL > ``DATABASE_URL`` > ``<data_dir>/lab.db``) and migrate."""
+        """Connect (explicit URL > ``DATABASE_URL`` > ``<data_dir>/lab.db``), migrate, load the key.
+
+        ``signing=False`` skips loading the signing key, for those who only read and verify
+        (an auditor with the public keyring); the first write then loads it.
+        """
         folder = resolve_data_dir(data_dir)
         folder.mkdir(parents=True, exist_ok=True)
         resolved = resolve_url(url, folder)
@@ -115,10 +132,13 @@ class Store:
         try:
             with translate_db_errors(resolved):
                 upgrade_to_head(engine)
+            store = cls(engine, folder, resolved, password_hasher)
+            if signing:
+                store._signer()
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, folder, resolved, password_hasher)
+        return store
 
     def close(self) -> None:
         self.engine.dispose()
@@ -139,20 +159,50 @@ class Store:
 
     # ------------------------------------------------------------------ units of work
 
+    def _signer(self) -> Signer:
+        """The signing key, loaded once; created only while the chain is still empty."""
+        if self._signer_cache is None:
+            with self._read() as s:
+                head = audit.read_head(s)
+                first = s.execute(
+                    select(models.AuditEventRow.sig).order_by(models.AuditEventRow.seq).limit(1)
+                ).first()
+            if first is not None and first.sig is None:
+                raise chain_signing.ChainBrokenError(
+                    "This database's audit trail was written before events were signed. Run "
+                    "'python -m storage migrate' once: it checks the old chain and signs it."
+                )
+            self._signer_cache = signing.open_signer(self.key_paths, may_create=head.last_seq == 0)
+        return self._signer_cache
+
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Session]:
-        """One write transaction holding the audit-chain lock; commit on success."""
+    def _write(self, signer: Signer | None = None) -> Iterator[Session]:
+        """One write transaction holding the audit-chain lock; commit, then checkpoint if due."""
         with translate_db_errors(self.url):
             try:
                 with Session(self._writer, expire_on_commit=False) as session:
                     with session.begin():
-                        audit.lock_head(session)
+                        start = audit.lock_head(session, signer or self._signer()).last_seq
                         yield session
+                    appended = session.info.get(audit.APPENDED_KEY, [])
             except StaleDataError as exc:
                 raise ConflictError(
                     "Someone else changed this item at the same moment; your change was not "
                     "saved. Reload it and try again."
                 ) from exc
+        if appended:
+            self._checkpoint_if_due(start, appended, signer or self._signer())
+
+    def _checkpoint_if_due(
+        self, start_seq: int, appended: list[tuple[int, str, str]], signer: Signer
+    ) -> None:
+        seq, head, _ = appended[-1]
+        every = checkpoints.CHECKPOINT_EVERY
+        decided = any(action in _CHECKPOINTED_ACTIONS for _, _, action in appended)
+        if decided or seq // every > start_seq // every:
+            checkpoints.append_checkpoint(
+                self.checkpoint_path, checkpoints.make_checkpoint(signer, seq, head)
+            )
 
     @contextlib.contextmanager
     def _read(self, *, snapshot: bool = False) -> Iterator[Session]:
@@ -224,7 +274,7 @@ class Store:
         """Create a user; only an admin (or the system, e.g. the CLI) may."""
         validate_name(name)
         validate_role(role)
-        validate_password(password)
+        validate_password(password, role)
         password_hash = self._passwords.hash(password)  # slow: do it outside the lock
         try:
             with self._write() as s:
@@ -261,8 +311,34 @@ class Store:
             rows = s.execute(select(models.UserRow).order_by(models.UserRow.name)).scalars()
             return [records.StoredUser.from_row(r) for r in rows]
 
-    def check_login(self, name: str, password: str) -> records.StoredUser | None:
-        """The user if name and password match an active account, else None. Both are audited."""
+    def reset_password(self, name: str, password: str, actor: str) -> records.StoredUser:
+        """Set a new password for ``name`` (admins, or the system from the CLI); audited."""
+        with self._read() as s:
+            row = s.execute(select(models.UserRow).where(models.UserRow.name == name)).scalar()
+            if row is None:
+                raise NotFoundError(f"There is no user named {name!r}.")
+            role = row.role  # roles never change, so the policy read here still holds below
+        validate_password(password, role)
+        password_hash = self._passwords.hash(password)  # slow: do it outside the lock
+        with self._write() as s:
+            self._actor(
+                s, actor, allow_system=True, roles=frozenset({"admin"}), doing="reset passwords"
+            )
+            row = s.execute(select(models.UserRow).where(models.UserRow.name == name)).scalar_one()
+            row.password_hash = password_hash
+            audit.append(s, actor, "user.password_reset", "user", name, {})
+            return records.StoredUser.from_row(row)
+
+    def check_login(
+        self, name: str, password: str, client: str | None = None
+    ) -> records.StoredUser | None:
+        """The user if name and password match an active account, else None. Both are audited.
+
+        A failure is one ``login.failed`` event. For a name that does not exist it records
+        "unknown user" and an HMAC of the typed name (secret beside the signing key), never the
+        text itself: people type passwords into the name field. ``client`` (e.g. an address)
+        is recorded as given. The password policy is not checked here.
+        """
         name = name if isinstance(name, str) else ""
         password = password if isinstance(password, str) else ""
         with self._read() as s:
@@ -273,7 +349,7 @@ class Store:
         new_hash = (
             self._passwords.hash(password) if ok and self._passwords.needs_rehash(stored) else None
         )
-        object_id = (name.strip() or "(empty)")[:64]
+        extra = {} if client is None else {"client": str(client)[:200]}
         with self._write() as s:
             if ok and active:
                 row = s.execute(
@@ -281,15 +357,30 @@ class Store:
                 ).scalar_one()
                 if new_hash is not None:
                     row.password_hash = new_hash
-                audit.append(s, name, "login", "user", name, {"rehashed": new_hash is not None})
+                details = {"rehashed": new_hash is not None, **extra}
+                audit.append(s, name, "login", "user", name, details)
                 return records.StoredUser.from_row(row)
-            reason = (
-                "unknown user"
-                if stored is None
-                else ("wrong password" if not ok else "account deactivated")
-            )
-            audit.append(s, SYSTEM_ACTOR, "login.failed", "user", object_id, {"reason": reason})
+            if stored is None:
+                object_id = UNKNOWN_USER
+                details = {
+                    "reason": "unknown user",
+                    "name_hmac": signing.keyed_hash(signing.login_secret(self.key_paths), name),
+                    **extra,
+                }
+            else:
+                object_id = name
+                reason = "wrong password" if not ok else "account deactivated"
+                details = {"reason": reason, **extra}
+            audit.append(s, SYSTEM_ACTOR, FAILED_LOGIN, "user", object_id, details)
             return None
+
+    def failed_logins(self, viewer_role: str, limit: int = 200) -> list[records.StoredAuditEvent]:
+        """The newest failed sign-ins, for reviewers and admins only (builders are refused)."""
+        if not workflow.may_review(viewer_role):
+            raise PermissionDeniedError(
+                "Only reviewers and admins can see failed sign-ins; ask one of them."
+            )
+        return self.audit_events(action=FAILED_LOGIN, limit=limit, newest_first=True)
 
     # ------------------------------------------------------------------ files
 
@@ -733,10 +824,17 @@ class Store:
         after_seq: int | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        viewer_role: str | None = None,
     ) -> list[records.StoredAuditEvent]:
-        """Audit events matching all the given filters, in sequence order."""
+        """Audit events matching all the given filters, in sequence order.
+
+        Pass the signed-in user's ``viewer_role``: failed sign-ins are left out for builders
+        (only reviewers and admins see them). None (the CLI, the system) shows everything.
+        """
         M = models.AuditEventRow
         stmt = select(M)
+        if viewer_role is not None and not workflow.may_review(viewer_role):
+            stmt = stmt.where(M.action != FAILED_LOGIN)
         if actor is not None:
             stmt = stmt.where(M.actor == actor)
         if action is not None:
@@ -758,10 +856,93 @@ class Store:
         with self._read() as s:
             return [records.StoredAuditEvent.from_row(r) for r in s.execute(stmt).scalars()]
 
-    def verify(self) -> records.VerifyResult:
-        """Walk the whole audit chain; see :class:`records.VerifyResult`."""
+    def _keyring(self, public_key: str | Path | None) -> tuple[signing.Keyring | None, str]:
+        """The keyring to verify with: ``public_key`` (keyring or PEM), else the one in use."""
+        path = Path(public_key).expanduser() if public_key else self.key_paths.keyring
+        if public_key is None and not path.exists():
+            return None, str(path)  # fine for an empty chain; verify says so otherwise
+        return signing.load_keyring(path), str(path)
+
+    def verify(
+        self, checkpoints_file: str | Path | None = None, public_key: str | Path | None = None
+    ) -> records.VerifyResult:
+        """Check hash links, every signature and every checkpoint; see ``records.VerifyResult``.
+
+        ``checkpoints_file``: a checkpoint log (or a copy, e.g. from a report) instead of this
+        store's own; ``public_key``: a keyring or PEM public key instead of the one in use.
+        Raises SigningKeyError when no usable public key is at hand or it did not sign this chain.
+        """
+        keyring, where = self._keyring(public_key)
+        log = Path(checkpoints_file).expanduser() if checkpoints_file else self.checkpoint_path
+        if checkpoints_file is not None and not log.is_file():
+            raise ValidationError(f"There is no checkpoint file at {log}.")
         with self._read(snapshot=True) as s:
-            return audit.verify(s)
+            return integrity.verify(s, keyring, log, where)
+
+    def checkpoint(self) -> checkpoints.Checkpoint:
+        """Sign the current head, append it to the checkpoint log and return it."""
+        signer = self._signer()
+        with self._read() as s:
+            head = audit.read_head(s)
+            cp = checkpoints.make_checkpoint(signer, head.last_seq, head.last_hash)
+        checkpoints.append_checkpoint(self.checkpoint_path, cp)
+        return cp
+
+    def latest_checkpoint(self) -> checkpoints.Checkpoint | None:
+        """The newest authentic checkpoint of the log (None when there is none yet)."""
+        keyring, _ = self._keyring(None)
+        if keyring is None:
+            return None
+        return checkpoints.latest(self.checkpoint_path, keyring)
+
+    def rotate_key(self, actor: str = SYSTEM_ACTOR) -> tuple[str, str]:
+        """Sign from the next event on with a new key; returns (old, new) key fingerprints.
+
+        For a lost or retired key: the old private key is not needed (nor kept); its public key
+        stays in the keyring so the events it signed still verify. The rotation is audited with
+        both fingerprints, in an event signed by the new key.
+        """
+        keyring = signing.load_keyring(self.key_paths.keyring)
+        old_id = keyring.current.key_id
+        new = Signer.generate()
+        with self._write(signer=new) as s:
+            self._actor(
+                s, actor, allow_system=True, roles=frozenset({"admin"}), doing="rotate keys"
+            )
+            first_seq = audit.read_head(s).last_seq + 1
+            signing.install_key(self.key_paths, keyring.with_key(new.public_key, first_seq), new)
+            audit.append(
+                s, actor, "key.rotate", "audit", "key", {"old_key": old_id, "new_key": new.key_id}
+            )
+        self._signer_cache = new
+        return old_id, new.key_id
+
+    def migrate_chain(self, *, accept_broken: bool = False, actor: str = SYSTEM_ACTOR) -> int:
+        """Sign an audit chain written before signing existed; returns how many events were signed.
+
+        A broken old chain raises ChainBrokenError unless ``accept_broken`` (then audited as
+        ``chain.accepted_broken``). Refused when the checkpoint log shows this deployment already
+        had a signed chain: signatures stripped from it must not be replaced by signing again.
+        """
+        with self._read() as s:
+            todo = chain_signing.unsigned_count(s)
+        if todo == 0:
+            return 0
+        previous = checkpoints.latest(self.checkpoint_path)
+        if previous is not None and previous.seq > 0:
+            raise chain_signing.ChainBrokenError(
+                f"The checkpoint log {self.checkpoint_path} shows this audit trail was already "
+                f"signed (up to event {previous.seq}), yet {todo} events are unsigned now: they "
+                "were stripped or inserted. Run 'python -m storage verify'; nothing was signed."
+            )
+        signer = signing.open_signer(self.key_paths, may_create=True)
+        with self._write(signer=signer) as s:
+            signed = chain_signing.sign_existing(
+                s, signer, accept_broken=accept_broken, actor=actor
+            )
+        self._signer_cache = signer
+        self.checkpoint()
+        return signed
 
     def export_audit(
         self, fmt: str, path: str | Path, actor: str = SYSTEM_ACTOR
@@ -769,7 +950,9 @@ class Store:
         """Write the audit trail to ``path`` as "csv" or "json"; the export itself is audited.
 
         A copy is also kept in the file store, and its hash is in the ``audit.export`` event,
-        so an auditor can later prove which file was handed over.
+        so an auditor can later prove which file was handed over. The latest checkpoint goes
+        with it (CSV: a final comment row; JSON: ``checkpoint``), so every copy that leaves the
+        machine also carries a signed head to check the database against later.
         """
         if fmt not in FORMATS:
             raise ValidationError(f"Unknown export format {fmt!r}: choose csv or json.")
@@ -778,18 +961,21 @@ class Store:
             raise ValidationError(f"{target} is a folder; give a file name to write to.")
         if not target.parent.is_dir():
             raise ValidationError(f"The folder {target.parent} does not exist; create it first.")
+        verified = self.verify()
         with self._read(snapshot=True) as s:
-            verified = audit.verify(s)
             rows = s.execute(
-                select(models.AuditEventRow).order_by(models.AuditEventRow.seq)
+                select(models.AuditEventRow)
+                .where(models.AuditEventRow.seq <= verified.head_seq)
+                .order_by(models.AuditEventRow.seq)
             ).scalars()
             events = [records.StoredAuditEvent.from_row(r) for r in rows]
+        checkpoint = verified.latest_checkpoint
         if fmt == "csv":
-            data = to_csv(events)
+            data = to_csv(events, checkpoint)
         else:
-            data = to_json(events, verified, audit.format_ts(datetime.now(UTC)))
+            data = to_json(events, verified, audit.format_ts(datetime.now(UTC)), checkpoint)
         digest, _ = self.files.save(data, f".{fmt}")
-        _atomic_write(target, data)
+        replace_file(target, data, 0o644)
         self.record_event(
             actor,
             "audit.export",
@@ -801,21 +987,7 @@ class Store:
                 "last_seq": events[-1].seq if events else 0,
                 "sha256": digest,
                 "chain_ok": verified.ok,
+                "checkpoint_seq": checkpoint.seq if checkpoint else None,
             },
         )
         return records.ExportResult(path=target, format=fmt, count=len(events), sha256=digest)
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Replace ``target`` with ``data`` so a reader never sees a half-written export."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

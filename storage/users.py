@@ -1,13 +1,20 @@
-"""Users, roles and passwords (argon2id via argon2-cffi).
+"""Users and passwords (argon2id via argon2-cffi); role names live in ``workflow.ROLES``.
 
 Passwords are only ever handled as arguments and hashed at once; they are never stored, logged
 or put in an audit event. A login for an unknown name still runs one hash verification so that
 response time does not reveal which names exist.
+
+Password policy (NIST SP 800-63B): at least 8 characters, 12 for admins; refused when the whole
+password matches, case-insensitively, an entry of the shipped list of common passwords
+(``assets/common-passwords.txt``); no composition rules. It applies when a password is *set*;
+sign-in never checks it, so nobody is locked out by a policy change.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,6 +25,8 @@ from .workflow import ROLES
 # The actor name of the CLI and background jobs; no user may take it.
 SYSTEM_ACTOR = "system"
 MIN_PASSWORD_LENGTH = 8
+MIN_ADMIN_PASSWORD_LENGTH = 12
+COMMON_PASSWORDS_FILE = Path(__file__).resolve().parents[1] / "assets" / "common-passwords.txt"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
@@ -43,13 +52,29 @@ def validate_role(role: str) -> str:
     return role
 
 
-def validate_password(password: str) -> str:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            f"The password is too short: use at least {MIN_PASSWORD_LENGTH} characters."
-        )
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list, lower-cased (read once per process)."""
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(
+        line.strip().lower() for line in lines if line.strip() and not line.startswith("#")
+    )
+
+
+def validate_password(password: str, role: str) -> str:
+    """Check a password being set for a user of ``role``; never used at sign-in."""
+    admin = role == "admin"
+    minimum = MIN_ADMIN_PASSWORD_LENGTH if admin else MIN_PASSWORD_LENGTH
+    if not isinstance(password, str) or len(password) < minimum:
+        who = " for an admin" if admin else ""
+        raise ValidationError(f"The password is too short: use at least {minimum} characters{who}.")
     if password.strip() != password:
         raise ValidationError("The password must not start or end with spaces.")
+    if password.lower() in common_passwords():
+        raise ValidationError(
+            "This password is on the list of common passwords that attackers try first; "
+            "choose another (a few unrelated words make a long, memorable one)."
+        )
     return password
 
 

@@ -35,6 +35,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("STEERING_DATA_DIR", raising=False)
     monkeypatch.delenv("STEERING_PASSWORD", raising=False)
+    monkeypatch.delenv("STEERING_AUDIT_KEY_FILE", raising=False)
+    monkeypatch.delenv("STEERING_CHECKPOINT_FILE", raising=False)
 
 
 @pytest.fixture(scope="session")

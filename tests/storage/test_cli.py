@@ -28,7 +28,8 @@ def test_add_user_list_verify_export(db_url, data_dir, capsys, monkeypatch, tmp_
         0,
         "added user ada (admin)\n",
     )
-    monkeypatch.setenv("DATABASE_URL", db_url)  # the default when --db is not given
+    monkeypatch.setenv("DATABASE_URL", db_url)  # the defaults when --db / --data-dir are not given
+    monkeypatch.setenv("STEERING_DATA_DIR", str(data_dir))
     assert cli(capsys, "add-user", "bob", "--role", "reviewer")[0] == 0
     code, out, _ = cli(capsys, "users", *db)
     assert code == 0 and [line.split()[:3] for line in out.splitlines()] == [
@@ -36,14 +37,19 @@ def test_add_user_list_verify_export(db_url, data_dir, capsys, monkeypatch, tmp_
         ["bob", "reviewer", "active"],
     ]
     code, out, _ = cli(capsys, "verify", *db)
-    assert code == 0 and out.splitlines()[0] == "audit chain ok: 2 events"
+    assert code == 0 and out.splitlines()[0] == (
+        "audit chain ok: 2 events (2 signed at write time); 0 checkpoints match"
+    )
     for fmt in ("csv", "json"):
         target = tmp_path / f"audit.{fmt}"
         code, out, _ = cli(capsys, "export-audit", "--format", fmt, "--out", str(target), *db)
         assert code == 0 and out.startswith(f"exported {2 if fmt == 'csv' else 3} events")
     assert len(json.loads((tmp_path / "audit.json").read_text())["events"]) == 3
     code, out, _ = cli(capsys, "migrate", *db)
-    assert (code, out) == (0, "database schema is at revision 0001\n")
+    assert (code, out) == (
+        0,
+        "database schema is at revision 0002\naudit trail already signed: nothing to do\n",
+    )
 
 
 def test_password_prompt_asks_twice(db_url, data_dir, capsys, monkeypatch) -> None:
@@ -67,7 +73,8 @@ def test_user_errors_exit_2_with_one_line(db_url, data_dir, capsys, monkeypatch)
     assert (code, err) == (2, "error: A user named 'ada' already exists.\n")
     monkeypatch.setenv("STEERING_PASSWORD", "short")
     code, _, err = cli(capsys, "add-user", "zed", "--role", "admin", *db)
-    assert code == 2 and "at least 8 characters" in err and len(err.splitlines()) == 1
+    assert err == "error: The password is too short: use at least 12 characters for an admin.\n"
+    assert code == 2
     code, _, err = cli(capsys, "verify", "--db", "postgresql://postgres@127.0.0.1:1/none")
     assert code == 2 and err.startswith("error: Cannot reach the database")
     with pytest.raises(SystemExit) as info:

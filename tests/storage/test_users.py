@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 from sqlalchemy import text
 
@@ -33,11 +36,17 @@ def test_check_login(store: Store, people: dict) -> None:
     store.set_user_active("alice", False, "ada")
     assert store.check_login("alice", PASSWORD) is None
     logins = [(e.action, e.object_id, e.details) for e in store.audit_events(object_type="user")]
+    secret = (store.data_dir / "audit-signing.hmac").read_bytes().strip()
+
+    def keyed(name: str) -> str:  # HMAC-SHA256 with the secret beside the signing key
+        return hmac.new(secret, name.encode(), hashlib.sha256).hexdigest()
+
+    unknown = {"reason": "unknown user"}
     assert logins[-6:] == [
         ("login", "alice", {"rehashed": False}),
         ("login.failed", "alice", {"reason": "wrong password"}),
-        ("login.failed", "nobody", {"reason": "unknown user"}),
-        ("login.failed", "(empty)", {"reason": "unknown user"}),
+        ("login.failed", "(unknown)", {**unknown, "name_hmac": keyed("nobody")}),
+        ("login.failed", "(unknown)", {**unknown, "name_hmac": keyed("")}),
         ("user.deactivate", "alice", {}),
         ("login.failed", "alice", {"reason": "account deactivated"}),
     ]
