@@ -5,7 +5,8 @@ framing): a declared ``Content-Length`` over the cap is refused before any byte 
 bytes actually received are counted too. Gradio's upload route must declare its length (browsers
 always do), because Gradio's own parser cleans up its temporary file only when it refuses a file
 itself (``Blocks.max_file_size``, which the server sets to the same cap), not when the client goes
-away mid-body. Tab handlers read an upload with :func:`take_upload`, which deletes it.
+away mid-body. Tab handlers take uploads through :func:`uploaded_file` and read them with
+:func:`take_upload`, which deletes them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
+import gradio as gr
+import gradio_client.utils as client_utils
+from gradio.data_classes import FileData
+from gradio.utils import NamedString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 FRAMING_BYTES = 64 * 1024  # multipart boundaries and part headers around the file itself
@@ -121,3 +127,26 @@ def take_upload(path: str | Path, upload_root: str | Path) -> bytes:
         if parent != root and parent.is_relative_to(root):
             shutil.rmtree(parent, ignore_errors=True)  # Gradio keeps each upload in its own folder
     return data
+
+
+def uploaded_file(**kwargs: Any) -> gr.File:
+    """A ``gr.File`` for uploads whose handler gets the uploaded path and no stray temporary file.
+
+    Gradio 6.31's ``gr.File(type="filepath")`` opens an empty ``NamedTemporaryFile`` in its cache
+    on every event and never closes or deletes it. This component hands the handler the uploaded
+    path only, which :func:`take_upload` then deletes. (An instance override, not a subclass:
+    Gradio writes a ``.pyi`` stub next to any module that subclasses a component.)
+    """
+    component = gr.File(**{**kwargs, "type": "filepath"})
+
+    def process_single_file(f: FileData) -> NamedString:
+        if component.file_types and not client_utils.is_valid_file(f.path, component.file_types):
+            raise gr.Error(
+                "This kind of file is not accepted here: upload one of "
+                + ", ".join(component.file_types)
+                + "."
+            )
+        return NamedString(f.path)
+
+    component._process_single_file = process_single_file  # type: ignore[method-assign]
+    return component

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -18,11 +20,13 @@ def sign_in(client: httpx.Client, name: str, password: str = PASSWORD, **headers
     )
 
 
-def signed_in(server, name: str) -> httpx.Client:
-    client = server.client()
-    response = sign_in(client, name)
-    assert response.status_code == 200, response.text
-    return client
+@contextmanager
+def signed_in(server, name: str) -> Iterator[httpx.Client]:
+    """A client holding a fresh session cookie for ``name``; closed at the end."""
+    with server.client() as client:
+        response = sign_in(client, name)
+        assert response.status_code == 200, response.text
+        yield client
 
 
 def call(client: httpx.Client, api_name: str, data: list) -> tuple[str, object]:

@@ -17,7 +17,7 @@ import uvicorn
 from dashboard.web import NotSignedInError, current_user, offer
 from dashboard.web.cache import prepare_file_cache
 from dashboard.web.server import create_server
-from dashboard.web.uploads import take_upload
+from dashboard.web.uploads import take_upload, uploaded_file
 from storage import Store
 
 
@@ -51,7 +51,7 @@ def build_blocks(cache: Path) -> gr.Blocks:
         note = gr.Textbox(label="note")
         answer = gr.Textbox(label="answer")
         produced = gr.File(label="produced")
-        upload = gr.File(label="upload")
+        upload = uploaded_file(label="upload")
         gr.Button("who am I").click(whoami, note, answer, api_name="whoami")
         gr.Button("make file").click(make_file, None, produced, api_name="make_file")
         gr.Button("offer").click(offer_link, None, answer, api_name="offer_link")
