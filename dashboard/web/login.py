@@ -13,6 +13,7 @@ import json
 import logging
 import math
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -61,6 +62,14 @@ async def _credentials(request: Request) -> dict[str, str]:
         k: body.get(k) if isinstance(body.get(k), str) else ""
         for k in ("username", "password", "next")
     }
+
+
+def _same_origin(request: Request) -> bool:
+    """False for a form another site posts here (login CSRF); clients sending no Origin pass."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin != "null"
+    return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def _set_cookie(response: Response, token: str, secure: bool) -> None:
@@ -131,6 +140,8 @@ async def login_submit(request: Request) -> Response:
         page = render_login_page(message=message, name=name, next_path=next_path)
         return HTMLResponse(page, status_code=status, headers=headers)
 
+    if not _same_origin(request):
+        return refuse(403, "Sign in from the app's own /login page.")
     refusal = web.throttle.check(name, address)
     if refusal is not None:
         if refusal.first:

@@ -182,3 +182,12 @@ def test_password_is_checked_by_the_store(server) -> None:
         assert sign_in(client, "ann", PASSWORD + "x").status_code == 401
         assert sign_in(client, "nobody-here").status_code == 401
         assert sign_in(client, "ann").json() == {"user": "ann", "role": "builder"}
+
+
+def test_a_sign_in_form_posted_from_another_site_is_refused(server) -> None:
+    with server.client() as client:
+        foreign = sign_in(client, "ann", origin="https://evil.example")
+        assert foreign.status_code == 403
+        assert COOKIE_NAME not in client.cookies
+        own = sign_in(client, "ann", origin=server.url)
+        assert own.status_code == 200
