@@ -175,15 +175,14 @@ def score_choices(
     questions = as_questions(rows, need_choices=True)
     conditions = [Condition(float(a)) for a in alphas]
     return _choice_table(
-        loaded,
-        questions,
-        conditions,
-        [q.choices for q in questions],  # type: ignore[misc]
-        vector=vector,
-        layers=layers,
-        batch_size=batch_size,
-        progress=progress,
-    )
+        loaded, questions, conditions, _choices(questions), vector=vector, layers=layers,
+        batch_size=batch_size, progress=progress,
+    )  # fmt: skip
+
+
+def _choices(questions: Sequence[Question]) -> list[tuple[str, ...]]:
+    # Only called on questions checked with ``need_choices=True``: every one has choices.
+    return [q.choices or () for q in questions]
 
 
 def _generated_table(
@@ -244,45 +243,54 @@ def summarise(table: pd.DataFrame, *, seed: int = 0) -> tuple[StrengthResult, ..
     base = table[table.alpha == 0.0].sort_values("question")
     if base.empty:
         raise ValueError("the table needs strength 0 rows to compare against")
-    results = []
-    for alpha in sorted(table.alpha.unique(), key=float):
-        part = table[table.alpha == alpha].sort_values("question")
-        n = len(part)
-        correct = int(part.correct.sum())
-        correct_norm = int(part.correct_norm.sum())
-        low, high = wilson(correct, n)
-        low_n, high_n = wilson(correct_norm, n)
-        counts = paired_counts(base.correct.tolist(), part.correct.tolist())
-        counts_n = paired_counts(base.correct_norm.tolist(), part.correct_norm.tolist())
-        diff_low, diff_high = paired_bootstrap(
-            base.correct.tolist(), part.correct.tolist(), seed=seed
-        )
-        results.append(
-            StrengthResult(
-                alpha=float(alpha),
-                accuracy=correct / n,
-                accuracy_norm=correct_norm / n,
-                ci_low=low,
-                ci_high=high,
-                kl=_mean(part.kl),
-                entropy_bits=_mean(part.entropy_bits),
-                mass_correct=_mean(part.mass_correct),
-                mass_incorrect=_mean(part.mass_incorrect),
-                mcnemar_p=counts.p_value,
-                n=n,
-                correct=correct,
-                correct_norm=correct_norm,
-                ci_norm_low=low_n,
-                ci_norm_high=high_n,
-                mcnemar_p_norm=counts_n.p_value,
-                gained=counts.gained,
-                lost=counts.lost,
-                diff=(correct - counts.base_correct) / n,
-                diff_low=diff_low,
-                diff_high=diff_high,
-            )
-        )
-    return tuple(results)
+    return tuple(
+        _strength_result(base, table[table.alpha == alpha], float(alpha), seed=seed)
+        for alpha in sorted(table.alpha.unique(), key=float)
+    )
+
+
+def _strength_result(
+    base: pd.DataFrame,
+    part: pd.DataFrame,
+    alpha: float,
+    *,
+    layers: tuple[int, ...] | None = None,
+    seed: int = 0,
+) -> StrengthResult:
+    """The result of the rows ``part`` (one condition), tested against ``base`` (strength 0)."""
+    part = part.sort_values("question")
+    n = len(part)
+    correct = int(part.correct.sum())
+    correct_norm = int(part.correct_norm.sum())
+    low, high = wilson(correct, n)
+    low_n, high_n = wilson(correct_norm, n)
+    counts = paired_counts(base.correct.tolist(), part.correct.tolist())
+    counts_n = paired_counts(base.correct_norm.tolist(), part.correct_norm.tolist())
+    diff_low, diff_high = paired_bootstrap(base.correct.tolist(), part.correct.tolist(), seed=seed)
+    return StrengthResult(
+        alpha=alpha,
+        accuracy=correct / n,
+        accuracy_norm=correct_norm / n,
+        ci_low=low,
+        ci_high=high,
+        kl=_mean(part.kl),
+        entropy_bits=_mean(part.entropy_bits),
+        mass_correct=_mean(part.mass_correct),
+        mass_incorrect=_mean(part.mass_incorrect),
+        mcnemar_p=counts.p_value,
+        n=n,
+        correct=correct,
+        correct_norm=correct_norm,
+        ci_norm_low=low_n,
+        ci_norm_high=high_n,
+        mcnemar_p_norm=counts_n.p_value,
+        gained=counts.gained,
+        lost=counts.lost,
+        diff=(correct - counts.base_correct) / n,
+        diff_low=diff_low,
+        diff_high=diff_high,
+        layers=layers,
+    )
 
 
 def _mean(column: pd.Series) -> float | None:
@@ -331,16 +339,11 @@ def _table(
 ) -> pd.DataFrame:
     questions = as_questions(rows, need_choices=mode == "choice")
     if mode == "choice":
+        conditions = [Condition(a) for a in alphas]
         return _choice_table(
-            loaded,
-            questions,
-            [Condition(a) for a in alphas],
-            [q.choices for q in questions],  # type: ignore[misc]
-            vector=vector,
-            layers=layers,
-            batch_size=batch_size,
-            progress=progress,
-        )
+            loaded, questions, conditions, _choices(questions), vector=vector, layers=layers,
+            batch_size=batch_size, progress=progress,
+        )  # fmt: skip
     return _generated_table(
         loaded,
         questions,
@@ -606,42 +609,16 @@ def layer_sweep(
     sets = [tuple(s) for s in layer_sets] if layer_sets else [(i,) for i in vector.layers]
     conditions = [Condition(0.0)] + [Condition(float(alpha), s) for s in sets]
     table = _choice_table(
-        loaded,
-        questions,
-        conditions,
-        [q.choices for q in questions],  # type: ignore[misc]
-        vector=vector,
-        layers=None,
-        batch_size=batch_size,
-        progress=progress,
-    )
+        loaded, questions, conditions, _choices(questions), vector=vector, layers=None,
+        batch_size=batch_size, progress=progress,
+    )  # fmt: skip
     base = table[table.layers == ""].sort_values("question")
-    results = []
-    for layers in [()] + sets:
-        part = table[table.layers == ",".join(map(str, layers))].sort_values("question")
-        counts = paired_counts(base.correct.tolist(), part.correct.tolist())
-        n, correct = len(part), int(part.correct.sum())
-        correct_norm = int(part.correct_norm.sum())
-        low, high = wilson(correct, n)
-        results.append(
-            StrengthResult(
-                alpha=float(alpha) if layers else 0.0,
-                accuracy=correct / n,
-                accuracy_norm=correct_norm / n,
-                ci_low=low,
-                ci_high=high,
-                kl=_mean(part.kl),
-                entropy_bits=_mean(part.entropy_bits),
-                mass_correct=_mean(part.mass_correct),
-                mass_incorrect=_mean(part.mass_incorrect),
-                mcnemar_p=counts.p_value,
-                n=n,
-                correct=correct,
-                correct_norm=correct_norm,
-                gained=counts.gained,
-                lost=counts.lost,
-                diff=(correct - counts.base_correct) / n,
-                layers=tuple(layers),
-            )
+    return tuple(
+        _strength_result(
+            base,
+            table[table.layers == ",".join(map(str, layers))],
+            float(alpha) if layers else 0.0,
+            layers=layers,
         )
-    return tuple(results)
+        for layers in [()] + sets
+    )
