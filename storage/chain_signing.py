@@ -63,9 +63,12 @@ def sign_existing(session: Session, signer: Signer, *, accept_broken: bool, acto
     rows = session.execute(
         select(AuditEventRow).where(AuditEventRow.sig.is_(None)).order_by(AuditEventRow.seq)
     ).scalars()
+    mismatched = []  # events whose content already did not match their hash: named, not hidden
     for row in rows:
         row.sig = audit.sign_hash(signer, row.hash)
         row.key_id = signer.key_id
+        if not plain.ok and not audit.content_ok(row):
+            mismatched.append(row.seq)
     session.flush()
     if not plain.ok:
         audit.append(
@@ -78,6 +81,7 @@ def sign_existing(session: Session, signer: Signer, *, accept_broken: bool, acto
                 "first_broken_seq": plain.first_broken_seq,
                 "reason": plain.reason,
                 "message": plain.message,
+                "content_mismatch": mismatched,
             },
         )
     audit.append(

@@ -58,12 +58,17 @@ def _check_key_matches(session: Session, keyring: Keyring, where: str) -> None:
 
 
 def _walk_signatures(
-    session: Session, keyring: Keyring, migration_head: int, lenient_until: int
+    session: Session,
+    keyring: Keyring,
+    migration_head: int,
+    lenient_until: int,
+    accepted_mismatch: frozenset[int] = frozenset(),
 ) -> tuple[int, int, tuple[int, str] | None]:
     """Check every event's signature; returns (at write, at migration, first failure).
 
     ``lenient_until``: events up to here belong to an old chain an operator accepted as broken;
-    their links are not checked, but each must still hash to its stored hash and carry a valid
+    their links are not checked, but each must still hash to its stored hash (except those the
+    migration recorded as already not matching, ``accepted_mismatch``) and carry a valid
     signature, so nothing in them changed after the migration.
     """
     at_write = at_migration = 0
@@ -72,7 +77,7 @@ def _walk_signatures(
     for row in session.execute(stmt).scalars():
         if lenient_until:
             linked = prev is None or (row.prev_hash == prev.hash and row.seq == prev.seq + 1)
-            if not audit.content_ok(row):
+            if row.seq not in accepted_mismatch and not audit.content_ok(row):
                 return at_write, at_migration, (row.seq, "edited")
             if row.seq > lenient_until + 1 and not linked:
                 return at_write, at_migration, (row.seq, "edited")
@@ -172,12 +177,15 @@ def verify(session: Session, keyring: Keyring | None, log: Path | None, where: s
     signed = _details(session, CHAIN_SIGNED)
     migration_head = int(signed[1].get("head_seq", 0)) if signed else 0
     accepted = _details(session, CHAIN_ACCEPTED_BROKEN)
-    lenient_until = 0
+    lenient_until, mismatch = 0, frozenset()
     if not plain.ok and accepted is not None:
         accepted_seq = accepted[1].get("first_broken_seq")
         if plain.first_broken_seq is not None and plain.first_broken_seq == accepted_seq:
             lenient_until = migration_head  # the operator's recorded decision covers this break
-    at_write, at_migration, bad = _walk_signatures(session, keyring, migration_head, lenient_until)
+            mismatch = frozenset(accepted[1].get("content_mismatch", []))
+    at_write, at_migration, bad = _walk_signatures(
+        session, keyring, migration_head, lenient_until, mismatch
+    )
     base = dataclasses.replace(plain, signed_at_write=at_write, signed_at_migration=at_migration)
     plain_break = None if (plain.ok or lenient_until) else plain.first_broken_seq
     if bad is not None and (plain_break is None or bad[0] < plain_break):

@@ -61,6 +61,12 @@ def upgrade_to_head(engine: Engine) -> str:
     """Bring the schema to the newest revision; return that revision."""
     if current_revision(engine) == HEAD_REVISION:
         return HEAD_REVISION
+    upgrade_to(engine, "head")
+    return HEAD_REVISION
+
+
+def upgrade_to(engine: Engine, revision: str) -> None:
+    """Upgrade to ``revision`` under the locks (tests build old databases with an older one)."""
     from alembic import command
 
     cfg = alembic_config()
@@ -68,5 +74,4 @@ def upgrade_to_head(engine: Engine) -> str:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema()))"))
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-    return HEAD_REVISION
+        command.upgrade(cfg, revision)

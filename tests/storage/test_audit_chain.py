@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import pytest
 from sqlalchemy import text
 
 from storage import Store, ValidationError, audit
 from storage.audit import GENESIS_HASH
 
-
-def independent_hash(prev_hash: str, row: dict) -> str:
-    """The documented rule, written out again so the test does not trust the code under test."""
-    body = {
-        "seq": row["seq"],
-        "ts": row["ts"],
-        "actor": row["actor"],
-        "action": row["action"],
-        "object_type": row["object_type"],
-        "object_id": row["object_id"],
-        "details": json.loads(row["details"]),
-    }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+from .helpers import independent_hash
 
 
 def rows(raw) -> list[dict]:

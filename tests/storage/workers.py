@@ -32,3 +32,11 @@ def write_forever(url: str, data_dir: str, vector_id: int, evaluation_id: int) -
 
 if __name__ == "__main__":
     write_forever(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+
+
+def open_at_once(url: str, data_dir: str, barrier) -> str:  # noqa: ANN001 - a Manager proxy
+    """Wait for the others, then open the store (which creates the key if none exists)."""
+    barrier.wait()
+    with Store.open(url, data_dir) as store:
+        event = store.record_event("system", "generate", "worker", "key-race", {})
+        return event.key_id
