@@ -8,10 +8,12 @@ dataclasses from :mod:`storage.records` (``Stored<Table>``, derived from the ORM
 shown as is.
 
 Opening
-    ``Store.open(url=None, data_dir=None, *, password_hasher=None) -> Store``
+    ``Store.open(url=None, data_dir=None, *, password_hasher=None, signing=True) -> Store``
         Database: ``url``, else ``$DATABASE_URL``, else SQLite at ``<data_dir>/lab.db``.
         Data folder: ``data_dir``, else ``$STEERING_DATA_DIR``, else ``./data``.
-        Migrations (Alembic, in ``storage/migrations``) are applied automatically.
+        Migrations (Alembic, in ``storage/migrations``) are applied automatically; the audit
+        signing key (``$STEERING_AUDIT_KEY_FILE``, else ``<data_dir>/audit-signing.key``) is
+        loaded, or created while the chain is empty (``signing=False``: only when writing).
         ``store.close()``, or use it as a context manager.
 
 Actors are user names; ``"system"`` is accepted where noted (CLI, background jobs).
@@ -19,8 +21,11 @@ Actors are user names; ``"system"`` is accepted where noted (CLI, background job
 Users (roles: ``workflow.ROLES`` = builder, reviewer, admin)
     ``add_user(name, role, password, actor="system") -> StoredUser``   admin or system only
     ``set_user_active(name, active, actor) -> StoredUser``             users are never deleted
+    ``reset_password(name, password, actor) -> StoredUser``             admin or system only
     ``list_users() -> list[StoredUser]``
-    ``check_login(name, password) -> StoredUser | None``               successes and failures audited
+    ``check_login(name, password, client=None) -> StoredUser | None``  successes and failures audited
+    ``failed_logins(viewer_role, limit=200) -> list[StoredAuditEvent]`` reviewers/admins only
+    New passwords: 8+ characters (12+ for admins), not on the common-password list.
 
 Example sets, vectors, evaluations (files content-addressed under ``<data_dir>/files``)
     ``add_example_set(name, data, filename, content_hash, row_count, actor) -> StoredExampleSet``
@@ -48,16 +53,24 @@ Audit trail
     ``record_event(actor, action, object_type, object_id, details=None) -> StoredAuditEvent``
         for actions that change no stored state ("generate", "vector.export", ...)
     ``audit_events(*, actor, action, object_type, object_id, since, until, after_seq, limit,
-    newest_first) -> list[StoredAuditEvent]``
-    ``verify() -> VerifyResult(ok, count, first_broken_seq, reason, message, head_seq, head_hash)``
-        reason: "edited" | "deleted" | "inserted" | "reordered"
-    ``export_audit(fmt "csv" | "json", path, actor="system") -> ExportResult``
+    newest_first, viewer_role=None) -> list[StoredAuditEvent]``   builders never see failed sign-ins
+    ``verify(checkpoints_file=None, public_key=None) -> VerifyResult(ok, count, first_broken_seq,
+    reason, message, head_seq, head_hash, signed_at_write, signed_at_migration, checkpoints,
+    latest_checkpoint)``
+        reason: "edited" | "deleted" | "inserted" | "reordered" | "truncated" | "bad-signature"
+    ``checkpoint() -> Checkpoint``; ``latest_checkpoint() -> Checkpoint | None``
+    ``rotate_key(actor="system") -> (old_key_id, new_key_id)``
+    ``migrate_chain(accept_broken=False, actor="system") -> int``      sign a pre-signing chain
+    ``export_audit(fmt "csv" | "json", path, actor="system") -> ExportResult``  carries the checkpoint
 
-Command line: ``python -m storage {add-user,users,verify,export-audit,migrate} --help``.
+Command line: ``python -m storage {add-user,users,deactivate-user,reactivate-user,reset-password,
+verify,checkpoint,rotate-key,export-audit,migrate} --help``.
 """
 
 from __future__ import annotations
 
+from .chain_signing import ChainBrokenError
+from .checkpoints import Checkpoint
 from .errors import (
     AlreadyExistsError,
     ConflictError,
@@ -80,6 +93,7 @@ from .records import (
     StoredVector,
     VerifyResult,
 )
+from .signing import SigningKeyError
 from .store import Store
 from .users import SYSTEM_ACTOR
 from .workflow import ROLES
@@ -88,12 +102,15 @@ __all__ = [
     "ROLES",
     "SYSTEM_ACTOR",
     "AlreadyExistsError",
+    "ChainBrokenError",
+    "Checkpoint",
     "ConflictError",
     "CorruptFileError",
     "DatabaseUnavailableError",
     "ExportResult",
     "NotFoundError",
     "PermissionDeniedError",
+    "SigningKeyError",
     "StorageError",
     "Store",
     "StoredAuditEvent",
