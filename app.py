@@ -2,7 +2,8 @@
 
 Options fall back to environment variables (``STEERING_HOST``, ``STEERING_PORT``, ``DATABASE_URL``,
 ``STEERING_DATA_DIR``, ``STEERING_MODEL``). The UI lives in the ``dashboard`` package; this file
-only parses options, opens the store, sets up demo accounts on a first local run, and launches.
+only parses options, opens the store, sets up demo accounts on a first local run, and serves
+the dashboard behind the sign-in page (:mod:`dashboard.web`).
 """
 
 from __future__ import annotations
@@ -96,21 +97,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from dashboard.context import AppContext
     from dashboard.ui import build_ui, css
+    from dashboard.web.cache import prepare_file_cache
+    from dashboard.web.errors import WebError
+    from dashboard.web.server import create_server
+    from dashboard.web.settings import WebSettings
 
+    try:
+        settings = WebSettings.from_env()
+    except WebError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    # Before the Blocks is built: its components read the cache folder when created.
+    prepare_file_cache(store.data_dir)
     ctx = AppContext(store=store, default_model=args.model)
     if args.preload:
         ctx.preload()
-    app = build_ui(ctx, demo_users=bool(demo))
-    app.queue(default_concurrency_limit=4)
-    print(f"Dashboard on http://{args.host}:{args.port}", flush=True)
-    app.launch(
-        server_name=args.host,
-        server_port=args.port,
-        css=css(),
-        allowed_paths=[str(ctx.export_dir)],
-        footer_links=[],
-        show_error=False,
+    blocks = build_ui(ctx)
+    blocks.queue(default_concurrency_limit=4)
+    note = (
+        "Demo mode: the demo accounts and their passwords are printed in the console where the "
+        "app was started."
+        if demo
+        else ""
     )
+    server = create_server(
+        ctx, blocks, data_dir=store.data_dir, settings=settings, css=css(), login_note=note
+    )
+    print(f"Dashboard on http://{args.host}:{args.port} (sign in at /login)", flush=True)
+    import uvicorn
+
+    uvicorn.run(server, host=args.host, port=args.port, log_level="warning")
     return 0
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from dashboard import views
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
+from dashboard.web.errors import WebError
 from steering.engine.models import LoadedModel
 from steering.errors import SteeringError
 from storage import StorageError
@@ -28,7 +29,7 @@ class UserError(Exception):
 
 
 # The exception types whose message is meant for the user (ExampleSetError is a SteeringError).
-KNOWN_ERRORS: tuple[type[Exception], ...] = (SteeringError, StorageError, UserError)
+KNOWN_ERRORS: tuple[type[Exception], ...] = (SteeringError, StorageError, UserError, WebError)
 
 
 def quiet(_done: int, _total: int, _what: str = "") -> None:

@@ -14,12 +14,17 @@ from storage.workflow import may_review
 class BrowserSession:
     """Who is signed in and what they have made so far in this browser session.
 
+    ``user`` and ``role`` are copied from the authenticated request at the start of every event
+    (:func:`dashboard.tabs.events.guarded`), never trusted from the state itself; ``owner`` is the
+    sign-in session the work belongs to, so a state reached from another sign-in starts empty.
+
     Named apart from SQLAlchemy's ``Session`` (a database unit of work): this one lives in the
     browser tab and holds no database connection.
     """
 
     user: str | None = None
     role: str | None = None
+    owner: str | None = None
     model_spec: str | None = None
     # Examples
     example_set: ExampleSet | None = None
@@ -46,6 +51,13 @@ class BrowserSession:
     def is_reviewer(self) -> bool:
         """Whether the workflow lets this user's role review at all (the store decides)."""
         return self.role is not None and may_review(self.role)
+
+    def adopt(self, name: str, role: str, owner: str) -> None:
+        """Take identity from the request: work made under another sign-in is dropped first."""
+        if self.owner is not None and self.owner != owner:
+            for key, value in vars(BrowserSession()).items():
+                setattr(self, key, value)
+        self.user, self.role, self.owner = name, role, owner
 
     def forget_work(self) -> None:
         """Drop the vector and its evaluation (a vector is tied to the model it was built on)."""

@@ -24,12 +24,14 @@ def css() -> str:
     return CSS_PATH.read_text(encoding="utf-8") if CSS_PATH.is_file() else ""
 
 
-def build_ui(ctx: AppContext, *, demo_users: bool = False) -> gr.Blocks:
-    """A sign-in panel, then seven tabs following the journey."""
+def build_ui(ctx: AppContext) -> gr.Blocks:
+    """A header naming the signed-in user, then seven tabs following the journey.
+
+    Served by :func:`dashboard.web.server.create_server`, which signs people in on ``/login``.
+    """
     with gr.Blocks(title=TITLE) as demo:
         state = gr.State(BrowserSession())
-        login_panel = signin.create_login_panel(demo_users=demo_users)
-        with gr.Column(visible=False, elem_id="main-panel") as main_panel:
+        with gr.Column(elem_id="main-panel"):
             header = signin.create_header()
             with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):
                 model.create_ui(ctx, state)
@@ -40,7 +42,7 @@ def build_ui(ctx: AppContext, *, demo_users: bool = False) -> gr.Blocks:
                 audit.create_ui(ctx, state)
                 downloads_tab = downloads.create_ui(ctx, state)
 
-        signin.wire(ctx, state, login_panel, header, main_panel, review_tab, downloads_tab)
+        signin.wire(ctx, demo, state, header, review_tab, downloads_tab)
         examples.wire(ctx, state, examples_tab, compare_tab.question)
         build.wire(ctx, state, build_tab, compare_tab.steer_layers)
     return demo

@@ -11,7 +11,7 @@ from dashboard import views
 from dashboard.common import export_folder, need_user
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
-from dashboard.tabs.events import guarded
+from dashboard.tabs.events import download_markdown, guarded, offer_file
 
 
 def audit_table(
@@ -90,10 +90,10 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
     verify.click(guarded(result, do_verify), [state], [result])
 
     def do_export(session: BrowserSession) -> dict:
-        path = export_audit_csv(ctx, session)
+        link = offer_file(export_audit_csv(ctx, session))
         return {
-            export_file: gr.File(value=str(path), visible=True),
-            result: "Exported: use the link below.",
+            export_file: gr.File(visible=False),
+            result: download_markdown("audit-trail.csv", link),
         }
 
     export.click(guarded(result, do_export), [state], [export_file, result])

@@ -5,7 +5,6 @@ What downloads is exactly what was approved: the submission's layers and strengt
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from dashboard.common import UserError, export_folder, need_user, submission_cho
 from dashboard.context import AppContext
 from dashboard.report import evaluation_report_html
 from dashboard.session import BrowserSession
-from dashboard.tabs.events import guarded
+from dashboard.tabs.events import download_markdown, guarded, offer_file
 from steering.export import export_gguf
 from steering.vectors import ControlVector
 from storage import StoredSubmission
@@ -140,10 +139,8 @@ def create_ui(ctx: AppContext, state: gr.State) -> DownloadsTab:
     def maker(make: Callable[[AppContext, BrowserSession, int | None], Path]) -> Callable:
         def do_make(session: BrowserSession, submission_id: int | None) -> dict:
             path = make(ctx, session, submission_id)
-            return {
-                file: gr.File(value=str(path), visible=True),
-                status: f"Ready: **{html.escape(path.name)}**, use the link below.",
-            }
+            name = path.name
+            return {file: gr.File(visible=False), status: download_markdown(name, offer_file(path))}
 
         return guarded(status, do_make)
 

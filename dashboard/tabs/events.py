@@ -8,8 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
+from gradio.context import LocalContext
 
 from dashboard.common import KNOWN_ERRORS, Progress
+from dashboard.session import BrowserSession
+from dashboard.web import current_user
+from dashboard.web.downloads import offer
 
 Handler = Callable[..., dict]
 
@@ -19,13 +23,49 @@ def problem(error: BaseException) -> str:
     return f"**Problem:** {html.escape(str(error))}"
 
 
+def event_request() -> gr.Request | None:
+    """The request of the event being handled (Gradio sets it around every handler call)."""
+    return LocalContext.request.get(None)
+
+
+def identify(args: tuple[Any, ...]) -> None:
+    """Copy the signed-in user of this event's request onto its BrowserSession arguments.
+
+    Identity comes from the session cookie and the store, looked up now: a role change or a
+    deactivation applies to the next click. Raises NotSignedInError without a live sign-in.
+    """
+    sessions = [a for a in args if isinstance(a, BrowserSession)]
+    if not sessions:
+        return
+    user = current_user(event_request())
+    for session in sessions:
+        session.adopt(user.name, user.role, user.session_id)
+
+
+def offer_file(path: Any, filename: str | None = None) -> str:
+    """A one-time link to ``path`` for this event's signed-in session (the file moves there)."""
+    from pathlib import Path
+
+    path = Path(path)
+    return offer(event_request(), path, filename or path.name)
+
+
+def download_markdown(filename: str, link: str) -> str:
+    """The status line with a one-time download link (valid for this sign-in, a few minutes)."""
+    return (
+        f"Ready: [download **{html.escape(filename)}**]({link}) (the link works once, for "
+        "you only, for a few minutes)."
+    )
+
+
 def guarded(status: gr.components.Component, fn: Handler) -> Handler:
-    """Run ``fn``; a user error becomes a message in ``status`` and nothing else changes."""
+    """Identify the user, run ``fn``; a user error becomes a message in ``status``."""
 
     # functools.wraps keeps fn's signature visible: gradio finds gr.Progress through it.
     @functools.wraps(fn)
     def wrapped(*args: Any, **kwargs: Any) -> dict:
         try:
+            identify(args)
             return fn(*args, **kwargs)
         except KNOWN_ERRORS as error:
             return {status: problem(error)}

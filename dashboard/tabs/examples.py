@@ -16,6 +16,7 @@ from dashboard.common import SPLIT_SEED, UserError, need_user
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
 from dashboard.tabs.events import guarded
+from dashboard.web.uploads import take_upload, uploaded_file
 from steering.data.examples import (
     ExampleSetError,
     bundled_example_sets,
@@ -57,7 +58,8 @@ def upload_examples(
     if not path:
         raise UserError("Choose a CSV, JSONL, JSON or Excel file to upload.")
     file = Path(path)
-    return _accept(ctx, session, file.read_bytes(), file.name, file.stem[:200], heldout_fraction)
+    data = take_upload(file)  # read, then deleted: no uploaded file stays in Gradio's cache
+    return _accept(ctx, session, data, file.name, file.stem[:200], heldout_fraction)
 
 
 def _accept(
@@ -134,10 +136,9 @@ def create_ui() -> ExamplesTab:
                 )
                 use_bundled = gr.Button("Use this set", variant="primary", elem_id="use-bundled")
             with gr.Column(min_width=260):
-                upload = gr.File(
+                upload = uploaded_file(
                     label="…or upload your own file",
                     file_types=[".csv", ".jsonl", ".json", ".xlsx", ".xls"],
-                    type="filepath",
                     elem_id="upload-examples",
                     height=130,
                 )

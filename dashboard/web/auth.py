@@ -78,7 +78,10 @@ def is_https(
 def _starlette_request(request: Any) -> Any:
     """The Starlette request behind a ``gr.Request`` (or the request itself)."""
     # isinstance, not hasattr: gr.Request answers any attribute by converting the inner one.
-    inner = request if isinstance(request, HTTPConnection) else vars(request).get("request")
+    if isinstance(request, HTTPConnection):
+        inner = request
+    else:
+        inner = getattr(request, "__dict__", {}).get("request")
     if not isinstance(inner, HTTPConnection):
         raise NotSignedInError("This action needs a signed-in user: sign in and try again.")
     return inner
@@ -108,7 +111,7 @@ def current_user(request: Any) -> SignedInUser:
             "Your sign-in has ended (signed out, idle too long, or the account was "
             "deactivated): reload the page and sign in again."
         )
-    claimed = vars(request).get("username") if not isinstance(request, HTTPConnection) else None
+    claimed = getattr(request, "__dict__", {}).get("username")
     if isinstance(claimed, str) and claimed and claimed != user.name:
         # The event was queued under another session's name: trust neither.
         raise NotSignedInError("Your sign-in changed while this action waited: reload the page.")

@@ -116,7 +116,9 @@ async def login_form(request: Request) -> Response:
     user = await run_in_threadpool(web.resolve, cookie_value(request.headers))
     if user is not None:
         return RedirectResponse(next_path, status_code=303)
-    return HTMLResponse(render_login_page(next_path=next_path), headers=_NO_STORE)
+    return HTMLResponse(
+        render_login_page(next_path=next_path, note=web.login_note), headers=_NO_STORE
+    )
 
 
 async def login_submit(request: Request) -> Response:

@@ -64,6 +64,7 @@ def create_server(
     settings: WebSettings | None = None,
     css: str | None = None,
     allowed_paths: Sequence[str] = (),
+    login_note: str = "",
 ) -> FastAPI:
     """The app to hand to uvicorn; ``store_or_ctx`` is a ``storage.Store`` or has ``.store``.
 
@@ -80,6 +81,7 @@ def create_server(
         sessions=SessionTable(settings.session_idle_s),
         throttle=LoginThrottle(settings.login_base_delay_s, settings.login_max_delay_s),
         downloads=DownloadOffers(data_dir / DOWNLOADS_DIR_NAME, settings.download_ttl_s),
+        login_note=login_note,
     )
     app = _HeaderedFastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = web

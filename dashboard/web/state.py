@@ -38,6 +38,7 @@ class WebState:
     sessions: SessionTable
     throttle: LoginThrottle
     downloads: DownloadOffers
+    login_note: str = ""  # shown under the sign-in form (e.g. where demo passwords are)
 
     def resolve(self, token: str | None, *, touch: bool = True) -> SignedInUser | None:
         """The user of a cookie value if the session is live and the account active, else None.

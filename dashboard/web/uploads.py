@@ -18,6 +18,7 @@ from typing import Any
 
 import gradio as gr
 import gradio_client.utils as client_utils
+from gradio import utils as gr_utils
 from gradio.data_classes import FileData
 from gradio.utils import NamedString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -111,15 +112,16 @@ class UploadLimit:
                 raise
 
 
-def take_upload(path: str | Path, upload_root: str | Path) -> bytes:
+def take_upload(path: str | Path, upload_root: str | Path | None = None) -> bytes:
     """The bytes of an uploaded file, which is then deleted (with its folder in Gradio's cache).
 
-    ``upload_root`` is the cache folder (:func:`dashboard.web.cache.cache_folder`); a path outside
-    it is read but never deleted, so a handler cannot be tricked into removing other files.
+    ``upload_root`` is Gradio's cache folder (default: the one Gradio uses, see
+    :mod:`dashboard.web.cache`); a path outside it is read but never deleted, so a handler cannot
+    be tricked into removing other files (tests pass their own files).
     """
     file = Path(path)
     data = file.read_bytes()
-    root = Path(upload_root).resolve()
+    root = Path(upload_root or gr_utils.get_upload_folder()).resolve()
     resolved = file.resolve()
     if resolved.is_relative_to(root) and resolved != root:
         resolved.unlink(missing_ok=True)

@@ -7,7 +7,7 @@ import io
 
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
-from dashboard.tabs import build, compare, examples, review, signin
+from dashboard.tabs import build, compare, examples, review
 from steering.evaluation.results import (
     EvaluationReport,
     NeutralAnswer,
@@ -42,6 +42,19 @@ def rows(n: int = 12, *, negatives: bool = True) -> list[dict[str, str]]:
             del row["negative"]
         out.append(row)
     return out
+
+
+def login(ctx: AppContext, name: str, password: str = PASSWORD) -> BrowserSession:
+    """The session a handler sees after /login: identity as the store has it (argon2 checked).
+
+    In the app, :func:`dashboard.tabs.events.identify` fills these fields from the request on
+    every event; tests of the plain actions build the same value directly.
+    """
+    user = ctx.store.check_login(name, password)
+    assert user is not None, f"{name} could not sign in"
+    return BrowserSession(
+        user=user.name, role=user.role, owner=f"test-session-{name}", model_spec=ctx.default_model
+    )
 
 
 def csv_text(table: list[dict[str, str]]) -> str:
@@ -116,7 +129,7 @@ def sample_report(sample_answer: str = "42") -> EvaluationReport:
 
 def builder_with_vector(ctx: AppContext, examples_path: str) -> BrowserSession:
     """Bob, signed in, with the examples uploaded and a vector built on all layers."""
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     examples.upload_examples(ctx, session, examples_path)
     build.build(ctx, session)
     return session
@@ -147,7 +160,7 @@ def submitted(ctx: AppContext, examples_path: str, sample_answer: str = "42") ->
 def approved(ctx: AppContext, examples_path: str, sample_answer: str = "42") -> int:
     """The id of a submission of Bob's that Rita approved."""
     sid = submitted(ctx, examples_path, sample_answer)
-    reviewer = signin.login(ctx, "rita", PASSWORD)
+    reviewer = login(ctx, "rita", PASSWORD)
     review.show_submission(ctx, reviewer, sid)
     review.decide(ctx, reviewer, "approve", "Looks good.")
     return sid

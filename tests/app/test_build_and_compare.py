@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.common import KNOWN_ERRORS, UserError
-from dashboard.tabs import build, compare, examples, model, signin
+from dashboard.tabs import build, compare, examples, model
 from steering.engine.generate import side_by_side
 from steering.evaluation.results import EvaluationReport
 from steering.layers import layers_text
@@ -15,6 +15,7 @@ from tests.app.support import (
     attach_evaluation,
     builder_with_vector,
     csv_text,
+    login,
     rows,
 )
 
@@ -22,7 +23,7 @@ from tests.app.support import (
 
 
 def test_model_card_describes_the_loaded_model(ctx):
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     card = dict(model.load_model_card(ctx, session, "tiny").values.tolist())
     assert card["Layers (decoder blocks)"] == "4"
     assert card["Hidden size"] == "32"
@@ -32,7 +33,7 @@ def test_model_card_describes_the_loaded_model(ctx):
 
 
 def test_unreachable_model_gives_a_message_not_a_traceback(ctx, tmp_path):
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     with pytest.raises(KNOWN_ERRORS) as raised:
         model.load_model_card(ctx, session, str(tmp_path / "missing.gguf"))
     assert "No GGUF file" in str(raised.value)
@@ -51,7 +52,7 @@ def test_switching_model_forgets_the_vector_built_on_the_old_one(ctx, examples_f
 
 
 def test_upload_previews_splits_and_stores(ctx, examples_file):
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     view = examples.upload_examples(ctx, session, examples_file)
     assert view.preview["row"].tolist() == list(range(1, 13)) and view.errors.empty
     assert "8 build rows" in view.summary and "4 held-out rows" in view.summary
@@ -68,7 +69,7 @@ def test_invalid_upload_lists_row_errors_and_stores_nothing(ctx, tmp_path):
     table[3]["prompt"] = ""
     path = tmp_path / "bad.csv"
     path.write_text(csv_text(table), encoding="utf-8")
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     view = examples.upload_examples(ctx, session, str(path))
     assert view.errors[["row", "column"]].values.tolist() == [[2, "positive"], [4, "prompt"]]
     assert "2 problems found. Nothing was stored" in view.summary
@@ -79,7 +80,7 @@ def test_invalid_upload_lists_row_errors_and_stores_nothing(ctx, tmp_path):
 def test_bundled_set_is_offered_and_used(ctx, examples_file, monkeypatch):
     monkeypatch.setattr(examples, "bundled_example_sets", lambda: {"arithmetic": examples_file})
     assert examples.bundled_sets() == ["arithmetic"]
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     view = examples.pick_bundled(ctx, session, "arithmetic")
     assert len(view.preview) == 12
     assert ctx.store.list_example_sets()[0].name == "arithmetic"
@@ -109,7 +110,7 @@ def test_build_stores_the_vector_with_lineage(ctx, examples_file):
 
 
 def test_build_chart_marks_recommended_layers(ctx, examples_file):
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     examples.upload_examples(ctx, session, examples_file)
     view = build.build(ctx, session)
     bars = view.figure.data[0]
@@ -121,7 +122,7 @@ def test_build_chart_marks_recommended_layers(ctx, examples_file):
 
 
 def test_build_needs_an_example_set(ctx):
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     with pytest.raises(UserError, match="example set first"):
         build.build(ctx, session)
 
@@ -129,7 +130,7 @@ def test_build_needs_an_example_set(ctx):
 def test_a_set_without_negatives_builds_with_random_negatives(ctx, tmp_path):
     path = tmp_path / "no-negatives.csv"
     path.write_text(csv_text(rows(negatives=False)), encoding="utf-8")
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     examples.upload_examples(ctx, session, str(path))
     assert not session.example_set.has_negatives
     with pytest.raises(UserError, match="choose 'random' negatives"):
@@ -160,7 +161,7 @@ def test_compare_gives_the_engines_two_answers_and_audits(ctx, examples_file):
 
 
 def test_compare_refuses_layers_the_vector_lacks(ctx, examples_file):
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     examples.upload_examples(ctx, session, examples_file)
     build.build(ctx, session, layers="2-3")
     with pytest.raises(UserError, match=r"without layer\(s\) \[1\]; it covers 2-3"):
@@ -168,7 +169,7 @@ def test_compare_refuses_layers_the_vector_lacks(ctx, examples_file):
 
 
 def test_compare_needs_a_vector(ctx):
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     with pytest.raises(UserError, match="Build a vector first"):
         compare.compare(ctx, session, "What is 1 plus 1?", 1.0)
 

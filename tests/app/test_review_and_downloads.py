@@ -8,7 +8,7 @@ import gguf
 import pytest
 
 from dashboard.common import KNOWN_ERRORS, UserError, submission_choices
-from dashboard.tabs import audit, compare, downloads, review, signin
+from dashboard.tabs import audit, compare, downloads, review
 from steering.vectors import ControlVector
 from storage import PermissionDeniedError
 from storage.workflow import refusal
@@ -18,6 +18,7 @@ from tests.app.support import (
     approved,
     attach_evaluation,
     builder_with_vector,
+    login,
     submitted,
 )
 
@@ -26,7 +27,7 @@ from tests.app.support import (
 
 def test_a_builder_is_never_offered_a_decision_on_their_submission(ctx, examples_file):
     sid = submitted(ctx, examples_file)
-    builder = signin.login(ctx, "bob", PASSWORD)
+    builder = login(ctx, "bob", PASSWORD)
     view = review.show_submission(ctx, builder, sid)
     assert view.actions == () and not view.can_decide and not view.can_revoke
     # The reason shown is the workflow's own words, the one the store would raise.
@@ -39,7 +40,7 @@ def test_a_builder_is_never_offered_a_decision_on_their_submission(ctx, examples
 
 
 def test_a_reviewer_who_created_the_submission_gets_no_approve_button(ctx, examples_file):
-    reviewer = signin.login(ctx, "rita", PASSWORD)
+    reviewer = login(ctx, "rita", PASSWORD)
     builder_session = builder_with_vector(ctx, examples_file)
     # Rita builds on Bob's examples and vector and submits it herself.
     reviewer.example_set, reviewer.example_set_id = (
@@ -55,13 +56,13 @@ def test_a_reviewer_who_created_the_submission_gets_no_approve_button(ctx, examp
     assert view.actions == ()
     assert "four-eyes" in view.note and "ask another reviewer" in view.note
     ctx.store.add_user("rex", "reviewer", PASSWORD)
-    other = signin.login(ctx, "rex", PASSWORD)
+    other = login(ctx, "rex", PASSWORD)
     assert review.show_submission(ctx, other, sid).actions == ("approve", "reject")
 
 
 def test_a_reviewer_sees_the_evidence_and_may_decide(ctx, examples_file):
     sid = submitted(ctx, examples_file)
-    reviewer = signin.login(ctx, "rita", PASSWORD)
+    reviewer = login(ctx, "rita", PASSWORD)
     view = review.show_submission(ctx, reviewer, sid)
     assert view.actions == ("approve", "reject") and view.note == ""
     assert view.verdict == VERDICT
@@ -74,13 +75,13 @@ def test_a_reviewer_sees_the_evidence_and_may_decide(ctx, examples_file):
 
 def test_review_approve_then_revoke(ctx, examples_file):
     sid = approved(ctx, examples_file)
-    reviewer = signin.login(ctx, "rita", PASSWORD)
+    reviewer = login(ctx, "rita", PASSWORD)
     view = review.show_submission(ctx, reviewer, sid)
     assert view.actions == ("revoke",)
     assert view.history[["reviewer", "decision", "comment"]].values.tolist() == [
         ["rita", "approve", "Looks good."]
     ]
-    builder = signin.login(ctx, "bob", PASSWORD)
+    builder = login(ctx, "bob", PASSWORD)
     assert review.show_submission(ctx, builder, sid).actions == ()
     assert "revoked" in review.decide(ctx, reviewer, "revoke", "Superseded.")
     view = review.show_submission(ctx, reviewer, sid)
@@ -98,7 +99,7 @@ def test_review_approve_then_revoke(ctx, examples_file):
 def test_stale_decision_is_refused(ctx, examples_file):
     sid = submitted(ctx, examples_file)
     ctx.store.add_user("rex", "reviewer", PASSWORD)
-    first, second = signin.login(ctx, "rita", PASSWORD), signin.login(ctx, "rex", PASSWORD)
+    first, second = login(ctx, "rita", PASSWORD), login(ctx, "rex", PASSWORD)
     review.show_submission(ctx, first, sid)
     review.show_submission(ctx, second, sid)
     review.decide(ctx, first, "approve", "ok")
@@ -121,7 +122,7 @@ def test_queue_lists_submissions_newest_first_with_their_status(ctx, examples_fi
 
 def test_downloads_of_an_approved_vector(ctx, examples_file):
     sid = approved(ctx, examples_file)
-    session = signin.login(ctx, "bob", PASSWORD)
+    session = login(ctx, "bob", PASSWORD)
     sub = ctx.store.get_submission(sid)
     st_path = downloads.download_safetensors(ctx, session, sid)
     assert st_path.name == f"control-vector-{sid}-strength-0.5.safetensors"
@@ -146,7 +147,7 @@ def test_downloads_of_an_approved_vector(ctx, examples_file):
 
 def test_only_approved_vectors_download(ctx, examples_file):
     sid = submitted(ctx, examples_file)
-    builder = signin.login(ctx, "bob", PASSWORD)
+    builder = login(ctx, "bob", PASSWORD)
     with pytest.raises(UserError, match="only approved"):
         downloads.download_gguf(ctx, builder, sid)
     assert submission_choices(ctx, "approved") == []
@@ -154,7 +155,7 @@ def test_only_approved_vectors_download(ctx, examples_file):
 
 def test_report_is_self_contained_and_escapes_model_text(ctx, examples_file):
     sid = approved(ctx, examples_file, sample_answer="<script>alert(1)</script>")
-    session = signin.login(ctx, "rita", PASSWORD)
+    session = login(ctx, "rita", PASSWORD)
     text = downloads.download_report(ctx, session, sid).read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "<script>alert(1)</script>" not in text

@@ -1,4 +1,5 @@
-"""Signing in, and app.py's start-up options and demo accounts."""
+"""Identity from the request: every handler's session takes user and role from the sign-in,
+and app.py's start-up options and demo accounts."""
 
 from __future__ import annotations
 
@@ -7,19 +8,39 @@ import pytest
 import app as app_main
 from dashboard.common import UserError
 from dashboard.session import BrowserSession
-from dashboard.tabs import examples, signin
+from dashboard.tabs import events, examples
+from dashboard.web import NotSignedInError, SignedInUser
 from storage import Store
-from tests.app.support import PASSWORD
 
 
-def test_login_checks_the_store_and_audits(ctx):
-    session = signin.login(ctx, "bob", PASSWORD)
-    assert (session.user, session.role, session.is_reviewer) == ("bob", "builder", False)
-    assert signin.login(ctx, "rita", PASSWORD).is_reviewer
-    with pytest.raises(UserError, match="Wrong user name or password"):
-        signin.login(ctx, "bob", "not the password")
-    actions = [e.action for e in ctx.store.audit_events()]
-    assert actions[-3:] == ["login", "login", "login.failed"]
+def test_identity_comes_from_the_request_not_the_state(monkeypatch):
+    seen = SignedInUser("rita", "reviewer", "sid-1")
+    monkeypatch.setattr(events, "current_user", lambda request: seen)
+    session = BrowserSession(user="mallory", role="admin")  # whatever the state held
+    events.identify((session, "other input"))
+    assert (session.user, session.role, session.owner, session.is_reviewer) == (
+        "rita",
+        "reviewer",
+        "sid-1",
+        True,
+    )
+
+
+def test_work_from_another_sign_in_is_dropped(monkeypatch):
+    monkeypatch.setattr(events, "current_user", lambda r: SignedInUser("bob", "builder", "sid-2"))
+    session = BrowserSession(user="rita", role="reviewer", owner="sid-1", example_set_id=7)
+    events.identify((session,))
+    assert (session.user, session.owner, session.example_set_id) == ("bob", "sid-2", None)
+
+
+def test_handlers_refuse_without_a_sign_in(ctx, examples_file):
+    status = "status"  # guarded only uses it as a dict key
+    calls = []
+    handler = events.guarded(status, lambda session, path: calls.append(path) or {})
+    result = handler(BrowserSession(), examples_file)  # no request: nobody is signed in
+    assert calls == [] and "sign" in result[status].lower()
+    with pytest.raises(NotSignedInError):
+        events.identify((BrowserSession(),))
 
 
 def test_actions_refuse_without_sign_in(ctx, examples_file):

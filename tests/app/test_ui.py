@@ -16,7 +16,7 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
 
 @pytest.fixture()
 def demo(ctx) -> gr.Blocks:
-    return build_ui(ctx, demo_users=True)
+    return build_ui(ctx)
 
 
 def _by_id(demo: gr.Blocks, elem_id: str):
@@ -59,8 +59,10 @@ def test_events_reach_across_tabs(demo):
     assert "compare-question" in _outputs_of(demo, _by_id(demo, "use-bundled"), "click")
     assert "compare-question" in _outputs_of(demo, _by_id(demo, "upload-examples"), "upload")
     assert "compare-layers" in _outputs_of(demo, _by_id(demo, "build-button"), "click")
-    signed_in = _outputs_of(demo, _by_id(demo, "login-button"), "click")
-    assert {"review-queue", "review-filter", "downloads-approved", "main-panel"} <= signed_in
+    # Sign-in happens on /login; the page load names the user and fills the role's queues.
+    loaded = _outputs_of(demo, demo, "load")
+    assert {"review-queue", "review-filter", "downloads-approved", "header-user"} <= loaded
+    assert not any("login" in (getattr(b, "elem_id", None) or "") for b in demo.blocks.values())
     decided = _outputs_of(demo, _by_id(demo, "approve"), "click")
     assert {"review-queue", "review-status", "approve", "reject", "revoke"} <= decided
 
