@@ -1,186 +1,209 @@
-"""Reproduce the paper's protocol (Højer et al., ICLR 2025) on the bundled model, sized for a CPU.
+"""The paper's protocol (Højer et al., ICLR 2025) on one bundled model and one bundled example set.
 
-``python -m bench.reproduce_paper [--set arithmetic] [--build-rows 16] [--heldout-rows 32]
-[--layer 15] [--json OUT]``
+``python -m bench.reproduce_paper --model default --set arithmetic --json docs/results/default-arithmetic.json``
 
-Steps, all on one example set split by ``split_examples(seed=0)`` into build and held-out rows:
+All steps use one seeded 50/50 split of the set (``split_examples(heldout_fraction=0.5, seed=0)``:
+100 build and 100 held-out rows of the bundled 200). Negatives: the set's ``negative`` column when
+every row has one, else the paper's random letter strings. The steered block is the model's middle
+block (the paper applies one middle layer); nothing is tuned on held-out rows.
 
-1. vectors at the middle layer from the build rows: R, R-C and PCA-C with the set's negative column,
-   and R-C with random-string negatives (R-C also at layers 5,10,15,20,25 for the layer sweep);
-2. a layer sweep of R-C (column) at strength 1 on the build rows (layer choice is a build decision);
-3. a strength sweep of R-C (column) at the middle layer, chosen on build rows and reported on
-   held-out rows with Wilson intervals, McNemar's exact test and a paired bootstrap
-   (``evaluate_heldout``);
-4. every vector at strengths {0, 1}: strength chosen on build rows, reported on held-out rows;
-5. side effects of R-C (column) at strength 0 and 1 (neutral perplexity and changed answers).
+1. vectors from the build rows: R-C (mean difference) at the middle block and at five evenly spaced
+   blocks for the layer sweep; R (reading) and PCA-C at the middle block;
+2. strength sweep of R-C at the middle block over ``--alphas`` (9 strengths with 0): the strength is
+   chosen on the build rows and every strength is reported on the held-out rows
+   (``evaluate_heldout``: Wilson intervals, McNemar's exact test, paired bootstrap);
+3. R and PCA-C at 0 and at that strength on the held-out rows (when no strength beat 0 on the build
+   rows, at the non-zero strength that did best there, and the JSON says so);
+4. layer sweep of R-C at that strength, each of the five blocks alone, on the build rows (a build
+   decision, so it does not look at held-out rows);
+5. side effects of R-C at 0 and at that strength (neutral perplexity, changed neutral answers).
 
-Prints the tables and the elapsed time of each step; ``--json`` writes everything.
+Prints each table and step time; ``--json`` is rewritten after every step, so a stopped run keeps
+what it measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import platform
+import subprocess
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-import pandas as pd
+import torch
 
 from steering.build import build_vector
 from steering.data.examples import bundled_example_sets, load_examples, split_examples
-from steering.engine.models import load_model
-from steering.evaluation.evaluate import evaluate_heldout, layer_sweep
+from steering.engine.models import fingerprint, load_model
+from steering.evaluation.evaluate import evaluate, evaluate_heldout, layer_sweep
 from steering.evaluation.results import StrengthResult
 from steering.evaluation.side_effects import side_effects
+from steering.evaluation.strengths import parse_strengths
+from steering.vectors import ControlVector
 
-# The fields each printed table shows (labels and units: steering.evaluation.results).
-SHOWN = ["alpha", "correct", "n", "accuracy", "ci_low", "ci_high", "accuracy_norm", "kl",
-         "entropy_bits", "mass_correct", "mass_incorrect", "gained", "lost", "mcnemar_p",
-         "diff_low", "diff_high"]  # fmt: skip
-
-
-def _frame(results: Sequence[StrengthResult]) -> pd.DataFrame:
-    return pd.DataFrame([r.to_dict() for r in results])
+ALPHAS = "-8,-4,-2,-1,0,1,2,4,8"
+COLUMNS = ("alpha", "correct", "n", "accuracy", "ci_low", "ci_high", "kl", "entropy_bits",
+           "mass_correct", "gained", "lost", "mcnemar_p")  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> dict:
+def sweep_layers(num_layers: int, count: int = 5) -> list[int]:
+    """``count`` blocks evenly spaced strictly inside the stack (30 blocks: 5, 10, 15, 20, 25)."""
+    return sorted({round(num_layers * k / (count + 1)) for k in range(1, count + 1)})
+
+
+def _table(results: Sequence[StrengthResult], first: str = "alpha") -> str:
+    columns = (first,) + COLUMNS[1:] if first != "alpha" else COLUMNS
+    lines = [" ".join(f"{c:>12}" for c in columns)]
+    for r in results:
+        cells = []
+        for c in columns:
+            value = (",".join(map(str, r.layers)) or "none") if c == "layers" else getattr(r, c)
+            if isinstance(value, float):
+                value = f"{value:.3f}"
+            cells.append(f"{'' if value is None else value:>12}")
+        lines.append(" ".join(cells))
+    return "\n".join(lines)
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _fallback_strength(results: Sequence[StrengthResult]) -> float:
+    """The non-zero strength with the most correct build answers (ties to the smallest |alpha|)."""
+    tried = [r for r in results if r.alpha != 0.0]
+    best = max(tried, key=lambda r: (r.correct or 0, -abs(r.alpha), r.alpha))
+    return best.alpha
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", default="arithmetic")
-    parser.add_argument("--build-rows", type=int, default=16)
-    parser.add_argument("--heldout-rows", type=int, default=32)
-    parser.add_argument("--layer", type=int, default=15)
-    parser.add_argument("--sweep-layers", default="5,10,15,20,25")
-    parser.add_argument("--alphas", default="-1,-0.5,0,0.5,1", help="the strength sweep")
+    parser.add_argument("--model", default="default", help="a bundled model key or a model spec")
+    parser.add_argument("--set", default="arithmetic", help="a bundled example set")
+    parser.add_argument("--heldout-fraction", type=float, default=0.5)
+    parser.add_argument("--alphas", default=ALPHAS, help="the strength sweep (0 is always added)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--side-alphas", default="0,1", help="strengths for side effects")
-    parser.add_argument(
-        "--steps", default="layers,strength,methods,side", help="which of steps 2-5 to run"
-    )
-    parser.add_argument("--json", default=None)
+    parser.add_argument("--limit", type=int, default=None, help="smoke test: rows per side")
+    parser.add_argument("--json", default=None, help="write the measurements here")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    timings: dict[str, float] = {}
-    out: dict = {"args": vars(args)}
+    out: dict[str, Any] = {"args": vars(args), "timings": {}}
+
+    def save() -> None:
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(out, indent=1, default=str) + "\n")
 
     def lap(name: str, since: float) -> float:
-        timings[name] = round(time.perf_counter() - since, 1)
-        print(f"[{name}: {timings[name]} s]", flush=True)
+        out["timings"][name] = round(time.perf_counter() - since, 1)
+        print(f"[{name}: {out['timings'][name]} s]", flush=True)
+        save()
         return time.perf_counter()
 
     t = time.perf_counter()
-    loaded = load_model("default")
-    examples = load_examples(bundled_example_sets()[args.set])
-    build_all, heldout_all = split_examples(examples, heldout_fraction=0.3, seed=0)
-    build, heldout = build_all[: args.build_rows], heldout_all[: args.heldout_rows]
-    print(
-        f"{loaded.name}: {args.set} (content hash {examples.content_hash[:16]}), "
-        f"{len(build)} build rows, {len(heldout)} held-out rows"
-    )
-    out["dataset"] = {"name": args.set, "content_hash": examples.content_hash}
+    loaded = load_model(args.model)
+    path = bundled_example_sets()[args.set]
+    examples = load_examples(path)
+    build, heldout = split_examples(examples, heldout_fraction=args.heldout_fraction, seed=0)
+    if args.limit:
+        build, heldout = build[: args.limit], heldout[: args.limit]
+    middle = loaded.num_layers // 2
+    layers = sweep_layers(loaded.num_layers)
+    negatives = "column" if all(e.negative for e in examples.examples) else "random"
+    out["setup"] = {
+        "model": loaded.name,
+        "model_spec": args.model,
+        "model_fingerprint": fingerprint(loaded),
+        "num_layers": loaded.num_layers,
+        "hidden_size": loaded.hidden_size,
+        "chat_template": loaded.tokenizer.chat_template is not None,
+        "set": args.set,
+        "set_file": path.name,
+        "set_content_hash": examples.content_hash,
+        "set_file_sha256": _file_sha256(path),
+        "build_rows": len(build),
+        "heldout_rows": len(heldout),
+        "middle_layer": middle,
+        "sweep_layers": layers,
+        "negatives": negatives,
+        "commit": _commit(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads",
+    }
+    print(json.dumps(out["setup"], indent=1), flush=True)
     t = lap("load", t)
 
-    sweep_layers = [int(x) for x in args.sweep_layers.split(",")]
-    has_negatives = all(e.negative for e in build)
-    recipes = [("R", "reading", "column"), ("R-C", "mean_diff", "column"),
-               ("PCA-C", "pca_diff", "column"), ("R-C random", "mean_diff", "random")]  # fmt: skip
-    if not has_negatives:  # the set has no negative column: random negatives only
-        recipes = [("R", "reading", "random"), ("R-C random", "mean_diff", "random"),
-                   ("PCA-C random", "pca_diff", "random")]  # fmt: skip
-    steps = set(args.steps.split(","))
-    if not steps & {"methods"}:  # the other steps need only the main R-C vector
-        recipes = recipes[1:2]
-    vectors = {}
-    for label, method, negatives in recipes:
-        layers = sweep_layers if label.startswith("R-C") else [args.layer]
-        result = build_vector(loaded, build, method=method, negatives=negatives, layers=layers)
-        vectors[label] = result.vector
-        print(f"built {label}: norm at layer {args.layer} = "
-              f"{result.vector.norms()[args.layer]:.2f} ({result.seconds:.1f} s)")  # fmt: skip
-    out["norms"] = {k: v.norms() for k, v in vectors.items()}
+    vectors: dict[str, ControlVector] = {}
+    for label, method, at in (("R-C", "mean_diff", sorted({*layers, middle})),
+                              ("R", "reading", [middle]), ("PCA-C", "pca_diff", [middle])):  # fmt: skip
+        vectors[label] = build_vector(
+            loaded, build, method=method, negatives=negatives, layers=at
+        ).vector
+    out["norms"] = {label: v.norms() for label, v in vectors.items()}
+    print("norms at the middle block:", {k: round(v[middle], 2) for k, v in out["norms"].items()})
     t = lap("build vectors", t)
 
-    main_label = "R-C" if "R-C" in vectors else "R-C random"
-    main_vector = vectors[main_label]
-    if "layers" in steps:
-        t = _layer_step(loaded, main_vector, main_label, build, sweep_layers, args, out, lap, t)
-    if "strength" in steps:
-        t = _strength_step(loaded, main_vector, main_label, build, heldout, args, out, lap, t)
-    if "methods" in steps:
-        t = _methods_step(loaded, vectors, build, heldout, args, out, lap, t)
-    if "side" in steps:
-        side_alphas = [float(a) for a in args.side_alphas.split(",")]
-        effects = side_effects(loaded, main_vector, side_alphas, layers=[args.layer])
-        print(
-            f"\nSide effects of {main_label}: perplexity {effects.perplexity}, "
-            f"changed neutral answers {effects.changed_share}"
-        )
-        out["side_effects"] = effects.to_dict()
-        t = lap("side effects", t)
-
-    timings["total"] = round(time.perf_counter() - started, 1)
-    out["timings"] = timings
-    print(f"\ntotal {timings['total']} s")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(out, handle, indent=2, default=str)
-    return out
-
-
-def _layer_step(loaded, main_vector, main_label, build, sweep_layers, args, out, lap, t):
-    sweep = layer_sweep(
-        loaded, main_vector, build, alpha=1.0, layer_sets=[[i] for i in sweep_layers],
-        batch_size=args.batch_size,
-    )  # fmt: skip
-    print(f"\nLayer sweep, {main_label} at strength 1, build rows:")
-    table = _frame(sweep)[["layers"] + SHOWN[:-2]]
-    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    out["layer_sweep"] = [r.to_dict() for r in sweep]
-    return lap("layer sweep", t)
-
-
-def _strength_step(loaded, main_vector, main_label, build, heldout, args, out, lap, t):
-    alphas = [float(a) for a in args.alphas.split(",")]
+    alphas = parse_strengths(args.alphas)
     report = evaluate_heldout(
-        loaded, main_vector, build, heldout, alphas=alphas, layers=[args.layer],
+        loaded, vectors["R-C"], build, heldout, alphas=alphas, layers=[middle],
         batch_size=args.batch_size, side_effects=False,
     )  # fmt: skip
-    print(f"\nStrength sweep, {main_label} at layer {args.layer}, held-out rows:")
-    print(_frame(report.results)[SHOWN].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    print(f"chosen on build rows: {report.chosen_alpha:g}\n{report.verdict}")
     out["strength_sweep"] = report.to_dict()
-    return lap("strength sweep", t)
+    print(f"\nR-C at block {middle}, held-out rows:\n{_table(report.results)}")
+    print(f"chosen on build rows: {report.chosen_alpha:g}\n{report.verdict}", flush=True)
+    t = lap("strength sweep", t)
 
-
-def _methods_step(loaded, vectors, build, heldout, args, out, lap, t):
-    methods = []
-    for label, vector in vectors.items():
-        rep = evaluate_heldout(
-            loaded, vector, build, heldout, alphas=[0.0, 1.0], layers=[args.layer],
-            batch_size=args.batch_size, side_effects=False,
-        )  # fmt: skip
-        build_by_alpha = {r.alpha: r for r in rep.build_results or ()}
-        steered = rep.result_at(1.0)
-        methods.append(
-            {
-                "vector": label,
-                "build_acc_0": build_by_alpha[0.0].accuracy,
-                "build_acc_1": build_by_alpha[1.0].accuracy,
-                "chosen_alpha": rep.chosen_alpha,
-                "heldout_acc_0": rep.baseline.accuracy,
-                "heldout_acc_1": steered.accuracy,
-                "gained": steered.gained,
-                "lost": steered.lost,
-                "mcnemar_p": steered.mcnemar_p,
-                "kl": steered.kl,
-                "verdict": rep.verdict,
-            }
+    strength = report.chosen_alpha or 0.0
+    if strength == 0.0:
+        strength = _fallback_strength(report.build_results or ())
+        out["strength_note"] = (
+            f"No strength beat 0 on the build rows; R, PCA-C, the layer sweep and the side effects "
+            f"use {strength:g}, the non-zero strength with the most correct build answers."
         )
-        print(f"{label}: {rep.verdict}", flush=True)
-    table = pd.DataFrame(methods)
-    print("\nMethods at strength 1, layer", args.layer)
-    print(table.drop(columns="verdict").to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    out["strength"] = strength
+    methods = {}
+    for label in ("R", "PCA-C"):
+        rep = evaluate(
+            loaded, vectors[label], heldout, alphas=[0.0, strength], layers=[middle],
+            batch_size=args.batch_size, side_effects=False, chosen_alpha=strength,
+        )  # fmt: skip
+        methods[label] = rep.to_dict()
+        print(f"\n{label} at block {middle}, held-out rows:\n{_table(rep.results)}\n{rep.verdict}")
     out["methods"] = methods
-    return lap("methods", t)
+    t = lap("methods", t)
+
+    sweep = layer_sweep(
+        loaded, vectors["R-C"], build, alpha=strength, layer_sets=[[i] for i in layers],
+        batch_size=args.batch_size,
+    )  # fmt: skip
+    out["layer_sweep"] = [r.to_dict() for r in sweep]
+    print(f"\nLayer sweep, R-C at strength {strength:g}, build rows:\n{_table(sweep, 'layers')}")
+    t = lap("layer sweep", t)
+
+    effects = side_effects(loaded, vectors["R-C"], [0.0, strength], layers=[middle])
+    out["side_effects"] = effects.to_dict()
+    print(f"\nSide effects: perplexity {effects.perplexity}, changed {effects.changed_share}")
+    t = lap("side effects", t)
+
+    out["timings"]["total"] = round(time.perf_counter() - started, 1)
+    save()
+    print(f"\ntotal {out['timings']['total']} s")
+    return out
 
 
 if __name__ == "__main__":

