@@ -8,33 +8,54 @@ from steering.errors import SteeringError
 
 
 def parse_layers(spec: str | Sequence[int] | None, num_layers: int) -> list[int]:
-    """``all``, ``A-B`` (inclusive), ``I,J,...`` or a list, checked against the model's depth."""
+    """``all``, ``A-B`` (inclusive), ``I,J,...`` or a list, checked against the model's depth.
+
+    Every number is checked against the depth before any list is built, so a short spec such as
+    ``0-10000000`` costs nothing, and messages name at most a few bad values.
+    """
     if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "all")):
         return list(range(num_layers))
+    last = num_layers - 1
     if isinstance(spec, str):
-        layers: list[int] = []
-        try:
-            for part in spec.split(","):
-                part = part.strip()
-                if "-" in part[1:]:
-                    low, high = part.split("-", 1)
-                    layers.extend(range(int(low), int(high) + 1))
-                else:
-                    layers.append(int(part))
-        except ValueError as error:
+        if len(spec) > MAX_SPEC_CHARS:
             raise SteeringError(
-                f"Layers '{spec}' not understood: use 'all', a range like 10-20, or a list like 8,12,16."
-            ) from error
+                f"The layer list is too long ({len(spec)} characters): use a range like 10-20."
+            )
+        spans = [_span(part.strip(), spec) for part in spec.split(",")]
     else:
-        layers = [int(i) for i in spec]
-    bad = [i for i in layers if not 0 <= i < num_layers]
+        spans = [(int(i), int(i)) for i in spec]
+    bad = [f"{low}-{high}" if low != high else str(low)
+           for low, high in spans if not (0 <= low <= high <= last)]  # fmt: skip
     if bad:
-        raise SteeringError(
-            f"Layer(s) {bad} do not exist: this model has layers 0-{num_layers - 1}."
+        shown = ", ".join(bad[:MAX_NAMED]) + (
+            f" and {len(bad) - MAX_NAMED} more" if len(bad) > MAX_NAMED else ""
         )
-    if not layers:
+        raise SteeringError(f"Layer(s) {shown} do not exist: this model has layers 0-{last}.")
+    if not spans:
         raise SteeringError("No layers chosen.")
-    return sorted(set(layers))
+    return sorted({i for low, high in spans for i in range(low, high + 1)})
+
+
+MAX_SPEC_CHARS = 1000
+MAX_NAMED = 3
+
+
+def _span(part: str, spec: str) -> tuple[int, int]:
+    """One part of a layer spec: ``"7"`` -> (7, 7), ``"10-20"`` -> (10, 20)."""
+    try:
+        if "-" in part[1:]:
+            low, high = (int(x) for x in part.split("-", 1))
+        else:
+            low = high = int(part)
+    except ValueError as error:
+        raise SteeringError(
+            f"Layers '{spec[:40]}' not understood: use 'all', a range like 10-20, or a list like 8,12,16."
+        ) from error
+    if high < low:
+        raise SteeringError(
+            f"The layer range {low}-{high} runs backwards: write it as {high}-{low}."
+        )
+    return low, high
 
 
 def layers_text(layers: Sequence[int]) -> str:

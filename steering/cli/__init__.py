@@ -1,4 +1,4 @@
-"""Command line: ``python -m steering info|build|generate|export|evaluate``.
+"""Command line: ``python -m steering info|build|generate|export|import|evaluate``.
 
 User errors print one clear message on stderr and exit with status 2, without a traceback.
 """
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_info_command(commands, MODEL_HELP)
     add_build_command(commands, MODEL_HELP)
     add_generate_command(commands, MODEL_HELP)
-    add_export_command(commands)
+    add_export_command(commands, MODEL_HELP)
     add_evaluate_command(commands, MODEL_HELP)
     return parser
 

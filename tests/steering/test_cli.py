@@ -100,24 +100,55 @@ def test_build_generate_export(tmp_path, model_dir, pairs_file, tiny_llama):
     answers = json.loads(gen.stdout)
     assert set(answers) == {"unsteered", "steered"}
 
+    # A default build includes block 0: export leaves it out and says so on stderr.
+    exported = run_cli(
+        "export", "--vector", str(out), "--format", "gguf", "--out", str(tmp_path / "all.gguf")
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert "Block 0 is left out" in exported.stderr
+    _assert_same(_gguf_directions(tmp_path / "all.gguf"), vector, (1, 2, 3))
+
+    # An explicit choice with block 0 is refused and writes nothing.
     refused = run_cli(
-        "export", "--vector", str(out), "--format", "gguf", "--out", str(tmp_path / "v.gguf")
+        "export", "--vector", str(out), "--layers", "0-2", "--out", str(tmp_path / "zero.gguf")
     )
     assert refused.returncode == 2
     assert "Layer 0 cannot be exported" in refused.stderr
     assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "zero.gguf").exists()
 
-    later = tmp_path / "later.safetensors"
-    ControlVector({i: vector.directions[i] for i in (2, 3)}, vector.metadata).save(later)
-    exported = run_cli(
-        "export", "--vector", str(later), "--format", "gguf", "--out", str(tmp_path / "v.gguf")
-    )
-    assert exported.returncode == 0, exported.stderr
+    # An explicit choice without 0 exports exactly those layers, with the strength recorded.
+    chosen = run_cli(
+        "export", "--vector", str(out), "--layers", "2,3", "--strength", "0.5",
+        "--out", str(tmp_path / "v.gguf"),
+    )  # fmt: skip
+    assert chosen.returncode == 0, chosen.stderr
+    assert "Block 0" not in chosen.stderr
+    _assert_same(_gguf_directions(tmp_path / "v.gguf"), vector, (2, 3))
     reader = gguf.GGUFReader(tmp_path / "v.gguf")
-    names = sorted(t.name for t in reader.tensors)
-    assert names == ["direction.2", "direction.3"]
-    data = {t.name: torch.tensor(t.data.copy()) for t in reader.tensors}
-    assert torch.equal(data["direction.3"], vector.directions[3])
+    assert float(reader.fields["controlvector.strength"].parts[-1][0]) == 0.5
+
+    # Import gives back the exported tensors as a vector for the same model.
+    back = run_cli(
+        "import", "--gguf", str(tmp_path / "v.gguf"), "--model", str(model_dir),
+        "--out", str(tmp_path / "back.safetensors"),
+    )  # fmt: skip
+    assert back.returncode == 0, back.stderr
+    imported = ControlVector.load(tmp_path / "back.safetensors")
+    _assert_same(imported.directions, vector, (2, 3))
+    assert imported.metadata["source"] == "imported"
+    assert imported.metadata["model_id"] == str(model_dir)
+
+
+def _gguf_directions(path) -> dict[int, torch.Tensor]:
+    reader = gguf.GGUFReader(path)
+    return {int(t.name.split(".")[1]): torch.tensor(t.data.copy()) for t in reader.tensors}
+
+
+def _assert_same(directions: dict[int, torch.Tensor], vector: ControlVector, layers) -> None:
+    assert sorted(directions) == list(layers)
+    for i in layers:
+        assert torch.equal(directions[i], vector.directions[i]), i
 
 
 def test_user_errors_exit_2_without_traceback(tmp_path, model_dir):
