@@ -1,4 +1,9 @@
-"""Tab 6, Audit: the audit trail, filtered; verify its hash chain; export it as CSV."""
+"""Tab 6, Audit: the audit trail, filtered; verify it; failed sign-ins; export it as CSV or JSON.
+
+Who sees what is the store's and the workflow's answer, never a copy kept here: failed sign-ins
+are left out of a builder's view by the store (``viewer_role``), and the export, which lists them,
+is offered to those ``storage.workflow.may_review`` lets see them (reviewers and admins).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,13 @@ import gradio as gr
 import pandas as pd
 
 from dashboard import views
-from dashboard.common import export_folder, need_user
+from dashboard.common import UserError, export_folder, need_user
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
 from dashboard.tabs.events import download_markdown, guarded, offer_file
+from storage import SigningKeyError
+from storage.export import FORMATS
+from storage.workflow import may_review
 
 
 def audit_table(
@@ -22,7 +30,7 @@ def audit_table(
     object_type: str = "",
     limit: int = 500,
 ) -> pd.DataFrame:
-    """The newest audit events matching the filters (empty filter = any)."""
+    """The newest audit events matching the filters (empty filter = any), as this role may see."""
     need_user(session)
     events = ctx.store.audit_events(
         actor=actor.strip() or None,
@@ -30,21 +38,51 @@ def audit_table(
         object_type=object_type.strip() or None,
         limit=limit,
         newest_first=True,
+        viewer_role=str(session.role),
     )
     return views.audit_table(events)
 
 
-def verify_audit(ctx: AppContext, session: BrowserSession) -> str:
-    """Walk the whole hash chain and say, in words, whether it is intact."""
+def verify_audit(ctx: AppContext, session: BrowserSession) -> views.IntegrityView:
+    """Check links, signatures and checkpoints; say in words whether the trail is intact."""
     need_user(session)
-    return views.integrity_markdown(ctx.store.verify())
+    try:
+        result = ctx.store.verify()
+    except SigningKeyError as error:
+        # Without the public key nothing can be said either way: neither "intact" nor "tampered".
+        return views.IntegrityView(
+            ok=False,
+            summary=(
+                f"**Cannot check the signatures.** {views.md(error)} Until the person who runs "
+                "the lab restores the key files, nobody can tell whether the audit trail is intact."
+            ),
+            details="",
+        )
+    return views.integrity_view(result)
 
 
-def export_audit_csv(ctx: AppContext, session: BrowserSession) -> Path:
-    """The whole audit trail as a CSV file in the user's export folder (the export is audited)."""
+def failed_signins(ctx: AppContext, session: BrowserSession) -> pd.DataFrame:
+    """The newest failed sign-ins; the store refuses builders with a message they can act on."""
+    need_user(session)
+    return views.failed_signins_table(ctx.store.failed_logins(str(session.role)))
+
+
+def export_audit(ctx: AppContext, session: BrowserSession, fmt: str) -> Path:
+    """The whole audit trail, with the latest checkpoint, in the user's export folder.
+
+    Reviewers and admins only: the trail lists failed sign-ins, which builders may not see.
+    The export itself is audited by the store.
+    """
     user = need_user(session)
-    target = export_folder(ctx, user) / "audit-trail.csv"
-    ctx.store.export_audit("csv", target, actor=user)
+    if not may_review(str(session.role)):
+        raise UserError(
+            f"{user} is a {session.role}; only reviewers and admins can export the audit trail "
+            "(it lists failed sign-ins). Ask one of them for a copy."
+        )
+    if fmt not in FORMATS:
+        raise UserError(f"Choose one of {', '.join(FORMATS)} to export.")
+    target = export_folder(ctx, user) / f"audit-trail.{fmt}"
+    ctx.store.export_audit(fmt, target, actor=user)
     return target
 
 
@@ -52,8 +90,10 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
     """The tab and its events; no other tab needs its components."""
     with gr.Tab("6 · Audit", id="audit", elem_id="tab-audit"):
         gr.Markdown(
-            "Every action, who did it and when. Each entry carries the hash of the one before, "
-            "so any edit, deletion or insertion is detected by **Verify integrity**."
+            "Every action, who did it and when. Each entry carries the hash of the one before and "
+            "the lab's signature, and signed checkpoints of the trail are kept outside the "
+            "database; **Verify integrity** checks all three. What that catches, and what it "
+            "cannot, is in the table below."
         )
         with gr.Row():
             actor = gr.Textbox(label="User", elem_id="audit-actor", min_width=120)
@@ -75,9 +115,22 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
         )
         with gr.Row(equal_height=True):
             verify = gr.Button("Verify integrity", elem_id="audit-verify")
-            export = gr.Button("Export CSV", elem_id="audit-export")
+            failed = gr.Button("Failed sign-ins (reviewers, admins)", elem_id="audit-failed")
+            export_csv = gr.Button("Export CSV (reviewers, admins)", elem_id="audit-export")
+            export_json = gr.Button("Export JSON (reviewers, admins)", elem_id="audit-export-json")
         result = gr.Markdown(elem_id="audit-result")
-        export_file = gr.File(label="Audit trail (CSV)", visible=False, elem_id="audit-file")
+        with gr.Accordion("Technical details", open=False, elem_id="audit-details-fold"):
+            details = gr.Markdown(elem_id="audit-details")
+        failed_table = gr.Dataframe(
+            interactive=False,
+            headers=views.FAILED_SIGNIN_COLUMNS,
+            visible=False,
+            elem_id="audit-failed-table",
+            label="Failed sign-ins (newest first)",
+        )
+        with gr.Accordion("What this check catches", open=False, elem_id="audit-caught"):
+            gr.Markdown(views.caught_markdown())
+        export_file = gr.File(label="Audit trail", visible=False, elem_id="audit-file")
 
     def do_show(session: BrowserSession, who: str, what: str, kind: str) -> dict:
         return {table: audit_table(ctx, session, who, what, kind), result: ""}
@@ -85,15 +138,25 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
     show.click(guarded(result, do_show), [state, actor, action, object_type], [table, result])
 
     def do_verify(session: BrowserSession) -> dict:
-        return {result: verify_audit(ctx, session)}
+        view = verify_audit(ctx, session)
+        return {result: view.summary, details: view.details}
 
-    verify.click(guarded(result, do_verify), [state], [result])
+    verify.click(guarded(result, do_verify), [state], [result, details])
 
-    def do_export(session: BrowserSession) -> dict:
-        link = offer_file(export_audit_csv(ctx, session))
-        return {
-            export_file: gr.File(visible=False),
-            result: download_markdown("audit-trail.csv", link),
-        }
+    def do_failed(session: BrowserSession) -> dict:
+        return {failed_table: gr.Dataframe(failed_signins(ctx, session), visible=True), result: ""}
 
-    export.click(guarded(result, do_export), [state], [export_file, result])
+    failed.click(guarded(result, do_failed), [state], [failed_table, result])
+
+    def exporter(fmt: str):
+        def do_export(session: BrowserSession) -> dict:
+            path = export_audit(ctx, session, fmt)
+            return {
+                export_file: gr.File(visible=False),
+                result: download_markdown(path.name, offer_file(path)),
+            }
+
+        return guarded(result, do_export)
+
+    export_csv.click(exporter("csv"), [state], [export_file, result])
+    export_json.click(exporter("json"), [state], [export_file, result])

@@ -1,4 +1,4 @@
-"""The header: who is signed in (from the request) and a sign-out link.
+"""The header: who is signed in (from the request) and a sign-out button.
 
 Signing in happens on the app's own ``/login`` page (:mod:`dashboard.web`), before the dashboard
 loads; this module only shows the user and fills what depends on their role when the page loads.
@@ -28,13 +28,17 @@ class Header:
 def header_markdown(session: BrowserSession) -> str:
     return (
         f"**Control-vector lab** · signed in as **{html.escape(str(session.user))}** "
-        f"({html.escape(str(session.role))}) · [Sign out](/logout)"
+        f"({html.escape(str(session.role))})"
     )
 
 
 def create_header() -> Header:
     with gr.Row(elem_id="header", equal_height=True):
         text = gr.Markdown(elem_id="header-user")
+        # A plain link in the same tab: /logout ends the session and shows the sign-in page.
+        gr.Button(
+            "Sign out", link="/logout", size="sm", scale=0, min_width=90, elem_id="logout-button"
+        )
     return Header(text)
 
 

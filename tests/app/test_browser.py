@@ -83,7 +83,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"app.py exited:\n{self.output()}")
             try:
-                with urllib.request.urlopen(self.url, timeout=2) as response:
+                with urllib.request.urlopen(self.url + "login", timeout=2) as response:
                     if response.status == 200:
                         found = PASSWORD_LINE.findall(self.output())
                         return {name: password for _, name, password in found}
@@ -150,10 +150,10 @@ def shot(page, name: str, full: bool = True) -> None:
 def login(page, server: Server, name: str) -> None:
     from playwright.sync_api import expect
 
-    page.goto(server.url)
-    page.locator("#login-user input").fill(name)
-    page.locator("#login-password input").fill(server.passwords[name])
-    page.locator("#login-button").click()
+    page.goto(server.url + "login")
+    page.locator("#username").fill(name)
+    page.locator("#password").fill(server.passwords[name])
+    page.locator("button[type=submit]").click()
     expect(page.locator("#main-panel")).to_be_visible()
     expect(page.locator("#header-user")).to_contain_text(name)
 
@@ -162,7 +162,7 @@ def logout(page) -> None:
     from playwright.sync_api import expect
 
     page.locator("#logout-button").click()
-    expect(page.locator("#login-panel")).to_be_visible()
+    expect(page.locator("form[action='/login']")).to_be_visible()
 
 
 def tab(page, label: str) -> None:
@@ -183,8 +183,8 @@ def test_whole_journey(server, page):
 
     timings: dict[str, float] = {}
     assert set(server.passwords) == {"demo-builder", "demo-reviewer"}
-    page.goto(server.url)
-    expect(page.locator("#login-panel")).to_be_visible()
+    page.goto(server.url)  # anonymous: sent to the sign-in page
+    expect(page.locator("form[action='/login']")).to_be_visible()
     shot(page, "00-login")
     login(page, server, "demo-builder")
 
@@ -289,7 +289,7 @@ def test_whole_journey(server, page):
     page.locator("#get-gguf").click()
     expect(page.locator("#downloads-status")).to_contain_text(".gguf")
     with page.expect_download() as download_info:
-        page.locator("#download-file a").first.click()
+        page.locator("#downloads-status a").first.click()
     download = download_info.value
     target = ARTIFACTS / download.suggested_filename
     download.save_as(target)
@@ -299,7 +299,7 @@ def test_whole_journey(server, page):
     page.locator("#get-report").click()
     expect(page.locator("#downloads-status")).to_contain_text(".html")
     with page.expect_download() as download_info:
-        page.locator("#download-file a").first.click()
+        page.locator("#downloads-status a").first.click()
     report = ARTIFACTS / download_info.value.suggested_filename
     download_info.value.save_as(report)
     text = report.read_text(encoding="utf-8")

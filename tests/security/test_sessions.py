@@ -189,5 +189,9 @@ def test_a_sign_in_form_posted_from_another_site_is_refused(server) -> None:
         foreign = sign_in(client, "ann", origin="https://evil.example")
         assert foreign.status_code == 403
         assert COOKIE_NAME not in client.cookies
+        assert sign_in(client, "ann", **{"sec-fetch-site": "cross-site"}).status_code == 403
+        assert COOKIE_NAME not in client.cookies
         own = sign_in(client, "ann", origin=server.url)
         assert own.status_code == 200
+        browser = sign_in(client, "ann", origin="null", **{"sec-fetch-site": "same-origin"})
+        assert browser.status_code == 200
