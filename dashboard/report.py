@@ -13,7 +13,7 @@ from typing import Any
 from dashboard import views
 from steering.evaluation.results import EvaluationReport
 from steering.layers import layers_text
-from storage import StoredEvaluation, StoredSubmission, StoredVector
+from storage import Checkpoint, StoredEvaluation, StoredSubmission, StoredVector
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:960px;margin:2em auto;
@@ -36,10 +36,39 @@ def _table(rows: list[list[Any]], headers: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def checkpoint_html(checkpoint: Checkpoint | None) -> str:
+    """The "Audit checkpoint" section: the signed head of the audit trail when the report was made.
+
+    A copy of the report kept elsewhere is what reveals a later rewrite of the audit trail even by
+    someone holding the database, the signing key and the checkpoint log of this machine.
+    """
+    if checkpoint is None:
+        return (
+            "<h2>Audit checkpoint</h2><p>This report carries no checkpoint of the audit trail "
+            "(none had been written when it was made).</p>"
+        )
+    return "\n".join(
+        [
+            "<h2>Audit checkpoint</h2>",
+            "<p>Keep a copy of this report somewhere else: this signed checkpoint of the audit "
+            "trail lets anyone detect a later rewrite of the trail.</p>",
+            _table(views.checkpoint_rows(checkpoint), ["", ""]),
+            "<p><small>To check the lab against it, save this line as a file and run "
+            "<code>python -m storage verify --checkpoints FILE</code>:</small></p>",
+            f"<pre>{_e(checkpoint.to_line())}</pre>",
+        ]
+    )
+
+
 def evaluation_report_html(
-    submission: StoredSubmission, vector: StoredVector, evaluation: StoredEvaluation
+    submission: StoredSubmission,
+    vector: StoredVector,
+    evaluation: StoredEvaluation,
+    *,
+    checkpoint: Checkpoint | None = None,
 ) -> str:
-    """The report for one submission: verdict, chart, tables, side effects, samples, lineage."""
+    """The report for one submission: verdict, chart, tables, side effects, samples, lineage,
+    and the audit trail's latest checkpoint (``Store.latest_checkpoint()``)."""
     view = views.evaluation_view(EvaluationReport.from_dict(evaluation.results))
     chart = view.figure.to_html(
         full_html=False, include_plotlyjs=True, config={"displaylogo": False}
@@ -76,6 +105,7 @@ def evaluation_report_html(
         _table(lineage_rows, ["", ""]),
         "<h2>Reviews</h2>",
         _table(reviews, views.HISTORY_COLUMNS) if reviews else "<p>No reviews yet.</p>",
+        checkpoint_html(checkpoint),
         f"<p><small>Evaluation #{evaluation.id}, results hash "
         f"<code>{_e(evaluation.results_hash)}</code>.</small></p>",
         "</body></html>",
