@@ -14,7 +14,17 @@ import gradio as gr
 
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
-from dashboard.tabs import audit, build, compare, downloads, examples, model, review, signin
+from dashboard.tabs import (
+    admin,
+    audit,
+    build,
+    compare,
+    downloads,
+    examples,
+    model,
+    review,
+    signin,
+)
 
 CSS_PATH = Path(__file__).resolve().parent.parent / "assets" / "css" / "app.css"
 TITLE = "Control-vector lab"
@@ -25,7 +35,7 @@ def css() -> str:
 
 
 def build_ui(ctx: AppContext) -> gr.Blocks:
-    """A header naming the signed-in user, then seven tabs following the journey.
+    """A header naming the signed-in user, seven tabs following the journey, then Admin (admins).
 
     Served by :func:`dashboard.web.server.create_server`, which signs people in on ``/login``.
     """
@@ -41,8 +51,10 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
                 review_tab = review.create_ui(ctx, state)
                 audit.create_ui(ctx, state)
                 downloads_tab = downloads.create_ui(ctx, state)
+                admin_tab = admin.create_ui(ctx, state)  # shown to admins only
 
         signin.wire(ctx, demo, state, header, review_tab, downloads_tab)
         examples.wire(ctx, state, examples_tab, compare_tab.question)
         build.wire(ctx, state, build_tab, compare_tab.steer_layers)
+        admin.wire(ctx, demo, state, admin_tab)
     return demo
