@@ -10,6 +10,7 @@ Methods (Højer, Jarvis & Heinrich, ICLR 2025), per decoder block ``i``:
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 import string
 import time
@@ -24,7 +25,7 @@ from steering.engine.activations import POSITIONS, iter_block_outputs
 from steering.engine.models import LoadedModel, fingerprint
 from steering.engine.text import encode
 from steering.errors import SteeringError
-from steering.layers import parse_layers
+from steering.layers import layers_text, parse_layers
 from steering.progress import ProgressCallback
 from steering.vectors import ControlVector
 
@@ -62,21 +63,47 @@ class LayerScore:
     """How well the layer's direction separates held-out positives from their negatives.
 
     ``separation`` is the share of pairs whose positive projects higher than its negative (0.5 is
-    chance, 1 perfect); ``effect_size`` is the mean projection gap over its standard deviation.
+    chance, 1 perfect); it saturates at 1 as soon as good and flawed texts differ visibly.
+    ``effect_size`` is the mean projection gap over its standard deviation (Cohen's d of the paired
+    gaps), which keeps growing with how cleanly the layer separates them: layers are ranked by it.
     """
 
     layer: int
     separation: float
     effect_size: float
+    pairs: int = 0  # pairs scored
+
+    @property
+    def effect_size_error(self) -> float:
+        """Approximate standard error of ``effect_size`` (paired d: sqrt(1/n + d^2 / 2n))."""
+        n = max(self.pairs, 1)
+        return math.sqrt(1.0 / n + self.effect_size**2 / (2.0 * n))
+
+
+@dataclass(frozen=True)
+class LayerRecommendation:
+    """Which layers to steer, which rule picked them, and why, in plain words."""
+
+    layers: list[int]
+    rule: str  # EFFECT_SIZE_RULE or MIDDLE_LAYER_RULE
+    reason: str
+
+
+EFFECT_SIZE_RULE = "effect size"
+MIDDLE_LAYER_RULE = "middle layer"
 
 
 @dataclass
 class BuildResult:
     vector: ControlVector
     scores: list[LayerScore]
-    recommended_layers: list[int]
+    recommendation: LayerRecommendation | None
     seconds: float
     pairs: int
+
+    @property
+    def recommended_layers(self) -> list[int]:
+        return list(self.recommendation.layers) if self.recommendation else []
 
 
 def _pair_texts(
@@ -175,7 +202,8 @@ def build_vector(
             padding_side=padding_side,
             progress=report,
         )
-    recommended = recommend_layers(scores, loaded.num_layers) if scores else []
+    recommendation = recommend_layers(scores, loaded.num_layers) if scores else None
+    recommended = recommendation.layers if recommendation else []
     vector.metadata = {
         "model_id": loaded.spec,
         "model_name": loaded.name,
@@ -194,9 +222,10 @@ def build_vector(
         "created_by": "",
         "dataset_hash": "",
         **({"recommended_layers": recommended} if recommended else {}),
+        **({"layer_rule": recommendation.rule} if recommendation else {}),
         **(lineage or {}),
     }
-    return BuildResult(vector, scores, recommended, time.perf_counter() - started, n)
+    return BuildResult(vector, scores, recommendation, time.perf_counter() - started, n)
 
 
 def _first_component(differences: torch.Tensor, mean_diff: torch.Tensor) -> torch.Tensor:
@@ -245,31 +274,75 @@ def score_layers(
         gap = projections[i][:n] - projections[i][n:]
         spread = float(gap.std()) if n > 1 else 0.0
         effect = float(gap.mean()) / spread if spread > 0 else 0.0
-        scores.append(LayerScore(i, float((gap > 0).double().mean()), effect))
+        scores.append(LayerScore(i, float((gap > 0).double().mean()), effect, n))
     return scores
 
 
-def recommend_layers(scores: Sequence[LayerScore], num_layers: int, most: int = 3) -> list[int]:
-    """The best-separating layer and its close neighbours, skipping the earliest and last blocks.
+def recommend_layers(
+    scores: Sequence[LayerScore], num_layers: int, most: int = 3
+) -> LayerRecommendation:
+    """The layers that separate good from flawed answers best, or the paper's middle layer.
 
-    Early blocks separate almost anything (even random strings) by surface form and block 0 cannot
-    be exported to llama.cpp, so candidates start a fifth of the way in and end before the last.
+    Candidates skip the earliest fifth of the blocks (early blocks separate almost anything, even
+    random strings, by surface form; block 0 cannot be exported to llama.cpp) and the last block.
+    They are ranked by effect size, which does not saturate. When the best candidate is not clearly
+    better than the typical other one (its lead over their median is within two standard errors) or no
+    candidate separates at all, the layers cannot be told apart on these examples and the paper's
+    choice is used: the one middle block. Otherwise the best block and those neighbours whose effect
+    size is within one standard error of it, at most ``most`` blocks.
     """
     low, high = max(1, num_layers // 5), max(1, num_layers - 2)
     candidates = [s for s in scores if low <= s.layer <= high] or [s for s in scores if s.layer > 0]
     candidates = candidates or list(scores)
+    middle = num_layers // 2
     if not candidates:
-        return []
-    best = max(candidates, key=lambda s: (round(s.separation, 2), s.effect_size))
+        return LayerRecommendation(
+            [middle],
+            MIDDLE_LAYER_RULE,
+            f"No layer scores, so the paper's choice is used: the middle layer, {middle}.",
+        )
+    # The vector may not cover the middle block: then the scored block nearest to it.
+    nearest = min((s.layer for s in candidates), key=lambda i: (abs(i - middle), i))
+    paper = (
+        f"the middle layer, {middle}"
+        if nearest == middle
+        else f"layer {nearest}, nearest the middle"
+    )
+    middle = nearest
+    best = max(candidates, key=lambda s: (s.effect_size, -abs(s.layer - middle)))
+    others = sorted(s.effect_size for s in candidates if s is not best)
+    median = others[len(others) // 2] if others else 0.0
+    span = f"layers {candidates[0].layer}-{candidates[-1].layer}"
+    if best.effect_size <= 2 * LayerScore(0, 0.5, 0.0, best.pairs).effect_size_error:
+        return LayerRecommendation(
+            [middle],
+            MIDDLE_LAYER_RULE,
+            f"No layer among {span} separates good from flawed answers beyond chance (best effect "
+            f"size {best.effect_size:.2f}), so the paper's choice is used: {paper}.",
+        )
+    if len(candidates) > 1 and best.effect_size - median <= 2 * best.effect_size_error:
+        return LayerRecommendation(
+            [middle],
+            MIDDLE_LAYER_RULE,
+            f"The layers cannot be told apart on these examples: the best, {best.layer}, separates "
+            f"good from flawed answers with effect size {best.effect_size:.2f} against a median of "
+            f"{median:.2f} across {span}, within the uncertainty of {best.pairs} pairs. So the "
+            f"paper's choice is used: {paper}.",
+        )
     by_layer = {s.layer: s for s in candidates}
     chosen = [best.layer]
     for step in (1, -1):
         neighbour = by_layer.get(best.layer + step)
         if len(chosen) >= most or neighbour is None:
             continue
-        if (
-            neighbour.separation >= best.separation - 0.02
-            and neighbour.effect_size >= 0.8 * best.effect_size
-        ):
+        if neighbour.effect_size >= best.effect_size - best.effect_size_error:
             chosen.append(neighbour.layer)
-    return sorted(chosen)
+    chosen.sort()
+    shown = layers_text(chosen)
+    return LayerRecommendation(
+        chosen,
+        EFFECT_SIZE_RULE,
+        f"Layer{'s' if len(chosen) > 1 else ''} {shown} separate{'' if len(chosen) > 1 else 's'} "
+        f"good from flawed answers best (effect size {best.effect_size:.2f}, against a median of "
+        f"{median:.2f} across {span}).",
+    )

@@ -49,9 +49,10 @@ def byte_tokenizer(chat_template: bool) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def make_tiny(arch: str, chat_template: bool = True, seed: int = 0) -> LoadedModel:
+def make_tiny(arch: str, chat_template: bool = True, seed: int = 0, **overrides) -> LoadedModel:
+    """A randomly initialised model of ``arch``; ``overrides`` change its config (e.g. a window)."""
     tokenizer = byte_tokenizer(chat_template)
-    extra = dict(TINY_CONFIGS[arch])
+    extra = dict(TINY_CONFIGS[arch]) | overrides
     if arch not in ("gpt2",):
         extra.setdefault("hidden_size", 32)
         extra.setdefault("intermediate_size", 64)

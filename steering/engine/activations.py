@@ -89,7 +89,8 @@ def pad_batch(
     )
 
 
-def _can_share(model: torch.nn.Module) -> bool:
+def can_share_prefix(model: torch.nn.Module) -> bool:
+    """Whether a shared prompt can be run once for several texts without changing any reading."""
     # Sliding-window caches drop old keys; a shared prefix is only exact with full-length caches.
     config = model.config
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
@@ -208,7 +209,7 @@ def iter_block_outputs(
 
     if share_prefix is None:
         share_prefix = SHARE_PREFIX
-    groups = prefix_groups(encoded, position) if share_prefix and _can_share(model) else []
+    groups = prefix_groups(encoded, position) if share_prefix and can_share_prefix(model) else []
     shared = [g for g in groups if g.shared]
     single = [g.members[0] for g in groups if not g.shared] if groups else range(len(encoded))
     plain = [

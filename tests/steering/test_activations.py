@@ -3,7 +3,12 @@
 import pytest
 import torch
 
-from steering.engine.activations import common_prefix_length, iter_block_outputs, prefix_groups
+from steering.engine.activations import (
+    can_share_prefix,
+    common_prefix_length,
+    iter_block_outputs,
+    prefix_groups,
+)
 from steering.engine.text import encode
 from tests.steering.pairs import arithmetic_pairs
 from tests.steering.reference import block_outputs_one_by_one
@@ -127,3 +132,19 @@ def test_stops_after_the_last_needed_layer(tiny_llama):
     finally:
         handle.remove()
     assert calls == []
+
+
+def test_sliding_window_gemma3_never_shares_a_prefix_and_reads_exactly():
+    """Gemma 3 mixes sliding-window and full attention. A window of 8 tokens, shorter than every
+    text here, makes a shared prefix inexact, so sharing must stay off even when asked for, and
+    the batched readings must still equal one text at a time."""
+    loaded = make_tiny("gemma3_text", chat_template=False, sliding_window=8)
+    text = loaded.model.config
+    assert text.sliding_window == 8 and "sliding_attention" in text.layer_types
+    assert not can_share_prefix(loaded.model)
+    encoded, texts = pair_texts(loaded, arithmetic_pairs(6))
+    assert min(len(e.ids) for e in encoded) > 8
+    got = read_all(loaded, encoded, batch_size=4, padding_side="right", share_prefix=True)
+    for k, (prompt, completion) in enumerate(texts):
+        expected = torch.stack(block_outputs_one_by_one(loaded, prompt, completion))
+        assert torch.allclose(got[k], expected, rtol=1e-4, atol=1e-5), k

@@ -3,7 +3,15 @@ import random
 import pytest
 import torch
 
-from steering.build import LayerScore, build_vector, negatives_for, recommend_layers
+from steering.build import (
+    EFFECT_SIZE_RULE,
+    MIDDLE_LAYER_RULE,
+    LayerScore,
+    build_vector,
+    negatives_for,
+    recommend_layers,
+)
+from steering.data.examples import Example
 from steering.errors import SteeringError
 from steering.layers import parse_layers
 from steering.vectors import ControlVector, read_metadata
@@ -184,26 +192,61 @@ def test_separation_score_counts_pairs_projecting_higher(tiny_llama):
     assert score.effect_size == pytest.approx(mean / sd, rel=1e-3)
 
 
-def test_recommend_layers_prefers_middle_and_neighbours():
-    scores = [
-        LayerScore(i, s, e)
-        for i, (s, e) in enumerate(
-            [
-                (1.0, 9.0),
-                (1.0, 9.0),
-                (0.6, 0.5),
-                (0.9, 2.0),
-                (0.95, 3.0),
-                (0.94, 2.9),
-                (0.7, 1.0),
-                (0.5, 0.1),
-                (0.6, 0.4),
-                (1.0, 9.0),
-            ]
-        )
-    ]
-    assert recommend_layers(scores, 10) == [4, 5]
+def _scores(effects, pairs=60):
+    return [LayerScore(i, 1.0, e, pairs) for i, e in enumerate(effects)]
+
+
+def test_recommend_ranks_by_effect_size_and_keeps_close_neighbours():
+    # Separation saturates at 1.0 everywhere; the effect size still tells layers apart.
+    effects = [9.0, 9.0, 0.5, 2.0, 3.0, 2.9, 1.0, 0.1, 0.4, 9.0]
+    rec = recommend_layers(_scores(effects), 10)
+    # Layers 0, 1 (earliest fifth) and 9 (last) are not candidates; 4 is best, 5 within one
+    # standard error (sqrt(1/60 + 9/120) = 0.30), 3 is not.
+    assert rec.layers == [4, 5]
+    assert rec.rule == EFFECT_SIZE_RULE
+    assert "Layers 4-5 separate good from flawed answers best (effect size 3.00" in rec.reason
+
+
+def test_layers_that_cannot_be_told_apart_fall_back_to_the_middle_layer():
+    # Every candidate within noise of the others: the pick would be a tie-break, so say so.
+    effects = [5.0] * 30
+    effects[20] = 5.3
+    rec = recommend_layers(_scores(effects), 30)
+    assert rec.layers == [15] and rec.rule == MIDDLE_LAYER_RULE
+    assert rec.reason.startswith("The layers cannot be told apart on these examples")
+    # No layer separating at all (best d within two standard errors of 0): also the middle layer.
+    flat = recommend_layers(_scores([0.1] * 30, pairs=20), 30)
+    assert flat.layers == [15] and "beyond chance" in flat.reason
+    # A vector that does not cover the middle block: the scored block nearest to it.
+    partial = [LayerScore(i, 1.0, 2.0, 60) for i in (6, 7, 25)]
+    nearest = recommend_layers(partial, 30)
+    assert nearest.layers == [7] and nearest.reason.endswith("layer 7, nearest the middle.")
+
+
+def test_a_tiny_model_where_one_layer_is_built_to_separate(tiny_llama):
+    """Blocks 0 and 1 made pass-through: their last-token readings cannot tell pairs apart (the
+    texts end alike); block 2 sees the differing word through attention. The score ranks 2 first."""
+    import copy
+
+    from steering.build import score_layers
+
+    loaded = copy.deepcopy(tiny_llama)
+    for block in loaded.blocks[:2]:
+        for name, weight in block.named_parameters():
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                weight.zero_()  # the block adds nothing: its output is its input
     rng = random.Random(0)
-    random_scores = [LayerScore(i, rng.random(), rng.random()) for i in range(30)]
-    rec = recommend_layers(random_scores, 30)
-    assert 1 <= len(rec) <= 3 and all(6 <= i <= 28 for i in rec)
+    words = ["apple", "river", "stone", "cloud", "green", "quiet", "tower", "light"]
+    pairs = []
+    for k in range(24):
+        tail = " ".join(rng.choice(words) for _ in range(3)) + " end."
+        pairs.append(
+            Example(row=k + 1, prompt=f"Case {k}:", positive=f"yes {tail}", negative=f"no {tail}")
+        )
+    vector = build_vector(loaded, pairs[:12]).vector
+    scores = score_layers(loaded, vector, pairs[12:])
+    effects = {s.layer: s.effect_size for s in scores}
+    assert abs(effects[0]) < 1e-6 and abs(effects[1]) < 1e-6
+    assert effects[2] > 1.0
+    rec = recommend_layers(scores, loaded.num_layers)
+    assert rec.layers == [2] and rec.rule == EFFECT_SIZE_RULE
