@@ -258,19 +258,6 @@ def audit_table(events: Iterable[StoredAuditEvent]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=AUDIT_COLUMNS)
 
 
-def integrity_markdown(result: VerifyResult) -> str:
-    """The outcome of walking the audit chain, in words."""
-    if result.ok:
-        return (
-            f"**Intact.** All {result.count} audit entries check out; each one carries the hash "
-            f"of the one before. Head: entry {result.head_seq}, hash `{result.head_hash[:16]}`."
-        )
-    return (
-        f"**Tampered with.** {md(result.message)} (first broken entry: "
-        f"{result.first_broken_seq}, reason: {result.reason})."
-    )
-
-
 # ---------------------------------------------------------------------------------- integrity
 
 # The kinds of damage ``Store.verify`` names (VerifyResult.reason), in plain words.

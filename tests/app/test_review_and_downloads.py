@@ -178,10 +178,16 @@ def test_audit_table_filters_verifies_and_exports(ctx, examples_file):
     assert table["seq"].tolist() == sorted(table["seq"], reverse=True)  # newest first
     only = audit.audit_table(ctx, session, action="vector.add")
     assert only["action"].tolist() == ["vector.add"]
-    assert audit.verify_audit(ctx, session).startswith("**Intact.**")
-    path = audit.export_audit_csv(ctx, session)
+    verified = audit.verify_audit(ctx, session)
+    assert verified.ok and verified.summary.startswith("**Intact.**")
+    # A builder may not export: the trail lists failed sign-ins, which builders may not see.
+    with pytest.raises(UserError, match="only reviewers and admins can export"):
+        audit.export_audit(ctx, session, "csv")
+    assert ctx.store.audit_events(action="audit.export") == []
+    reviewer = login(ctx, "rita", PASSWORD)
+    path = audit.export_audit(ctx, reviewer, "csv")
     with path.open(newline="", encoding="utf-8") as file:
         exported = list(csv.reader(file))[1:]
     # Every event up to the export, which is audited after the file is written.
     assert len(exported) == len(ctx.store.audit_events()) - 1
-    assert ctx.store.audit_events(action="audit.export")[-1].actor == "bob"
+    assert ctx.store.audit_events(action="audit.export")[-1].actor == "rita"

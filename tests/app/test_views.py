@@ -6,7 +6,7 @@ import datetime as dt
 
 from dashboard import charts, views
 from steering.evaluation.results import EvaluationReport, Sample, SideEffects
-from storage import StoredReview, VerifyResult
+from storage import StoredReview
 from tests.app.support import VERDICT, sample_report
 
 
@@ -118,19 +118,13 @@ def test_accuracy_chart_marks_baseline_and_chosen_strength():
     assert any(y == 0.5 for _, y in lines)  # accuracy without the vector, horizontal
 
 
-def test_history_and_integrity_in_words():
+def test_history_in_words():
     when = dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC)
     review = StoredReview(id=1, submission_id=2, decision="approve", comment="ok", reviewer="rita",
                           created_at=when)  # fmt: skip
     assert views.history_table([review]).values.tolist() == [
         ["2026-01-02 03:04", "rita", "approve", "ok"]
     ]
-    intact = VerifyResult(ok=True, count=3, head_seq=3, head_hash="f" * 64)
-    assert views.integrity_markdown(intact).startswith("**Intact.** All 3 audit entries")
-    broken = VerifyResult(ok=False, count=1, first_broken_seq=2, reason="edited", message="x*y")
-    assert views.integrity_markdown(broken) == (
-        "**Tampered with.** x\\*y (first broken entry: 2, reason: edited)."
-    )
 
 
 def test_markdown_escape_of_user_text():
