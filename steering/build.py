@@ -160,6 +160,8 @@ def build_vector(
         texts = positives + negative_texts
     n = len(examples)
     sums = {i: torch.zeros(loaded.hidden_size, dtype=torch.float64) for i in chosen}
+    # The typical size of the residual stream at each block, to scale strengths per model.
+    residual_sums = dict.fromkeys(chosen, 0.0)
     # PCA needs each pair's difference; the other methods only running sums.
     per_text: dict[int, torch.Tensor] | None = None
     if method == "pca_diff":
@@ -174,9 +176,11 @@ def build_vector(
         progress=report,
     ):
         sign = torch.tensor([1.0 if j < n else -1.0 for j in indices], dtype=torch.float64)
+        positive = sign > 0
         for i in chosen:
             reading = readings[i].cpu()
             sums[i] += sign @ reading.double()
+            residual_sums[i] += float(reading[positive].double().norm(dim=-1).sum())
             if per_text is not None:
                 per_text[i][indices] = reading
     offset[0] = len(texts)
@@ -215,6 +219,7 @@ def build_vector(
         "position": position,
         "layers": chosen,
         "norms": {str(i): round(v, 6) for i, v in vector.norms().items()},
+        "residual_norms": {str(i): round(residual_sums[i] / n, 6) for i in chosen},
         "build_rows": n,
         "seed": seed,
         "tool_version": __version__,

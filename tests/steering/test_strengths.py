@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from steering.errors import SteeringError
-from steering.evaluation.strengths import parse_strengths, with_baseline
+from steering.evaluation.strengths import (
+    DEFAULT_ALPHAS,
+    parse_strengths,
+    suggested_strengths,
+    with_baseline,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,3 +51,32 @@ def test_refuses_with_a_message_naming_the_bad_part(text, message):
 def test_with_baseline_adds_zero_once():
     assert with_baseline([1.0, -0.0, 0.5, 1]) == [0.0, 0.5, 1.0]
     assert with_baseline([]) == [0.0]
+
+
+def test_suggested_strengths_add_a_share_of_the_residual_norm():
+    # Ratio 26 (residual 130 / vector 5), as measured on the bundled model at its middle block:
+    # 2.5 %, 5 % and 10 % of the residual norm are 0.65, 1.3 and 2.6 times the vector.
+    meta = {"norms": {"15": 5.0, "16": 4.0}, "residual_norms": {"15": 130.0, "16": 160.0}}
+    assert suggested_strengths(meta, [15]) == (0.0, 0.65, 1.3, 2.6)
+    # Over several layers, the median ratio (26 and 40 -> 33).
+    assert suggested_strengths(meta) == (0.0, 0.83, 1.7, 3.3)
+    # A vector without the build's numbers (an imported one) gets the plain defaults.
+    assert suggested_strengths({"norms": {"3": 1.0}}) == DEFAULT_ALPHAS
+    assert suggested_strengths(meta, [7]) == DEFAULT_ALPHAS
+
+
+def test_build_records_the_residual_norm_of_the_positive_texts(tiny_llama):
+    from steering.build import build_vector
+    from tests.steering.pairs import arithmetic_pairs
+    from tests.steering.reference import block_outputs_one_by_one
+
+    pairs = arithmetic_pairs(5)
+    vector = build_vector(tiny_llama, pairs, layers=[1, 3]).vector
+    for i in (1, 3):
+        norms = [
+            float(block_outputs_one_by_one(tiny_llama, p.prompt, p.positive)[i].norm())
+            for p in pairs
+        ]
+        assert vector.metadata["residual_norms"][str(i)] == pytest.approx(sum(norms) / 5, rel=1e-4)
+    ratio = vector.metadata["residual_norms"]["3"] / vector.metadata["norms"]["3"]
+    assert suggested_strengths(vector.metadata, [3])[-1] == pytest.approx(0.1 * ratio, rel=0.05)
