@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 
 from dashboard import charts
 from steering.data.examples import ExampleSet, RowError
+from steering.engine.bundled import BundledModel
 from steering.evaluation.results import (
     RESULT_COLUMNS,
     EvaluationReport,
@@ -96,6 +97,24 @@ def model_card_markdown(table: pd.DataFrame) -> str:
     return "| Model card | |\n|---|---|\n" + "\n".join(
         f"| {label} | {md(value)} |" for label, value in table.values
     )
+
+
+BUNDLED_COLUMNS = ["model", "size", "licence", "source"]
+
+
+def bundled_models_table(models: Sequence[BundledModel]) -> pd.DataFrame:
+    """The installed bundled models as the picker describes them: name, size, licence, source."""
+    rows = [[m.name, m.size_text(), m.licence, m.source] for m in models]
+    return pd.DataFrame(rows, columns=BUNDLED_COLUMNS)
+
+
+def bundled_models_markdown(models: Sequence[BundledModel]) -> str:
+    """``bundled_models_table`` as Markdown, or a line saying none is installed."""
+    if not models:
+        return "No bundled model is installed on this machine: type a model below."
+    table = bundled_models_table(models)
+    head = "| " + " | ".join(BUNDLED_COLUMNS) + " |\n|---|---|---|---|\n"
+    return head + "\n".join("| " + " | ".join(md(v) for v in row) + " |" for row in table.values)
 
 
 # ---------------------------------------------------------------------------------- examples
@@ -224,12 +243,34 @@ def submission_summary(
             f"{md(lineage.get('negatives', ''))}, example set "
             f"{md(lineage.get('dataset_name', ''))}",
             f"- **Strength** {sub.strength:g} on layers {layers_text(sub.layers)}",
+            f"- **Where it came from** {md(vector_origin(lineage))}",
             f"- **Content** {'matches' if intact else 'DOES NOT MATCH'} the hash frozen at "
             f"submission (`{(sub.content_hash or '')[:16]}`)",
             "",
             f"**Verdict:** {md(verdict) if verdict else 'no evaluation attached'}",
         ]
     )
+
+
+def vector_origin(lineage: Mapping[str, Any]) -> str:
+    """Where a vector came from, in one plain sentence (plain text: escape it for Markdown/HTML).
+
+    An imported file is named with the start of its sha256 and the model its maker named
+    (``controlvector.model_hint``); a vector built here names its example set.
+    """
+    if lineage.get("source") == "imported":
+        digest = str(lineage.get("source_sha256") or "")
+        hint = str(lineage.get("model_hint") or "") or "a model it does not name"
+        return (
+            f"Imported from {lineage.get('source_file') or 'a GGUF file'} "
+            f"(sha256 {digest[:16]}…, made for {hint})"
+        )
+    name = str(lineage.get("dataset_name") or "")
+    digest = str(lineage.get("dataset_hash") or "")
+    where = f"the example set '{name}'" if name else "an example set"
+    if digest:
+        where += f" (content hash {digest[:16]}…)"
+    return f"Built in this lab from {where}"
 
 
 def history_rows(reviews: Iterable[StoredReview]) -> list[list[str]]:

@@ -1,4 +1,4 @@
-"""Tab 1, Model: load the bundled model or another one and show its card."""
+"""Tab 1, Model: pick a bundled model or name another one, load it and show its card."""
 
 from __future__ import annotations
 
@@ -10,7 +10,19 @@ from dashboard.common import Progress, need_user, quiet
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
 from dashboard.tabs.events import guarded, progress_bar
+from steering.engine import bundled
+from steering.engine.bundled import BundledModel
 from steering.engine.models import describe
+
+
+def offered_models() -> list[BundledModel]:
+    """The bundled models the picker offers: those installed on this machine, nothing else."""
+    return bundled.installed_models()
+
+
+def model_choices(models: list[BundledModel]) -> list[tuple[str, str]]:
+    """``(label, spec)`` pairs for the picker: each model's name and size; the spec loads it."""
+    return [(f"{m.name} · {m.size_text()}", m.key) for m in models]
 
 
 def load_model_card(
@@ -19,7 +31,7 @@ def load_model_card(
     """Load (or reuse) the model named by ``spec`` and describe it as a two-column table."""
     user = need_user(session)
     spec = (spec or "").strip() or ctx.default_model
-    progress(0, 1, "Loading the model (the first load of the bundled model takes about a minute)")
+    progress(0, 1, "Loading the model (the first load of a bundled model takes about a minute)")
     loaded = ctx.model(spec)
     progress(1, 1, "Model ready")
     if session.model_spec != spec:
@@ -32,17 +44,26 @@ def load_model_card(
 
 def create_ui(ctx: AppContext, state: gr.State) -> None:
     """The tab and its events; no other tab needs its components."""
+    models = offered_models()
+    choices = model_choices(models)
+    keys = [key for _, key in choices]
     with gr.Tab("1 · Model", id="model", elem_id="tab-model"):
         gr.Markdown(
-            "The bundled **SmolLM2-135M-Instruct** runs on a laptop CPU and is preselected. "
-            "You can also type a Hugging Face model id, a local model folder, or a path to a "
-            "`.gguf` file."
+            "Pick one of the models that ship with the lab (they run on a laptop CPU), or type a "
+            "Hugging Face model id, a local model folder, or a path to a `.gguf` file."
         )
+        picker = gr.Radio(
+            choices,
+            value=ctx.default_model if ctx.default_model in keys else None,
+            label="Bundled models installed here",
+            elem_id="model-picker",
+        )
+        gr.Markdown(views.bundled_models_markdown(models), elem_id="model-bundled")
         with gr.Row(elem_id="model-row"):
             spec = gr.Textbox(
                 value=ctx.default_model,
                 label="Model",
-                info="'default' is the bundled model",
+                info="Filled by the choice above; or type a model id, a folder or a .gguf path",
                 elem_id="model-spec",
                 scale=3,
             )
@@ -51,6 +72,8 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
             )
         status = gr.Markdown(elem_id="model-status")
         card = gr.Markdown(elem_id="model-card", elem_classes=["card"])
+
+    picker.change(lambda key: key or gr.skip(), picker, spec)
 
     def do_load(session: BrowserSession, value: str, progress=gr.Progress()) -> dict:  # noqa: B008
         table = load_model_card(ctx, session, value, progress_bar(progress))
