@@ -31,7 +31,17 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, chain_signing, checkpoints, integrity, models, records, signing, workflow
+from . import (
+    api_keys,
+    audit,
+    chain_signing,
+    checkpoints,
+    integrity,
+    models,
+    records,
+    signing,
+    workflow,
+)
 from .db import (
     create_store_engine,
     describe_url,
@@ -52,6 +62,7 @@ from .files import FileStore, replace_file
 from .migrate import upgrade_to_head
 from .signing import Signer
 from .users import SYSTEM_ACTOR, Passwords, validate_name, validate_password, validate_role
+from .vector_file import export_problem
 
 FAILED_LOGIN = "login.failed"
 UNKNOWN_USER = "(unknown)"  # the object id of a failed sign-in under a name that does not exist
@@ -524,14 +535,32 @@ class Store:
 
     # ------------------------------------------------------------------ submissions
 
-    def _check_evaluation(self, s: Session, evaluation_id: int | None, vector_id: int) -> None:
+    def _check_evaluation(
+        self,
+        s: Session,
+        evaluation_id: int | None,
+        vector_id: int,
+        strength: float,
+        layers: list[int],
+    ) -> float:
+        """The evaluated strength the draft stands for; refused unless the evaluation tested it."""
         if evaluation_id is None:
-            return
+            return float(strength)
         ev = self._get(s, models.EvaluationRow, evaluation_id, "evaluation")
         if ev.vector_id != vector_id:
             raise ValidationError(
                 f"Evaluation {evaluation_id} was run on vector {ev.vector_id}, not on vector "
                 f"{vector_id}; attach an evaluation of this vector."
+            )
+        return workflow.check_evaluated(strength, layers, evaluation_id, ev.config, ev.results)
+
+    def _check_exportable(self, vector: models.VectorRow) -> None:
+        """Refuse a vector whose file could not be exported (unreadable, or inf/NaN values)."""
+        problem = export_problem(self.files.read(vector.content_hash))
+        if problem is not None:
+            raise ValidationError(
+                f"Vector {vector.id} cannot be submitted: {problem}, so it could not be "
+                "exported after approval. Build the vector again."
             )
 
     def _load_for_change(
@@ -571,12 +600,18 @@ class Store:
         evaluation_id: int | None,
         actor: str,
     ) -> records.StoredSubmission:
-        """Start a draft: a vector with the chosen strength, layers and evaluation."""
+        """Start a draft: a vector with the chosen strength, layers and evaluation.
+
+        With an evaluation, the strength and layers must be ones it tested (see
+        :func:`workflow.check_evaluated`); strength 0 and non-finite strengths are refused.
+        ``submit`` checks again, requires the evaluation and refuses a vector file with
+        infinite or NaN values.
+        """
         layers = workflow.check_draft_content(strength, layers)
         with self._write() as s:
             self._actor(s, actor, doing="create submissions")
             self._get(s, models.VectorRow, vector_id, "vector")
-            self._check_evaluation(s, evaluation_id, vector_id)
+            strength = self._check_evaluation(s, evaluation_id, vector_id, strength, layers)
             now = datetime.now(UTC)
             row = models.SubmissionRow(
                 vector_id=vector_id,
@@ -640,6 +675,12 @@ class Store:
                     f"Submission {submission_id} has no evaluation: reviewers need the evidence. "
                     "Run an evaluation and attach it before submitting."
                 )
+            # Checked again here: drafts made before this rule, or edited behind the store.
+            workflow.check_draft_content(row.strength, list(row.layers))
+            self._check_evaluation(
+                s, row.evaluation_id, row.vector_id, row.strength, list(row.layers)
+            )
+            self._check_exportable(s.get_one(models.VectorRow, row.vector_id))
             content = self._frozen_content(s, row)
             content_hash = _sha256_json(content)
             row.status = workflow.SUBMITTED
@@ -991,3 +1032,77 @@ class Store:
             },
         )
         return records.ExportResult(path=target, format=fmt, count=len(events), sha256=digest)
+
+    # ------------------------------------------------------------------ serving API (api_keys.py)
+
+    def add_api_key(
+        self, name: str, submissions: list[int] | None = None, actor: str = SYSTEM_ACTOR
+    ) -> tuple[api_keys.StoredApiKey, str]:
+        """Create an API key (admins, or the system from the CLI); returns it and its secret,
+        which is shown only now (only its hash is stored). Audited as ``api_key.create``."""
+        with self._write() as s:
+            self._actor(
+                s, actor, allow_system=True, roles=frozenset({"admin"}), doing="create API keys"
+            )
+            return api_keys.add_key(s, name, submissions, actor)
+
+    def revoke_api_key(self, name: str, actor: str = SYSTEM_ACTOR) -> api_keys.StoredApiKey:
+        """Revoke an API key for good (admins or the system); audited as ``api_key.revoke``."""
+        with self._write() as s:
+            self._actor(
+                s, actor, allow_system=True, roles=frozenset({"admin"}), doing="revoke API keys"
+            )
+            return api_keys.revoke_key(s, name, actor)
+
+    def list_api_keys(self) -> list[api_keys.StoredApiKey]:
+        with self._read() as s:
+            return api_keys.list_keys(s)
+
+    def api_key_for(self, secret: str) -> api_keys.StoredApiKey | None:
+        """The active API key whose secret this is, else None."""
+        with self._read() as s:
+            return api_keys.key_for_secret(s, secret)
+
+    def set_api_switch(self, name: str, enabled: bool, actor: str = SYSTEM_ACTOR) -> bool:
+        """Switch ``steering`` or ``sampling`` on or off (admins or the system); audited."""
+        with self._write() as s:
+            self._actor(
+                s, actor, allow_system=True, roles=frozenset({"admin"}), doing="switch the API"
+            )
+            return api_keys.set_switch(s, name, enabled, actor)
+
+    def api_switch(self, name: str) -> bool:
+        with self._read() as s:
+            return api_keys.switch(s, name)
+
+    def served_submission(
+        self, key: api_keys.StoredApiKey, submission_id: int
+    ) -> api_keys.ServedSubmission:
+        """What the API may apply for ``key`` and ``submission_id``; see ``api_keys``."""
+        with self._read() as s:
+            return api_keys.served_submission(s, key, submission_id)
+
+    def record_api_use(
+        self,
+        key_id: int,
+        submission_id: int,
+        sample: tuple[list[Any], str] | None = None,
+    ) -> None:
+        """Count one request; keep ``sample`` (messages, answer) only while sampling is on.
+
+        Not an audit event: counters per (key, submission, hour) keep a busy API from flooding
+        the signed chain, so this transaction does not take the chain's lock."""
+        with translate_db_errors(self.url):
+            with Session(self._writer) as s, s.begin():
+                api_keys.count_use(s, key_id, submission_id, datetime.now(UTC))
+                if sample is not None and api_keys.switch(s, api_keys.SAMPLING):
+                    api_keys.add_sample(s, key_id, submission_id, *sample)
+
+    def api_usage(self) -> list[api_keys.UsageCount]:
+        """Every usage counter (key name, submission, UTC hour, count), newest hour first."""
+        with self._read() as s:
+            return api_keys.usage(s)
+
+    def api_samples(self) -> list[api_keys.ApiSample]:
+        with self._read() as s:
+            return api_keys.samples(s)

@@ -139,6 +139,11 @@ def check_draft_content(strength: float, layers: list[int] | tuple[int, ...]) ->
         raise ValidationError(f"The strength must be a number, not {strength!r}.")
     if not math.isfinite(strength):
         raise ValidationError("The strength must be a finite number.")
+    if strength == 0:
+        raise ValidationError(
+            "Strength 0 means no steering, so there is nothing to approve: submit one of the "
+            "evaluated strengths other than 0."
+        )
     if not isinstance(layers, list | tuple) or not layers:
         raise ValidationError("Choose at least one layer to steer.")
     if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in layers):
@@ -148,3 +153,94 @@ def check_draft_content(strength: float, layers: list[int] | tuple[int, ...]) ->
     if len(set(layers)) != len(layers):
         raise ValidationError(f"A layer is listed twice in {list(layers)!r}.")
     return sorted(layers)
+
+
+def _number_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def _layers_text(layers: tuple[int, ...] | list[int]) -> str:
+    return ", ".join(str(i) for i in layers)
+
+
+def _layer_set(raw: object) -> tuple[int, ...] | None:
+    """A stored layer list as a sorted tuple, or None when it is missing or not a list of ints."""
+    if not isinstance(raw, list | tuple) or not raw:
+        return None
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in raw):
+        return None
+    return tuple(sorted(set(raw)))
+
+
+def evaluated_options(
+    config: dict[str, object], results: dict[str, object]
+) -> list[tuple[float, tuple[int, ...]]]:
+    """The (strength, layer set) pairs an evaluation measured, strength 0 left out.
+
+    Read from the stored JSON, not from the engine's types (the store never imports the engine):
+    each entry of ``results["results"]`` has its ``alpha``, and its ``layers`` when it is a row of
+    a layer sweep; otherwise the evaluation's layers are ``config["layers"]``.
+    """
+    rows = results.get("results")
+    if not isinstance(rows, list):
+        return []
+    default_layers = _layer_set(config.get("layers"))
+    options = []
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        alpha = row.get("alpha")
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float):
+            continue
+        if not math.isfinite(alpha) or alpha == 0:
+            continue
+        layers = _layer_set(row.get("layers")) or default_layers
+        if layers is not None:
+            options.append((float(alpha), layers))
+    return options
+
+
+def check_evaluated(
+    strength: float,
+    layers: list[int],
+    evaluation_id: int,
+    config: dict[str, object],
+    results: dict[str, object],
+) -> float:
+    """The evaluated strength ``strength`` stands for; refuse anything the evaluation did not test.
+
+    What is approved must be exactly what was evaluated (product brief): the strength must be one
+    of the evaluation's strengths (a float typed back from a screen may differ in its last bits,
+    so a match within 1e-9 counts and the evaluated value is what gets stored) and the layers one
+    of its layer sets.
+    """
+    options = evaluated_options(config, results)
+    if not options:
+        raise ValidationError(
+            f"Evaluation {evaluation_id} lists no strength other than 0 with the layers it "
+            "tested, so there is nothing it could support. Run an evaluation at the strength "
+            "you want reviewed."
+        )
+    strengths = sorted({alpha for alpha, _ in options})
+    tested = ", ".join(_number_text(a) for a in strengths)
+    matches = [
+        (alpha, chosen)
+        for alpha, chosen in options
+        if math.isclose(alpha, strength, rel_tol=1e-9, abs_tol=1e-12)
+    ]
+    if not matches:
+        raise ValidationError(
+            f"Strength {_number_text(strength)} was not evaluated: evaluation {evaluation_id} "
+            f"tested {tested}. Submit one of those, or run an evaluation that includes "
+            f"{_number_text(strength)} first."
+        )
+    wanted = tuple(sorted(layers))
+    for alpha, chosen in matches:
+        if chosen == wanted:
+            return alpha
+    layer_sets = " or ".join(sorted({_layers_text(chosen) for _, chosen in matches}))
+    raise ValidationError(
+        f"Layers {_layers_text(wanted)} were not evaluated at strength {_number_text(strength)}: "
+        f"evaluation {evaluation_id} tested layers {layer_sets}. Submit those layers, or run an "
+        "evaluation on these first."
+    )

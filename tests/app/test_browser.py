@@ -377,7 +377,7 @@ def planted_submission(server):
             "chosen_alpha": 1.0,
             "samples": [{"prompt": "What is 2+2?", "steered": EVIL}],
         }
-        evaluation = store.add_evaluation(stored.id, {}, results, "demo-builder")
+        evaluation = store.add_evaluation(stored.id, {"layers": [3]}, results, "demo-builder")
         draft = store.create_submission(stored.id, 1.0, [3], evaluation.id, "demo-builder")
         return store.submit(draft.id, "demo-builder", draft.version).id
 

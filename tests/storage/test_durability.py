@@ -15,6 +15,7 @@ from sqlalchemy import text
 from storage import Store
 
 from .conftest import FAST_HASHER
+from .helpers import evaluation_results, safetensors_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_sigkill_loses_nothing_committed(db_url: str, data_dir: Path, raw) -> None:
     with Store.open(db_url, data_dir, password_hasher=FAST_HASHER) as store:
         store.add_user("alice", "builder", "password for alice")
-        vector = store.add_vector(b"vector", {"model_id": "m"}, "alice")
-        evaluation = store.add_evaluation(vector.id, {}, {"accuracy": 0.5}, "alice")
+        vector = store.add_vector(safetensors_bytes({"layer.1": [1.0]}), {"model_id": "m"}, "alice")
+        evaluation = store.add_evaluation(
+            vector.id, {"layers": [1, 2]}, evaluation_results([0.0, 0.5]), "alice"
+        )
         setup_events = store.verify().count
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.storage.workers", db_url, str(data_dir)]

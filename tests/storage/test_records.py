@@ -9,6 +9,8 @@ import pytest
 
 from storage import NotFoundError, PermissionDeniedError, Store, ValidationError
 
+from .helpers import evaluation_results
+
 LINEAGE = {
     "model_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
     "model_fingerprint": "f" * 16,
@@ -80,7 +82,9 @@ def test_records_are_derived_from_the_tables_and_detached(store: Store, people: 
     vector.lineage["layers"].append(99)  # a caller scribbling on its copy...
     vector.lineage["method"] = "PCA"
     assert store.get_vector(vector.id).lineage == LINEAGE  # ...never reaches the database
-    ev = store.add_evaluation(vector.id, {"s": [1]}, {"acc": [0.5]}, "alice")
+    ev = store.add_evaluation(
+        vector.id, {"layers": [1, 3]}, evaluation_results([0.0, 0.5]), "alice"
+    )
     sub = store.create_submission(vector.id, 0.5, [3, 1], ev.id, "alice")
     assert sub.layers == (1, 3) and sub.reviews == ()
     with pytest.raises(dataclasses.FrozenInstanceError):
