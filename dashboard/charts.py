@@ -1,4 +1,4 @@
-"""Plotly figures: per-layer separation (Build) and accuracy against strength (Compare, Review)."""
+"""Plotly figures: per-layer effect size (Build) and accuracy against strength (Compare, Review)."""
 
 from __future__ import annotations
 
@@ -26,33 +26,49 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     return fig
 
 
-def separation_chart(scores: Sequence[LayerScore], recommended: Sequence[int]) -> go.Figure:
-    """Bars: share of held-out pairs each layer separates (0.5 = chance); recommended in orange."""
+def layer_chart(scores: Sequence[LayerScore], recommended: Sequence[int]) -> go.Figure:
+    """Bars: each layer's effect size with a one-standard-error whisker; recommended in orange.
+
+    Effect size (the paired gap between good and flawed answers over its spread) is what layers
+    are ranked by, because the share of pairs separated saturates at 1 as soon as good and flawed
+    texts differ visibly; that share stays in the hover. Overlapping whiskers mean the layers
+    cannot be told apart on these examples.
+    """
     fig = go.Figure()
     layers = [s.layer for s in scores]
     chosen = set(recommended)
     fig.add_bar(
         x=layers,
-        y=[s.separation for s in scores],
+        y=[s.effect_size for s in scores],
+        error_y={
+            "type": "data",
+            "array": [s.effect_size_error for s in scores],
+            "color": GREY,
+            "thickness": 1,
+        },
         marker_color=[ORANGE if i in chosen else BLUE for i in layers],
-        customdata=[[s.effect_size] for s in scores],
-        hovertemplate="layer %{x}<br>separation %{y:.2f}<br>effect size %{customdata[0]:.2f}"
-        "<extra></extra>",
-        name="separation",
+        customdata=[[s.separation, s.pairs] for s in scores],
+        hovertemplate="layer %{x}<br>effect size %{y:.2f}<br>pairs told apart "
+        "%{customdata[0]:.0%} of %{customdata[1]}<extra></extra>",
+        name="effect size",
         showlegend=False,
     )
-    fig.add_hline(y=0.5, line_dash="dot", line_color=GREY, annotation_text="chance")
+    fig.add_hline(y=0, line_color=GREY, line_width=1)
     for i in recommended:
         score = next((s for s in scores if s.layer == i), None)
         if score is not None:
             fig.add_annotation(
-                x=i, y=score.separation, text="★", showarrow=False, yshift=10, font_color=ORANGE
+                x=i,
+                y=score.effect_size + score.effect_size_error,
+                text="★",
+                showarrow=False,
+                yshift=12,
+                font_color=ORANGE,
             )
-    title = "How well each layer tells good from flawed reasoning"
+    title = "How clearly each layer tells good from flawed reasoning"
     if recommended:
-        title += f" (recommended: {', '.join(str(i) for i in recommended)})"
-    _layout(fig, title, "layer", "separation (share of pairs)")
-    fig.update_yaxes(range=[0, 1.08])
+        title += f" (★ recommended: {', '.join(str(i) for i in recommended)})"
+    _layout(fig, title, "layer", "effect size (gap ÷ spread)")
     return fig
 
 

@@ -90,6 +90,7 @@ def evaluation_report_html(
         f"<p>Status <b>{_e(submission.status)}</b> · built by {_e(submission.created_by)} · "
         f"strength {submission.strength:g} on layers {_e(layers_text(submission.layers))} · "
         f"content hash <code>{_e(submission.content_hash or '')}</code></p>",
+        f"<p>Where the vector came from: {_e(views.vector_origin(lineage))}</p>",
         f"<p class='verdict'>{_e(view.verdict)}</p>",
         "<h2>Accuracy against strength</h2>",
         chart,

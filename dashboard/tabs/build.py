@@ -1,4 +1,9 @@
-"""Tab 3, Build: read activations on the build rows, make the vector, chart and recommend layers."""
+"""Tab 3, Build: read activations on the build rows, make the vector, chart and recommend layers.
+
+Or use a vector made elsewhere: a llama.cpp control-vector GGUF (repeng,
+``llama-cvector-generator``) is read against the loaded model and stored as the session's vector,
+exactly as a built one, so Compare, evaluation, submission and review work the same on it.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,15 @@ from dataclasses import dataclass
 import gradio as gr
 import plotly.graph_objects as go
 
-from dashboard import charts
+from dashboard import charts, views
 from dashboard.common import SPLIT_SEED, Progress, UserError, loaded_model, need_user, quiet
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
 from dashboard.tabs.events import guarded, progress_bar
-from steering.build import METHODS, build_vector
+from dashboard.web.uploads import take_upload, uploaded_file
+from steering.build import METHODS, LayerRecommendation, build_vector
+from steering.engine.models import fingerprint
+from steering.export import import_gguf
 from steering.layers import layers_text
 
 # Each choice in words, as the paper names it (``METHODS`` gives the paper's short name).
@@ -39,9 +47,17 @@ BUILD_SEED = 0
 
 @dataclass(frozen=True)
 class BuildView:
-    figure: go.Figure
+    figure: go.Figure | None  # None for an imported vector: it comes without layer scores
     summary: str
-    layers_text: str  # the recommended layers (all built layers when none is recommended)
+    layers_text: str  # the layers to steer: recommended, else all the vector's layers
+
+
+def recommendation_markdown(recommendation: LayerRecommendation) -> str:
+    """The recommended layers, the rule that picked them and its reason in plain words."""
+    return (
+        f"**Recommended layers: {layers_text(recommendation.layers)}** — "
+        f"{views.md(recommendation.reason)} Picked by the {recommendation.rule} rule."
+    )
 
 
 def build(
@@ -94,18 +110,58 @@ def build(
     session.forget_work()
     session.vector, session.vector_id = vector, stored.id
     session.recommended = list(result.recommended_layers)
-    figure = charts.separation_chart(result.scores, result.recommended_layers)
+    figure = charts.layer_chart(result.scores, result.recommended_layers)
     best = layers_text(result.recommended_layers) or layers_text(vector.layers)
     summary = (
         f"Vector #{stored.id} built from {result.pairs} build rows in {result.seconds:.1f} s "
         f"({method}, {negatives} negatives, {position} token). "
     )
-    if result.recommended_layers:
-        summary += (
-            f"**Recommended layers: {best}** (they separate good from flawed held-out "
-            "examples best). Use them on the Compare tab."
-        )
+    if result.recommendation is not None:
+        summary += recommendation_markdown(result.recommendation) + " Use them on the Compare tab."
     return BuildView(figure, summary, best)
+
+
+def import_vector(ctx: AppContext, session: BrowserSession, file: str | None) -> BuildView:
+    """Read an uploaded llama.cpp control-vector GGUF against the loaded model and store it.
+
+    Stored as a built vector is (``add_vector`` with its lineage: ``source: imported``, the file's
+    sha256 and model hint); the session then steers the layers the file holds. A file that does
+    not fit the model is refused with the reader's message and nothing is stored. The upload is
+    deleted once read, whatever its outcome.
+    """
+    user = need_user(session)
+    if not file:
+        raise UserError("Choose a llama.cpp control-vector file (.gguf) to upload.")
+    loaded = loaded_model(ctx, session)
+    try:
+        vector = import_gguf(
+            file,
+            num_layers=loaded.num_layers,
+            hidden_size=loaded.hidden_size,
+            model_id=loaded.spec,
+            model_fingerprint=fingerprint(loaded),
+        )
+    finally:
+        take_upload(file)  # no uploaded file stays in Gradio's cache
+    vector.metadata.update(
+        {
+            "model_name": loaded.name,
+            "model_architecture": loaded.model.config.model_type or "unknown",
+            "created_by": user,
+        }
+    )
+    stored = ctx.store.add_vector(vector.to_bytes(), vector.metadata, user)
+    session.forget_work()
+    session.vector, session.vector_id = vector, stored.id
+    session.recommended = list(vector.layers)
+    steer = layers_text(vector.layers)
+    summary = (
+        f"Vector #{stored.id}: {views.md(views.vector_origin(vector.metadata))}. It steers "
+        f"layers {steer} of {views.md(loaded.name)}; the Compare tab uses them."
+    )
+    if session.example_set is None:
+        summary += " To evaluate it, choose an example set first (tab 2, Examples)."
+    return BuildView(None, summary, steer)
 
 
 @dataclass(frozen=True)
@@ -118,6 +174,7 @@ class BuildTab:
     button: gr.Button
     status: gr.Markdown
     chart: gr.Plot
+    upload: gr.File  # a llama.cpp control vector made elsewhere
 
 
 def create_ui() -> BuildTab:
@@ -165,13 +222,24 @@ def create_ui() -> BuildTab:
                 elem_id="build-rows",
             )
         button = gr.Button("Build vector", variant="primary", elem_id="build-button")
+        with gr.Accordion("Use a vector made elsewhere", open=False, elem_id="build-import"):
+            gr.Markdown(
+                "Already have a control vector from repeng or llama.cpp's "
+                "`llama-cvector-generator`? Upload its `.gguf` file: it is checked against the "
+                "loaded model and then compared, evaluated and reviewed like a vector built here."
+            )
+            upload = uploaded_file(
+                label="llama.cpp control vector (.gguf)",
+                file_types=[".gguf"],
+                elem_id="import-gguf",
+            )
         status = gr.Markdown(elem_id="build-status")
-        chart = gr.Plot(label="Separation per layer", elem_id="build-chart")
-    return BuildTab(method, negatives, position, layers, max_rows, button, status, chart)
+        chart = gr.Plot(label="Effect size per layer", elem_id="build-chart")
+    return BuildTab(method, negatives, position, layers, max_rows, button, status, chart, upload)
 
 
 def wire(ctx: AppContext, state: gr.State, tab: BuildTab, steer_layers: gr.Textbox) -> None:
-    """Building shows the separation chart and fills the Compare tab's ``steer_layers`` box."""
+    """Building shows the layer chart; building or importing fills Compare's ``steer_layers``."""
 
     def do_build(
         session: BrowserSession,
@@ -202,5 +270,20 @@ def wire(ctx: AppContext, state: gr.State, tab: BuildTab, steer_layers: gr.Textb
     tab.button.click(
         guarded(tab.status, do_build),
         [state, tab.method, tab.negatives, tab.position, tab.layers, tab.max_rows],
+        [state, tab.chart, tab.status, steer_layers],
+    )
+
+    def do_import(session: BrowserSession, file: str | None) -> dict:
+        view = import_vector(ctx, session, file)
+        return {
+            state: session,
+            tab.chart: view.figure,
+            tab.status: view.summary + " Next: **4 · Compare**.",
+            steer_layers: view.layers_text,
+        }
+
+    tab.upload.upload(
+        guarded(tab.status, do_import),
+        [state, tab.upload],
         [state, tab.chart, tab.status, steer_layers],
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from dashboard import charts, views
 from dashboard.common import KNOWN_ERRORS, UserError
 from dashboard.tabs import build, compare, examples, model
+from steering.build import EFFECT_SIZE_RULE, MIDDLE_LAYER_RULE, LayerRecommendation, LayerScore
 from steering.engine.generate import side_by_side
 from steering.evaluation.results import EvaluationReport
 from steering.layers import layers_text
@@ -109,16 +111,65 @@ def test_build_stores_the_vector_with_lineage(ctx, examples_file):
     assert file.content_hash() == session.vector.content_hash()
 
 
-def test_build_chart_marks_recommended_layers(ctx, examples_file):
+def test_build_chart_plots_effect_sizes_and_says_which_rule_picked_the_layers(
+    ctx, examples_file, monkeypatch
+):
+    scored = {}
+    real_build_vector = build.build_vector
+
+    def keep_result(*args, **kwargs):
+        scored["result"] = real_build_vector(*args, **kwargs)
+        return scored["result"]
+
+    monkeypatch.setattr(build, "build_vector", keep_result)
     session = login(ctx, "bob", PASSWORD)
     examples.upload_examples(ctx, session, examples_file)
     view = build.build(ctx, session)
+    result = scored["result"]
     bars = view.figure.data[0]
     assert list(bars.x) == [0, 1, 2, 3]
+    # The bars are the effect sizes (which do not saturate), with one standard error as whiskers;
+    # the share of pairs told apart stays in the hover.
+    assert list(bars.y) == [s.effect_size for s in result.scores]
+    assert list(bars.error_y.array) == [s.effect_size_error for s in result.scores]
+    assert [row[0] for row in bars.customdata] == [s.separation for s in result.scores]
     colours = dict(zip(bars.x, bars.marker.color, strict=True))
     assert {i for i, c in colours.items() if c == "#ea580c"} == set(session.recommended)
+    assert session.recommended == result.recommendation.layers
     assert view.layers_text == layers_text(session.recommended)
-    assert f"Recommended layers: {view.layers_text}" in view.summary
+    # The screen names the layers, the rule that picked them and its reason.
+    rec = result.recommendation
+    assert rec.rule in (EFFECT_SIZE_RULE, MIDDLE_LAYER_RULE)
+    assert f"**Recommended layers: {view.layers_text}** — " in view.summary
+    assert f"Picked by the {rec.rule} rule." in view.summary
+    assert views.md(rec.reason) in view.summary
+
+
+def test_the_rule_and_its_reason_are_shown_in_words():
+    recommendation = LayerRecommendation(
+        [2],
+        MIDDLE_LAYER_RULE,
+        "The layers cannot be told apart on these examples: the best, 3, separates good from "
+        "flawed answers with effect size 1.10 against a median of 1.00.",
+    )
+    assert build.recommendation_markdown(recommendation) == (
+        "**Recommended layers: 2** — The layers cannot be told apart on these examples: the "
+        "best, 3, separates good from flawed answers with effect size 1.10 against a median of "
+        "1.00. Picked by the middle layer rule."
+    )
+
+
+def test_layer_chart_marks_recommended_layers_from_given_scores():
+    scores = [
+        LayerScore(1, separation=1.0, effect_size=0.4, pairs=20),
+        LayerScore(2, separation=1.0, effect_size=2.5, pairs=20),
+        LayerScore(3, separation=0.9, effect_size=1.0, pairs=20),
+    ]
+    bars = charts.layer_chart(scores, [2]).data[0]
+    assert list(bars.y) == [0.4, 2.5, 1.0]  # saturated separations, distinct effect sizes
+    # sqrt(1/n + d^2/2n) with n = 20
+    assert bars.error_y.array[1] == pytest.approx(((1 + 2.5**2 / 2) / 20) ** 0.5)
+    assert list(bars.marker.color) == ["#2563eb", "#ea580c", "#2563eb"]
 
 
 def test_build_needs_an_example_set(ctx):
