@@ -18,7 +18,10 @@ import csv
 import hashlib
 import io
 import json
+import math
 import random
+import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,22 @@ SUPPORTED_EXTENSIONS = (".csv", ".jsonl", ".json", ".xlsx")
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
 # When a bundled set exists in several formats, the first format here gets the plain name.
 _BUNDLED_PREFERENCE = (".jsonl", ".json", ".csv", ".xlsx")
+
+MAX_ROWS = 50_000
+# Reading stops after this many seconds: a small .xlsx can unpack into gigabytes of XML.
+XLSX_SECONDS = 20.0
+# The most the parts of a workbook may unpack to (a 20 MB workbook of text is about 100 MB).
+XLSX_MAX_UNPACKED = 400_000_000
+_MAX_HEADER_CELLS = 1_000  # header cells looked at; a table of examples has a handful
+_XLSX_TOO_BIG = (
+    "the Excel file unpacks to more than {limit:,} MB, far more than a table of examples needs; "
+    "remove unused sheets and formatting, or export the examples as CSV UTF-8"
+)
+_XLSX_TOO_SLOW = (
+    "reading the Excel file was stopped after {seconds:g} seconds ({rows:,} example rows read); "
+    "it holds far more cells than a table of examples needs. Delete unused rows and columns, "
+    "or export the examples as CSV UTF-8"
+)
 
 # A raw row: 1-based data row number and the cells by lower-cased column name.
 RawRow = tuple[int, dict[str, object]]
@@ -141,7 +160,8 @@ def load_examples(
     filename: str | None = None,
     name: str | None = None,
     max_bytes: int = 20_000_000,
-    max_rows: int = 50_000,
+    max_rows: int = MAX_ROWS,
+    max_seconds: float = XLSX_SECONDS,
 ) -> ExampleSet:
     """Read and validate an example file; raise ExampleSetError listing every problem found.
 
@@ -154,7 +174,10 @@ def load_examples(
         raise ExampleSetError([_file_error(_unsupported_extension(suffix))])
     if not data.strip():
         raise ExampleSetError([_file_error("the file is empty; add a header row and examples")])
-    rows, columns, errors = _PARSERS[suffix](data)
+    if suffix == ".xlsx":  # the one format whose parse time a small file can blow up
+        rows, columns, errors = _parse_xlsx(data, max_rows, max_seconds)
+    else:
+        rows, columns, errors = _PARSERS[suffix](data)
     if errors:  # the file could not be read as a table; row checks would only add noise
         raise ExampleSetError(errors)
     examples, errors = _validate(rows, columns, max_rows)
@@ -327,7 +350,9 @@ def _parse_jsonl(data: bytes) -> tuple[list[RawRow], list[str], list[RowError]]:
         if not line.strip():
             continue
         try:
-            objects.append((number, json.loads(line)))
+            objects.append((number, _loads(line)))
+        except RecursionError:
+            errors.append(RowError(number, None, f"line {number}: {_TOO_DEEP}"))
         except json.JSONDecodeError as exc:
             errors.append(
                 RowError(
@@ -347,7 +372,11 @@ def _parse_json(data: bytes) -> tuple[list[RawRow], list[str], list[RowError]]:
     if text is None:
         return [], [], errors
     try:
-        document = json.loads(text)
+        document = _loads(text)
+    except RecursionError:
+        where = _deep_nesting_at(text)
+        at = f" (at line {where[0]}, column {where[1]})" if where else ""
+        return [], [], [_file_error(f"{_TOO_DEEP}{at}")]
     except json.JSONDecodeError as exc:
         message = (
             f"the JSON is malformed at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
@@ -366,6 +395,50 @@ def _parse_json(data: bytes) -> tuple[list[RawRow], list[str], list[RowError]]:
     return rows, _columns_of(rows), row_errors
 
 
+_TOO_DEEP = (
+    "the JSON is nested hundreds of levels deep; an example is a flat object of text fields "
+    'like {"prompt": "...", "positive": "..."}'
+)
+# Floats at least this large lose digits or turn into "1e+16"-style text: not a usable answer.
+_LARGEST_FLOAT = 1e15
+_LONGEST_INT = 100  # digits
+
+
+class _BadNumber(str):
+    """A JSON number (or NaN/Infinity) that cannot stand for text; keeps what the file said."""
+
+
+def _parse_float(text: str) -> float | _BadNumber:
+    value = float(text)
+    return value if math.isfinite(value) and abs(value) < _LARGEST_FLOAT else _BadNumber(text)
+
+
+def _parse_int(text: str) -> int | _BadNumber:
+    return int(text) if len(text.lstrip("-")) <= _LONGEST_INT else _BadNumber(text[:20] + "…")
+
+
+def _loads(text: str) -> object:
+    """json.loads, with NaN, infinities and absurd numbers kept aside to be reported by field."""
+    return json.loads(
+        text, parse_constant=_BadNumber, parse_float=_parse_float, parse_int=_parse_int
+    )
+
+
+def _deep_nesting_at(text: str, limit: int = 100) -> tuple[int, int] | None:
+    """Line and column where brackets first nest deeper than ``limit`` (strings skipped)."""
+    depth = 0
+    for match in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                line = text.count("\n", 0, match.start()) + 1
+                return line, match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+        elif token in "]}":
+            depth -= 1
+    return None
+
+
 def _columns_of(rows: list[RawRow]) -> list[str]:
     """Every column used by at least one JSON object, in order of first appearance."""
     columns: dict[str, None] = {}
@@ -374,12 +447,24 @@ def _columns_of(rows: list[RawRow]) -> list[str]:
     return list(columns)
 
 
-def _parse_xlsx(data: bytes) -> tuple[list[RawRow], list[str], list[RowError]]:
-    """The first worksheet; cells are read as values, never as formulas."""
+def _parse_xlsx(
+    data: bytes, max_rows: int = MAX_ROWS, max_seconds: float = XLSX_SECONDS
+) -> tuple[list[RawRow], list[str], list[RowError]]:
+    """The first worksheet, streamed; cells are read as values, never as formulas.
+
+    A small .xlsx can unpack into gigabytes of XML (cells compress extremely well), so the sheet is
+    read row by row in openpyxl's read-only mode, its declared size is ignored (a sheet claiming
+    column XFD would otherwise pad every row to 16,384 cells), rows are cut to the header's width,
+    and reading stops after ``max_rows`` example rows or ``max_seconds`` seconds.
+    """
     import zipfile
 
     from openpyxl import load_workbook  # only Excel users pay for the import
 
+    unpacked = _xlsx_unpacked_size(data)
+    if unpacked is not None and unpacked > XLSX_MAX_UNPACKED:
+        return [], [], [_file_error(_XLSX_TOO_BIG.format(limit=XLSX_MAX_UNPACKED // 1_000_000))]
+    deadline = time.monotonic() + max_seconds
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
@@ -393,15 +478,57 @@ def _parse_xlsx(data: bytes) -> tuple[list[RawRow], list[str], list[RowError]]:
         return [], [], [_file_error(message)]
     try:
         sheet = workbook.worksheets[0]
-        records = [tuple(_cell_text(c) for c in row) for row in sheet.iter_rows(values_only=True)]
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()  # trust the cells, not the size the file claims
+        return _stream_sheet(sheet.iter_rows(values_only=True), max_rows, deadline, max_seconds)
+    except Exception as exc:  # a corrupt sheet part fails while streaming, not at load
+        if isinstance(exc, ExampleSetError):
+            raise
+        message = f"the Excel file could not be read ({type(exc).__name__}); save it again as .xlsx"
+        return [], [], [_file_error(message)]
     finally:
         workbook.close()
-    while records and all(_is_blank(c) for c in records[0]):
-        records.pop(0)  # tolerate empty rows above the header
-    if not records:
+
+
+def _xlsx_unpacked_size(data: bytes) -> int | None:
+    """The bytes the workbook's parts unpack to (sizes the zip declares, which zipfile enforces)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None  # load_workbook reports it in words
+
+
+def _stream_sheet(
+    rows: Iterable[tuple[object, ...]], max_rows: int, deadline: float, max_seconds: float
+) -> tuple[list[RawRow], list[str], list[RowError]]:
+    """Header and example rows from a stream of cell tuples, within the row and time limits."""
+    header: list[str] | None = None
+    width = header_index = 0
+    body: list[tuple[int, tuple[str | None, ...]]] = []
+    examples = 0
+    for index, cells in enumerate(rows):
+        if index % 256 == 0 and time.monotonic() > deadline:
+            return [], [], [_file_error(_XLSX_TOO_SLOW.format(seconds=max_seconds, rows=examples))]
+        if header is None:
+            if all(_is_blank(c) for c in cells[:_MAX_HEADER_CELLS]):
+                continue  # tolerate empty rows above the header
+            texts = [_cell_text(c) for c in cells[:_MAX_HEADER_CELLS]]
+            while texts and _is_blank(texts[-1]):
+                texts.pop()
+            header, width, header_index = _normalise_header(texts), len(texts), index
+            continue
+        record = tuple(_cell_text(c) for c in cells[:width])
+        if all(_is_blank(c) for c in record):
+            continue
+        examples += 1
+        if examples > max_rows:
+            return [], [], [_file_error(_too_many_rows(max_rows))]
+        body.append((index - header_index, record))  # numbered from the header, as in CSV
+    if header is None:
         return [], [], [_file_error("the first worksheet is empty; put the header in row 1")]
-    header = _normalise_header(records[0])
-    body = list(enumerate(records[1:], start=1))
     return _table_rows(header, body), header, _duplicate_columns(header)
 
 
@@ -432,12 +559,7 @@ def _validate(
     if not rows:
         errors.append(_file_error("the file has no example rows; add at least one example"))
     if len(rows) > max_rows:
-        errors.append(
-            _file_error(
-                f"the file has {len(rows):,} rows, more than the limit of {max_rows:,}; "
-                "split it into smaller files"
-            )
-        )
+        errors.append(_file_error(_too_many_rows(max_rows)))
     if errors:
         return [], errors
     examples = []
@@ -449,6 +571,12 @@ def _validate(
     errors += _duplicate_rows(examples)
     errors.sort(key=lambda e: e.row or 0)
     return examples, errors
+
+
+def _too_many_rows(max_rows: int) -> str:
+    return (
+        f"the file has more than {max_rows:,} example rows (the limit); split it into smaller files"
+    )
 
 
 def _missing_columns(columns: list[str]) -> list[RowError]:
@@ -470,6 +598,17 @@ def _text(
     """A cell as text (None when empty); numbers written in JSON become their usual text."""
     value = record.get(column)
     if value is None:
+        return None
+    if isinstance(value, _BadNumber):
+        errors.append(
+            RowError(
+                number,
+                column,
+                f"row {number}: column '{column}' holds the number {value}, which is infinite, "
+                f'not a number or too large to use; if you mean the text, put it in quotes ("'
+                f'{value}")',
+            )
+        )
         return None
     if isinstance(value, bool):
         value = "true" if value else "false"

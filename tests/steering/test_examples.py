@@ -6,6 +6,8 @@ import io
 import json
 import subprocess
 import sys
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -244,7 +246,9 @@ def test_file_too_large_and_too_many_rows():
     data = csv_bytes("prompt,positive\n" + "".join(f"q{i},a{i}\n" for i in range(20)))
     assert "larger than the limit" in str(rejected(data, "x.csv", max_bytes=50)[0])
     errors = rejected(data, "x.csv", max_rows=5)
-    assert "20 rows, more than the limit of 5" in str(errors[0])
+    assert str(errors[0]) == (
+        "the file has more than 5 example rows (the limit); split it into smaller files"
+    )
 
 
 def test_file_too_large_is_checked_before_reading_a_path(tmp_path: Path):
@@ -409,3 +413,152 @@ def test_bundled_sets_parse_and_have_expected_columns():
     assert all(len(e.choices) == 4 for e in loaded["deduction"])
     assert all(len(e.choices) == 2 for e in loaded["ioi"])
     assert loaded["arithmetic.csv"].content_hash == loaded["arithmetic"].content_hash
+
+
+# ------------------------------------------------------------------ bounded work on spreadsheets
+
+
+def raw_xlsx(sheet_rows: Iterable[str], dimension: str = "A1") -> bytes:
+    """A workbook written as zipped XML by hand, so a test can make one openpyxl never would:
+    a million rows, a claimed size of the whole sheet, or a broken row far down."""
+    parts = {
+        "[Content_Types].xml": (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" '
+            'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            '<sheets><sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'
+        ),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write(
+                b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                + f'<dimension ref="{dimension}"/><sheetData>'.encode()
+            )
+            for row in sheet_rows:
+                sheet.write(row.encode())
+            sheet.write(b"</sheetData></worksheet>")
+    return buffer.getvalue()
+
+
+def text_row(number: int, *cells: str, column: int = 1) -> str:
+    """One sheet row of inline-text cells starting at ``column`` (1 = A)."""
+    from openpyxl.utils import get_column_letter
+
+    xml = "".join(
+        f'<c r="{get_column_letter(column + i)}{number}" t="inlineStr"><is><t>{text}</t></is></c>'
+        for i, text in enumerate(cells)
+    )
+    return f'<row r="{number}">{xml}</row>'
+
+
+def test_a_spreadsheet_bomb_stops_at_the_row_limit_without_reading_further():
+    """A million rows in a few hundred KB; row 60,001 is broken XML. Reading must stop at the
+    limit (50,000 example rows) and say so: had it read on, the broken row would be the error."""
+    rows = [text_row(1, "prompt", "positive")]
+    rows += (text_row(i, f"q{i}", "a") for i in range(2, 60_001))
+    rows.append('<row r="60001"><c r="A60001" t="inlineStr"><is><t>broken</row>')
+    data = raw_xlsx(rows, dimension="A1:XFD1048576")
+    assert len(data) < 1_000_000
+    errors = rejected(data, "bomb.xlsx")
+    assert [str(e) for e in errors] == [
+        "the file has more than 50,000 example rows (the limit); split it into smaller files"
+    ]
+
+
+def test_a_claimed_sheet_size_does_not_pad_rows():
+    """The dimension claims 16,384 columns and a million rows; only the real cells are read, and
+    cells right of the header (even at column XFD) are left out."""
+    rows = [
+        text_row(1, "prompt", "positive"),
+        text_row(2, "q", "a"),
+        text_row(3, "x", column=16384),
+    ]
+    rows.append(text_row(4, "q2", "a2"))
+    data = raw_xlsx(rows, dimension="A1:XFD1048576")
+    examples = load_examples(data, filename="wide.xlsx").examples
+    assert [(e.row, e.prompt, e.positive) for e in examples] == [(1, "q", "a"), (3, "q2", "a2")]
+
+
+def test_a_spreadsheet_that_takes_too_long_is_stopped_with_a_message():
+    """Under the row limit but with 300 cells a row: the parse budget (here 0.01 s) stops it."""
+    rows = [text_row(1, "prompt", "positive", *(f"c{j}" for j in range(298)))]
+    rows += (text_row(i, f"q{i}", "a", *(["x"] * 298)) for i in range(2, 800))
+    data = raw_xlsx(rows)
+    with pytest.raises(ExampleSetError) as caught:
+        load_examples(data, filename="slow.xlsx", max_seconds=0.01)
+    message = str(caught.value)
+    assert "reading the Excel file was stopped after 0.01 seconds" in message
+    assert "export the examples as CSV UTF-8" in message and len(message) < 400
+
+
+def test_a_workbook_that_unpacks_to_too_much_is_refused_before_parsing(monkeypatch):
+    import steering.data.examples as examples_module
+
+    data = raw_xlsx([text_row(1, "prompt", "positive"), text_row(2, "q", "a")])
+    monkeypatch.setattr(examples_module, "XLSX_MAX_UNPACKED", 1_000)
+    errors = rejected(data, "x.xlsx")
+    assert "unpacks to more than" in str(errors[0]) and len(errors) == 1
+
+
+# ------------------------------------------------------------------ numbers and nesting in JSON
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"), ("1e400", "1e400"),
+     ("1e300", "1e300"), ("-2.5e16", "-2.5e16"), ("9" * 150, "9" * 20 + "…")],
+)  # fmt: skip
+def test_unusable_json_numbers_are_named_by_row_and_field(written: str, shown: str):
+    lines = [
+        '{"prompt": "What is 1 + 1?", "positive": "2", "answer": 2}',
+        '{"prompt": "What is 2 + 2?", "positive": "4", "answer": ' + written + "}",
+    ]
+    errors = rejected("\n".join(lines).encode(), "x.jsonl")
+    assert [(e.row, e.column) for e in errors] == [(2, "answer")]
+    assert str(errors[0]) == (
+        f"row 2: column 'answer' holds the number {shown}, which is infinite, not a number or too "
+        f'large to use; if you mean the text, put it in quotes ("{shown}")'
+    )
+
+
+def test_usable_json_numbers_become_their_text():
+    data = b'[{"prompt": "p", "positive": "q", "answer": 123456789012345678901, "split": null}]'
+    (example,) = load_examples(data, filename="x.json").examples
+    assert example.answer == "123456789012345678901"
+
+
+def test_deeply_nested_json_gets_a_message_with_where():
+    deep = "[" * 50_000 + "]" * 50_000
+    document = '[\n{"prompt": "p", "positive": "q"},\n{"prompt": "p2", "positive": ' + deep + "}]"
+    errors = rejected(document.encode(), "x.json")
+    assert len(errors) == 1
+    assert str(errors[0]).startswith("the JSON is nested hundreds of levels deep")
+    # Level 101 opens at line 3: the list and the object are levels 1 and 2, so it is the value's
+    # 99th bracket, after the 29 characters of '{"prompt": "p2", "positive": '.
+    assert str(errors[0]).endswith(f"(at line 3, column {29 + 99})")
+    lines = ['{"prompt": "p", "positive": "q"}', '{"prompt": ' + deep + "}"]
+    (error,) = rejected("\n".join(lines).encode(), "x.jsonl")
+    assert error.row == 2 and str(error).startswith("line 2: the JSON is nested hundreds of levels")
