@@ -15,7 +15,7 @@ import torch
 from steering.engine.activations import pad_batch
 from steering.engine.models import LoadedModel
 from steering.engine.steer import steer
-from steering.engine.text import encode
+from steering.engine.text import Encoded, TextTooLongError, encode
 from steering.errors import SteeringError
 from steering.vectors import ControlVector
 
@@ -49,6 +49,7 @@ def generate_texts(
         raise SteeringError(f"{len(row_alphas)} strengths were given for {len(prompts)} prompts.")
     tokenizer = loaded.tokenizer
     encoded = [encode(tokenizer, p) for p in prompts]
+    _check_context(loaded, encoded, max_new_tokens)
     batch = pad_batch(
         encoded,
         list(range(len(encoded))),
@@ -82,6 +83,20 @@ def generate_texts(
         )
     new_tokens = output[:, batch.input_ids.shape[1] :]
     return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def _check_context(loaded: LoadedModel, encoded: Sequence[Encoded], max_new_tokens: int) -> None:
+    """The prompt and the answer asked for must fit the model's context together."""
+    context = getattr(loaded.model.config, "max_position_embeddings", None)
+    if not isinstance(context, int) or context <= 0:
+        return
+    longest = max(len(e.ids) for e in encoded)
+    if longest + max_new_tokens > context:
+        raise TextTooLongError(
+            f"The prompt is {longest:,} tokens and {max_new_tokens:,} more were asked for, but "
+            f"this model reads at most {context:,} tokens at once. Shorten the prompt or ask for "
+            "a shorter answer."
+        )
 
 
 def side_by_side(

@@ -9,10 +9,53 @@ through here so that a vector built in one place means the same thing everywhere
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from steering.engine.models import has_chat_template
+from steering.errors import SteeringError
+
+MAX_TOKENS_VARIABLE = "STEERING_MAX_PROMPT_TOKENS"
+DEFAULT_MAX_TOKENS = 2_048
+# Tokenizers without a known context report a huge sentinel (1e30) as model_max_length.
+_NO_CONTEXT = 1_000_000
+# A token covers only a few characters in practice; far longer texts are refused before the
+# tokenizer spends seconds on them.
+_CHARS_PER_TOKEN_BOUND = 16
+
+
+class TextTooLongError(SteeringError):
+    """A prompt (with its answer) longer than the token limit: said before any model work."""
+
+
+def token_limit(tokenizer: Any, context: int | None = None) -> int:
+    """The most tokens one prompt with its answer may have: ``STEERING_MAX_PROMPT_TOKENS``
+    (default 2,048), and never more than the model's context (``context``, else the
+    tokenizer's ``model_max_length`` when it knows one)."""
+    raw = os.environ.get(MAX_TOKENS_VARIABLE, "").strip()
+    try:
+        limit = int(raw) if raw else DEFAULT_MAX_TOKENS
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise SteeringError(
+            f"{MAX_TOKENS_VARIABLE} must be a whole number of tokens of 1 or more, not {raw!r}."
+        )
+    known = getattr(tokenizer, "model_max_length", None)
+    for bound in (context, known):
+        if isinstance(bound, int) and 0 < bound < _NO_CONTEXT:
+            limit = min(limit, bound)
+    return limit
+
+
+def _too_long(text: str, size: str, limit: int) -> TextTooLongError:
+    start = " ".join(text.split())[:40]
+    return TextTooLongError(
+        f'The text starting "{start}…" is {size}, more than the limit of {limit:,} tokens '
+        f"for one prompt with its answer (set by {MAX_TOKENS_VARIABLE} and the model's context). "
+        "Shorten it, or split it into several examples."
+    )
 
 
 @dataclass(frozen=True)
@@ -54,11 +97,20 @@ def _tokenize(tokenizer: Any, text: str) -> list[int]:
 def encode(tokenizer: Any, prompt: str, completion: str = "") -> Encoded:
     """Tokenize ``format_text(prompt, completion)`` and mark where the completion starts.
 
+    Raises TextTooLongError past :func:`token_limit`: every part of the engine encodes through
+    here, so build, scoring and generation all refuse an overlong text with the same message.
+
     The whole text is tokenized at once (the rule); the prompt boundary is the longest common
     prefix with the tokenized prompt alone, so a token merged across the boundary counts as
     completion.
     """
-    ids = _tokenize(tokenizer, format_text(tokenizer, prompt, completion))
+    text = format_text(tokenizer, prompt, completion)
+    limit = token_limit(tokenizer)
+    if len(text) > limit * _CHARS_PER_TOKEN_BOUND:
+        raise _too_long(prompt + " " + completion, f"{len(text):,} characters long", limit)
+    ids = _tokenize(tokenizer, text)
+    if len(ids) > limit:
+        raise _too_long(prompt + " " + completion, f"{len(ids):,} tokens long", limit)
     if not completion:
         return Encoded(tuple(ids), len(ids))
     prompt_ids = _tokenize(tokenizer, prompt_text(tokenizer, prompt))
