@@ -1,6 +1,7 @@
 """Tab 7, Downloads: an approved vector as safetensors or llama.cpp GGUF, and the HTML report.
 
-What downloads is exactly what was approved: the submission's layers and strength.
+What downloads is exactly what was approved: the submission's layers and strength. llama.cpp
+cannot steer block 0, so the GGUF file leaves it out, and both the screen and the file say so.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dashboard.context import AppContext
 from dashboard.report import evaluation_report_html
 from dashboard.session import BrowserSession
 from dashboard.tabs.events import download_markdown, guarded, offer_file
-from steering.export import export_gguf
+from steering.export import BLOCK_ZERO_NOTICE, export_gguf
 from steering.vectors import ControlVector
 from storage import StoredSubmission
 from storage.workflow import APPROVED
@@ -69,17 +70,36 @@ def download_safetensors(
 
 
 def download_gguf(ctx: AppContext, session: BrowserSession, submission_id: int | None) -> Path:
+    """The approved layers but block 0, and the approved strength, as a llama.cpp control vector.
+
+    The vector is cut to the submission's layers first, so ``export_gguf``'s default is exactly
+    those layers without block 0, and the file's metadata records block 0 as left out.
+    """
     user = need_user(session)
     sub = _approved(ctx, submission_id)
+    layers = [i for i in sub.layers if i != 0]
+    if not layers:
+        raise UserError(
+            f"Submission #{sub.id} steers only block 0, which llama.cpp cannot steer, so there is "
+            "no llama.cpp file to make. Download the safetensors vector instead."
+        )
     vector = _approved_vector(ctx, sub)
     path = export_folder(ctx, user) / (
         f"control-vector-{sub.id}-strength-{_strength_tag(sub.strength)}.gguf"
     )
     export_gguf(vector, path, strength=sub.strength)
-    ctx.store.record_event(
-        user, "vector.export", "submission", sub.id, {"format": "gguf", "file": path.name}
-    )
+    details = {"format": "gguf", "file": path.name, "layers": layers}
+    if 0 in sub.layers:
+        details["left_out"] = [0]
+    ctx.store.record_event(user, "vector.export", "submission", sub.id, details)
     return path
+
+
+def gguf_note(ctx: AppContext, submission_id: int | None) -> str:
+    """What the screen adds below a GGUF download: the block-0 notice when it was left out."""
+    if submission_id is None:
+        return ""
+    return BLOCK_ZERO_NOTICE if 0 in ctx.store.get_submission(int(submission_id)).layers else ""
 
 
 def download_report(ctx: AppContext, session: BrowserSession, submission_id: int | None) -> Path:
@@ -92,7 +112,8 @@ def download_report(ctx: AppContext, session: BrowserSession, submission_id: int
         raise UserError(f"Submission #{sub.id} has no evaluation attached.")
     evaluation = ctx.store.get_evaluation(sub.evaluation_id)
     vector = ctx.store.get_vector(sub.vector_id)
-    page = evaluation_report_html(sub, vector, evaluation)
+    # The signed head of the audit trail goes into the report: a copy kept elsewhere anchors it.
+    page = evaluation_report_html(sub, vector, evaluation, checkpoint=ctx.store.latest_checkpoint())
     path = export_folder(ctx, user) / f"evaluation-report-submission-{sub.id}.html"
     path.write_text(page, encoding="utf-8")
     ctx.store.record_event(
@@ -136,18 +157,24 @@ def create_ui(ctx: AppContext, state: gr.State) -> DownloadsTab:
 
     refresh.click(guarded(status, do_refresh), [state], [approved, status])
 
-    def maker(make: Callable[[AppContext, BrowserSession, int | None], Path]) -> Callable:
+    def maker(
+        make: Callable[[AppContext, BrowserSession, int | None], Path],
+        note: Callable[[AppContext, int | None], str] | None = None,
+    ) -> Callable:
         def do_make(session: BrowserSession, submission_id: int | None) -> dict:
             path = make(ctx, session, submission_id)
-            name = path.name
-            return {file: gr.File(visible=False), status: download_markdown(name, offer_file(path))}
+            text = download_markdown(path.name, offer_file(path))
+            extra = note(ctx, submission_id) if note else ""
+            if extra:
+                text += f"\n\n**Note:** {extra}"
+            return {file: gr.File(visible=False), status: text}
 
         return guarded(status, do_make)
 
-    for button, make in (
-        (get_st, download_safetensors),
-        (get_gguf, download_gguf),
-        (get_report, download_report),
+    for button, make, note in (
+        (get_st, download_safetensors, None),
+        (get_gguf, download_gguf, gguf_note),
+        (get_report, download_report, None),
     ):
-        button.click(maker(make), [state, approved], [file, status])
+        button.click(maker(make, note), [state, approved], [file, status])
     return DownloadsTab(approved)
