@@ -63,12 +63,24 @@ Audit trail
     ``migrate_chain(accept_broken=False, actor="system") -> int``      sign a pre-signing chain
     ``export_audit(fmt "csv" | "json", path, actor="system") -> ExportResult``  carries the checkpoint
 
+Serving API (:mod:`storage.api_keys`; admins, or ``"system"`` from the CLI)
+    ``add_api_key(name, submissions=None, actor) -> (StoredApiKey, secret)``  secret shown once,
+        only its SHA-256 stored; ``revoke_api_key(name, actor)``; ``list_api_keys()``;
+        ``api_key_for(secret) -> StoredApiKey | None``
+    ``served_submission(key, submission_id) -> ServedSubmission``   the gate: approved only, the
+        key's limits, steering switched on (PermissionDeniedError / SteeringOffError otherwise)
+    ``set_api_switch("steering" | "sampling", enabled, actor)``; ``api_switch(name)``   audited
+    ``record_api_use(key_id, submission_id, sample=None)``   per (key, submission, hour) counter,
+        not an audit event; ``api_usage() -> list[UsageCount]``; ``api_samples()``
+
 Command line: ``python -m storage {add-user,users,deactivate-user,reactivate-user,reset-password,
-verify,checkpoint,rotate-key,export-audit,migrate} --help``.
+verify,checkpoint,rotate-key,export-audit,migrate,add-api-key,revoke-api-key,api-keys,
+steering-off,steering-on,api-sampling} --help``.
 """
 
 from __future__ import annotations
 
+from .api_keys import ApiSample, ServedSubmission, SteeringOffError, StoredApiKey, UsageCount
 from .chain_signing import ChainBrokenError
 from .checkpoints import Checkpoint
 from .errors import (
@@ -102,6 +114,7 @@ __all__ = [
     "ROLES",
     "SYSTEM_ACTOR",
     "AlreadyExistsError",
+    "ApiSample",
     "ChainBrokenError",
     "Checkpoint",
     "ConflictError",
@@ -110,9 +123,12 @@ __all__ = [
     "ExportResult",
     "NotFoundError",
     "PermissionDeniedError",
+    "ServedSubmission",
     "SigningKeyError",
+    "SteeringOffError",
     "StorageError",
     "Store",
+    "StoredApiKey",
     "StoredAuditEvent",
     "StoredEvaluation",
     "StoredExampleSet",
@@ -120,6 +136,7 @@ __all__ = [
     "StoredSubmission",
     "StoredUser",
     "StoredVector",
+    "UsageCount",
     "ValidationError",
     "VerifyResult",
     "WorkflowError",

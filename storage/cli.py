@@ -94,7 +94,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="sign an old chain even though it is broken (recorded as chain.accepted_broken)",
     )
     _common(p, suppress=True)
+    _api_commands(sub)
     return parser
+
+
+def _submission_ids(text: str) -> list[int]:
+    """``3,7`` -> [3, 7]; argparse reports a ValueError as a usage error (exit 2)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of submission ids; write e.g. --submissions 3,7"
+        ) from None
+
+
+def _api_commands(sub: argparse._SubParsersAction) -> None:
+    """The serving API's keys and switches (see storage/api_keys.py)."""
+    p = sub.add_parser("add-api-key", help="create an API key and print it once on stdout")
+    p.add_argument("name", help="a label for the caller (a team or service), not a user")
+    p.add_argument(
+        "--submissions",
+        type=_submission_ids,
+        metavar="ID,...",
+        help="limit the key to these approved submissions (default: any approved one)",
+    )
+    _common(p, suppress=True)
+
+    p = sub.add_parser("revoke-api-key", help="revoke an API key (its next request gets 401)")
+    p.add_argument("name")
+    _common(p, suppress=True)
+
+    p = sub.add_parser("api-keys", help="list API keys and their total usage")
+    _common(p, suppress=True)
+
+    for command, text in (
+        ("steering-off", "refuse every steered API request (503); unsteered ones still work"),
+        ("steering-on", "serve approved submissions through the API again"),
+    ):
+        p = sub.add_parser(command, help=text)
+        _common(p, suppress=True)
+
+    p = sub.add_parser("api-sampling", help="keep API prompts and answers (on) or not (off)")
+    p.add_argument("state", choices=("on", "off"))
+    _common(p, suppress=True)
 
 
 def _read_password() -> str:
@@ -201,6 +243,55 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_api_key(args: argparse.Namespace) -> int:
+    with Store.open(args.db, args.data_dir) as store:
+        key, secret = store.add_api_key(args.name, args.submissions, SYSTEM_ACTOR)
+    limits = ", ".join(map(str, key.submissions)) if key.submissions else "any approved"
+    print(secret)  # alone on stdout, so a script can capture it; it is not shown again
+    print(
+        f"API key {key.name!r} created (submissions: {limits}). Store it now: only its hash "
+        "is kept.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _revoke_api_key(args: argparse.Namespace) -> int:
+    with Store.open(args.db, args.data_dir) as store:
+        key = store.revoke_api_key(args.name, SYSTEM_ACTOR)
+    print(f"API key {key.name!r} is revoked")
+    return 0
+
+
+def _api_keys(args: argparse.Namespace) -> int:
+    with Store.open(args.db, args.data_dir, signing=False) as store:
+        keys = store.list_api_keys()
+        totals: dict[str, int] = {}
+        for count in store.api_usage():
+            totals[count.key_name] = totals.get(count.key_name, 0) + count.count
+    if not keys:
+        print("no API keys yet: create one with 'python -m storage add-api-key NAME'")
+    for key in keys:
+        limits = ",".join(map(str, key.submissions)) if key.submissions else "any"
+        state = "active" if key.active else "revoked"
+        print(
+            f"{key.name}  {key.prefix}...  {state}  submissions={limits}  requests={totals.get(key.name, 0)}"
+        )
+    return 0
+
+
+def _api_switch(args: argparse.Namespace) -> int:
+    if args.command == "api-sampling":
+        name, enabled = "sampling", args.state == "on"
+    else:
+        name, enabled = "steering", args.command == "steering-on"
+    with Store.open(args.db, args.data_dir) as store:
+        changed = store.set_api_switch(name, enabled, SYSTEM_ACTOR)
+    state = "on" if enabled else "off"
+    print(f"API {name} is {state}" + ("" if changed else " (it already was)"))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "add-user": _add_user,
     "users": _users,
@@ -212,6 +303,12 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "rotate-key": _rotate_key,
     "export-audit": _export_audit,
     "migrate": _migrate,
+    "add-api-key": _add_api_key,
+    "revoke-api-key": _revoke_api_key,
+    "api-keys": _api_keys,
+    "steering-off": _api_switch,
+    "steering-on": _api_switch,
+    "api-sampling": _api_switch,
 }
 
 

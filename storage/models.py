@@ -153,3 +153,67 @@ class AuditChainHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(HASH_LEN))
+
+
+# ---------------------------------------------------------------------- the serving API (0003)
+
+
+class ApiKeyRow(Base):
+    """A caller of the OpenAI-compatible API. Only the SHA-256 of the key is kept (see
+    ``api_keys.py``); ``submissions`` limits the key to those ids (None: any approved one)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(HASH_LEN), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to recognise it
+    submissions: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(NAME_LEN))  # a user name or "system"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ApiUsageRow(Base):
+    """How many requests a key made with a submission (0: unsteered) in one UTC hour.
+
+    One counter per (key, submission, hour) instead of one audit event per request, so heavy
+    use does not flood the signed chain."""
+
+    __tablename__ = "api_usage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    submission_id: Mapped[int] = mapped_column(Integer)  # 0 = unsteered
+    hour: Mapped[str] = mapped_column(String(13))  # "YYYY-MM-DDTHH", UTC
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ux_api_usage_key_sub_hour", "key_id", "submission_id", "hour", unique=True),
+    )
+
+
+class ApiSwitchRow(Base):
+    """The API's switches, set by admins and audited: ``steering`` (on unless switched off) and
+    ``sampling`` (prompts and answers kept; off unless switched on)."""
+
+    __tablename__ = "api_switches"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    changed_by: Mapped[str] = mapped_column(String(NAME_LEN))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiSampleRow(Base):
+    """A prompt and its answer, kept only while an admin has sampling switched on."""
+
+    __tablename__ = "api_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    submission_id: Mapped[int] = mapped_column(Integer)  # 0 = unsteered
+    messages: Mapped[list[Any]] = mapped_column(JSON)
+    answer: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
