@@ -7,8 +7,13 @@ of a model starts and removed when the last one ends, also when the body raises.
 
 ``alpha`` may be one number or one number per batch row: row ``b`` is steered with ``alpha[b]``
 (0 leaves it unsteered), so unsteered and steered answers, or a whole strength sweep, come from one
-batched pass. ``alpha * v`` is precomputed once per call on the model's device and dtype; the hook
-itself only adds (and, with ``preserve_norm``, rescales each token to its original norm).
+batched pass. ``steer_rows(model, rows)`` generalises that to a per-row *delta*: each row names its
+own vector, strength and layers (or nothing), so one batched generation serves callers who use
+different vectors at once (the API's micro-batcher, ``steering.engine.serving``).
+
+Either way the delta ``alpha * v`` is precomputed once per call, as one ``[rows, 1, hidden]``
+tensor per block on the model's device and dtype; the hook itself only adds (and, with
+``preserve_norm``, rescales each token to its original norm), never rebuilding anything per pass.
 """
 
 from __future__ import annotations
@@ -96,6 +101,86 @@ def _alpha_tensor(
     return values.reshape(-1).to(device)
 
 
+@dataclass(frozen=True)
+class RowSteering:
+    """One batch row's steering: ``vector`` at strength ``alpha`` on ``layers`` (None: all)."""
+
+    vector: ControlVector
+    alpha: float
+    layers: tuple[int, ...] | None = None
+
+
+def _checked(
+    module: nn.Module, vector: ControlVector, layers: Sequence[int] | None
+) -> ControlVector:
+    """``vector`` restricted to ``layers``, refused when it does not fit the model."""
+    chosen = vector.select(layers)
+    if chosen.hidden_size != hidden_size(module):
+        raise SteeringError(
+            f"The vector has size {chosen.hidden_size} but the model's hidden size is "
+            f"{hidden_size(module)}: it was built for another model."
+        )
+    count = len(decoder_blocks(module))
+    bad = [i for i in chosen.layers if i >= count]
+    if bad:
+        raise SteeringError(f"The model has {count} layers; the vector uses layer(s) {bad}.")
+    return chosen
+
+
+@contextmanager
+def _added(
+    blocks: nn.ModuleList, deltas: dict[int, torch.Tensor], preserve_norm: bool
+) -> Iterator[None]:
+    """Add ``deltas[i]`` to block ``i``'s output on this thread; hooks removed in ``finally``."""
+    added = [(blocks[i], _Addition(delta, preserve_norm)) for i, delta in sorted(deltas.items())]
+    try:
+        for block, addition in added:
+            _acquire(block)
+            _active.by_block.setdefault(id(block), []).append(addition)
+        yield
+    finally:
+        for block, addition in added:
+            stack = _active.by_block.get(id(block), [])
+            if addition in stack:
+                stack.remove(addition)
+                if not stack:
+                    del _active.by_block[id(block)]
+                _release(block)
+
+
+def row_deltas(
+    model: LoadedModel | nn.Module, rows: Sequence[RowSteering | None]
+) -> dict[int, torch.Tensor]:
+    """Per block, the ``[len(rows), 1, hidden]`` delta: row ``b`` gets ``alpha_b * v_b[i]``.
+
+    Rows that are None, have strength 0 or do not use block ``i`` get zeros there. Computed in
+    float32 and cast once to the model's dtype, exactly as :func:`steer` computes its delta, so a
+    row steered here matches the same row steered alone.
+    """
+    module = model.model if isinstance(model, LoadedModel) else model
+    param = next(module.parameters())
+    size = hidden_size(module)
+    deltas: dict[int, torch.Tensor] = {}
+    for b, row in enumerate(rows):
+        if row is None or row.alpha == 0:
+            continue
+        for i, direction in _checked(module, row.vector, row.layers).items():
+            if i not in deltas:
+                deltas[i] = torch.zeros((len(rows), 1, size), dtype=torch.float32)
+            deltas[i][b, 0] = float(row.alpha) * direction.float()
+    return {i: d.to(device=param.device, dtype=param.dtype) for i, d in deltas.items()}
+
+
+@contextmanager
+def steer_rows(
+    model: LoadedModel | nn.Module, rows: Sequence[RowSteering | None]
+) -> Iterator[None]:
+    """Steer forward passes on this thread, row ``b`` of each batch by ``rows[b]`` (None: not)."""
+    module = model.model if isinstance(model, LoadedModel) else model
+    with _added(decoder_blocks(module), row_deltas(module, rows), preserve_norm=False):
+        yield
+
+
 @contextmanager
 def steer(
     model: LoadedModel | nn.Module,
@@ -112,33 +197,14 @@ def steer(
     per layer (default 1 for each).
     """
     module = model.model if isinstance(model, LoadedModel) else model
-    blocks = decoder_blocks(module)
-    chosen = vector.select(layers)
+    chosen = _checked(module, vector, layers)
     param = next(module.parameters())
-    if chosen.hidden_size != hidden_size(module):
-        raise SteeringError(
-            f"The vector has size {chosen.hidden_size} but the model's hidden size is "
-            f"{hidden_size(module)}: it was built for another model."
-        )
-    bad = [i for i in chosen.layers if i >= len(blocks)]
-    if bad:
-        raise SteeringError(f"The model has {len(blocks)} layers; the vector uses layer(s) {bad}.")
     strengths = _alpha_tensor(alpha, param.device)
-    added: list[tuple[nn.Module, _Addition]] = []
+    deltas = {}
     for i, direction in chosen.items():
         scale = strengths * float((layer_alphas or {}).get(i, 1.0))
-        delta = (scale[:, None, None] * direction.to(param.device)[None, None, :]).to(param.dtype)
-        added.append((blocks[i], _Addition(delta, preserve_norm)))
-    try:
-        for block, addition in added:
-            _acquire(block)
-            _active.by_block.setdefault(id(block), []).append(addition)
+        deltas[i] = (scale[:, None, None] * direction.to(param.device)[None, None, :]).to(
+            param.dtype
+        )
+    with _added(decoder_blocks(module), deltas, preserve_norm):
         yield
-    finally:
-        for block, addition in added:
-            stack = _active.by_block.get(id(block), [])
-            if addition in stack:
-                stack.remove(addition)
-                if not stack:
-                    del _active.by_block[id(block)]
-                _release(block)
