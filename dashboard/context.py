@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from steering.engine.models import LoadedModel, load_model
+from steering.engine.serving import MicroBatcher
 from steering.errors import SteeringError
 from storage import Store
 
@@ -22,6 +23,9 @@ class AppContext:
     export_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cvlab-")))
     models: dict[str, LoadedModel] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # The API's micro-batchers, one per loaded model (keyed by spec), started on first use.
+    batchers: dict[str, MicroBatcher] = field(default_factory=dict, repr=False)
+    _batcher_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def model(self, spec: str | None = None, on_load: Callable[[], None] | None = None):
         """The model for ``spec``, loading it on first use; concurrent callers wait for one load."""
@@ -53,3 +57,11 @@ class AppContext:
 
     def is_loaded(self, spec: str | None = None) -> bool:
         return (spec or self.default_model) in self.models
+
+    def batcher(self, loaded: LoadedModel) -> MicroBatcher:
+        """The micro-batcher serving API requests for ``loaded`` (one per model and process)."""
+        with self._batcher_lock:  # not _lock: that one is held through a model load
+            found = self.batchers.get(loaded.spec)
+            if found is None or found.loaded is not loaded:
+                found = self.batchers[loaded.spec] = MicroBatcher(loaded)
+            return found

@@ -1,6 +1,7 @@
 """Build the FastAPI application that serves a Gradio Blocks behind the project's sign-in.
 
 Layers, outside in: security headers (around everything, Starlette's error pages included), the
+API dispatch (``/v1`` goes to the API-key-only OpenAI-compatible API of ``api.py``), the
 session gate (every route but /login, /logout and static assets), the upload size cap, then the
 project's routes (/login, /logout, /downloads/<token>) and the Gradio app mounted at ``/`` with an
 ``auth_dependency`` that reports the user the gate found.
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
+from .api import ApiDispatch, api_for
 from .auth import USER_KEY
 from .cache import prepare_file_cache
 from .downloads import DownloadOffers, serve_download
@@ -90,7 +92,10 @@ def create_server(
     app.add_route("/logout", logout, methods=["GET", "POST"])
     app.add_route("/downloads/{token}", serve_download, methods=["GET"])
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(SessionGate, web=web)  # added last: runs first
+    app.add_middleware(SessionGate, web=web)
+    # Added after the gate, so it runs before it: /v1 (API keys only, never the cookie) goes to
+    # the OpenAI-compatible API, everything else on to the gate.
+    app.add_middleware(ApiDispatch, api=api_for(store_or_ctx))
     gr.mount_gradio_app(
         app,
         blocks,

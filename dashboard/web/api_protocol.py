@@ -1,0 +1,221 @@
+"""The OpenAI chat-completions wire format: the request as we accept it, answers, chunks, errors.
+
+Only the fields this API honours are read; a request using one it cannot honour (``n`` > 1) is
+refused rather than silently answered differently. Field names, defaults and error shapes follow
+OpenAI's API so that its official client works unchanged; the one extra field is
+``control_vector`` (``{"submission": ID}``), sent by that client through ``extra_body``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_MAX_TOKENS = 256
+ROLES = ("system", "user", "assistant", "developer", "tool")
+
+# OpenAI's error type for each status this API answers with.
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "server_error",
+    503: "server_error",
+}
+
+
+class ApiError(Exception):
+    """An answer other than success: HTTP status, a message the caller can act on, a code."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        kind = ERROR_TYPES.get(self.status, "server_error")
+        return {"error": {"message": self.message, "type": kind, "code": self.code}}
+
+
+def _bad(message: str, code: str = "invalid_value") -> ApiError:
+    return ApiError(400, message, code)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A validated ``POST /v1/chat/completions`` body."""
+
+    model: str
+    messages: tuple[dict[str, str], ...]
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = 1.0
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    stream: bool = False
+    logprobs: bool = False
+    seed: int | None = None
+    submission: int | None = None
+
+
+def _number(body: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _bad(f"'{name}' must be a number between {low:g} and {high:g}.")
+    if not low <= value <= high:
+        raise _bad(f"'{name}' is {value:g}; it must be between {low:g} and {high:g}.")
+    return float(value)
+
+
+def _whole(value: Any, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise _bad(f"'{name}' must be a whole number of at least {low}.")
+    return value
+
+
+def _content(message: Any, index: int) -> dict[str, str]:
+    if not isinstance(message, dict):
+        raise _bad(f"messages[{index}] must be an object with 'role' and 'content'.")
+    role = message.get("role")
+    if role not in ROLES:
+        raise _bad(f"messages[{index}].role must be one of {', '.join(ROLES)}.")
+    content = message.get("content")
+    if isinstance(content, list):  # content parts: only text can reach a text model
+        texts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text":
+                raise _bad(f"messages[{index}].content may only hold text parts.")
+            texts.append(str(part.get("text", "")))
+        content = "".join(texts)
+    if not isinstance(content, str):
+        raise _bad(f"messages[{index}].content must be text.")
+    return {"role": role, "content": content}
+
+
+def _submission(body: dict[str, Any]) -> int | None:
+    chosen = body.get("control_vector")
+    if chosen is None:
+        return None
+    if not isinstance(chosen, dict) or "submission" not in chosen:
+        raise _bad(
+            'control_vector must look like {"submission": 3}: the id of an approved submission.'
+        )
+    value = chosen["submission"]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad("control_vector.submission must be a submission id (a whole number).")
+    return value
+
+
+def parse_chat(body: Any) -> ChatRequest:
+    """Validate a request body; raises ApiError (400) naming the field at fault."""
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.", "invalid_json")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise _bad("'model' is required: one of the names GET /v1/models lists.", "missing_model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _bad("'messages' must be a non-empty list of {role, content} objects.")
+    if body.get("n") not in (None, 1):
+        raise _bad("Only one answer per request is served ('n' must be 1).")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    seed = body.get("seed")
+    return ChatRequest(
+        model=model.strip(),
+        messages=tuple(_content(m, i) for i, m in enumerate(messages)),
+        temperature=_number(body, "temperature", DEFAULT_TEMPERATURE, 0.0, 2.0),
+        top_p=_number(body, "top_p", 1.0, 0.0, 1.0),
+        max_tokens=DEFAULT_MAX_TOKENS
+        if max_tokens is None
+        else _whole(max_tokens, "max_tokens", 1),
+        stream=bool(body.get("stream", False)),
+        logprobs=bool(body.get("logprobs", False)),
+        seed=None if seed is None else _whole(seed, "seed", 0),
+        submission=_submission(body),
+    )
+
+
+def new_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
+def logprob_entry(text: str, logprob: float) -> dict[str, Any]:
+    """One token's entry in ``logprobs.content``."""
+    return {
+        "token": text,
+        "logprob": logprob,
+        "bytes": list(text.encode("utf-8")),
+        "top_logprobs": [],
+    }
+
+
+def completion_body(
+    *,
+    ident: str,
+    model: str,
+    content: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    logprobs: list[dict[str, Any]] | None,
+    steering: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A ``chat.completion`` object; ``control_vector`` says what was applied (None: nothing)."""
+    return {
+        "id": ident,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "logprobs": None if logprobs is None else {"content": logprobs},
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        "control_vector": steering,
+    }
+
+
+def chunk_event(
+    ident: str,
+    model: str,
+    delta: dict[str, Any],
+    *,
+    finish_reason: str | None = None,
+    logprobs: list[dict[str, Any]] | None = None,
+) -> str:
+    """One server-sent event of a streamed answer."""
+    chunk = {
+        "id": ident,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "delta": delta,
+                "logprobs": None if logprobs is None else {"content": logprobs},
+                "finish_reason": finish_reason,
+            }
+        ],
+    }
+    return f"data: {json.dumps(chunk)}\n\n"
+
+
+DONE_EVENT = "data: [DONE]\n\n"
