@@ -282,8 +282,9 @@ def wire(ctx: AppContext, state: gr.State, tab: BuildTab, steer_layers: gr.Textb
             steer_layers: view.layers_text,
         }
 
+    # The upload is deleted once read, so the box is emptied for the next file either way.
     tab.upload.upload(
         guarded(tab.status, do_import),
         [state, tab.upload],
         [state, tab.chart, tab.status, steer_layers],
-    )
+    ).then(lambda: None, None, tab.upload)
