@@ -13,7 +13,7 @@ from typing import Any
 from dashboard import views
 from steering.evaluation.results import EvaluationReport
 from steering.layers import layers_text
-from storage import Checkpoint, StoredEvaluation, StoredSubmission, StoredVector
+from storage import Checkpoint, StoredEvaluation, StoredSubmission, StoredVector, UsageCount
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:960px;margin:2em auto;
@@ -60,15 +60,32 @@ def checkpoint_html(checkpoint: Checkpoint | None) -> str:
     )
 
 
+def usage_html(submission_id: int, usage: list[UsageCount] | None) -> str:
+    """The "Use through the API" line: requests per key with this submission (all hours)."""
+    if usage is None:
+        return ""
+    per_key: dict[str, int] = {}
+    for count in usage:
+        if count.submission_id == submission_id:
+            per_key[count.key_name] = per_key.get(count.key_name, 0) + count.count
+    if not per_key:
+        return "<h2>Use through the API</h2><p>Not used through the API so far.</p>"
+    total = sum(per_key.values())
+    keys = ", ".join(f"{_e(name)} ({n})" for name, n in sorted(per_key.items()))
+    return f"<h2>Use through the API</h2><p>{total} requests so far, by key: {keys}.</p>"
+
+
 def evaluation_report_html(
     submission: StoredSubmission,
     vector: StoredVector,
     evaluation: StoredEvaluation,
     *,
     checkpoint: Checkpoint | None = None,
+    usage: list[UsageCount] | None = None,
 ) -> str:
     """The report for one submission: verdict, chart, tables, side effects, samples, lineage,
-    and the audit trail's latest checkpoint (``Store.latest_checkpoint()``)."""
+    the audit trail's latest checkpoint (``Store.latest_checkpoint()``) and, given
+    ``Store.api_usage()``, how often the API served it and to which keys."""
     view = views.evaluation_view(EvaluationReport.from_dict(evaluation.results))
     chart = view.figure.to_html(
         full_html=False, include_plotlyjs=True, config={"displaylogo": False}
@@ -106,6 +123,7 @@ def evaluation_report_html(
         _table(lineage_rows, ["", ""]),
         "<h2>Reviews</h2>",
         _table(reviews, views.HISTORY_COLUMNS) if reviews else "<p>No reviews yet.</p>",
+        usage_html(submission.id, usage),
         checkpoint_html(checkpoint),
         f"<p><small>Evaluation #{evaluation.id}, results hash "
         f"<code>{_e(evaluation.results_hash)}</code>.</small></p>",

@@ -5,6 +5,10 @@ clicking is an active admin: a builder or reviewer who reaches a handler anyway 
 anything is read or changed. The changes themselves go through the Store (``add_user``,
 ``set_user_active``, ``reset_password``), which checks the role once more, applies the password
 policy and audits each change with the admin as actor. Users are never deleted, only deactivated.
+
+The API keys section lists the serving API's keys with their use, creates a key (its secret is
+shown once, here, and never stored) and revokes one; the two switches turn all steering off (the
+kill switch) and prompt sampling on. All of it is audited with the admin as actor.
 """
 
 from __future__ import annotations
@@ -104,6 +108,79 @@ def add_user(
     return f"**Added** {views.md(user.name)} as a {user.role}. Recorded in the audit trail."
 
 
+KEY_COLUMNS = ["key", "starts with", "state", "submissions", "requests", "created by", "created"]
+
+
+def keys_table(ctx: AppContext, session: BrowserSession) -> pd.DataFrame:
+    """Every API key: its label, first characters, state, limits and requests so far."""
+    need_admin(ctx, session)
+    totals: dict[str, int] = {}
+    for count in ctx.store.api_usage():
+        totals[count.key_name] = totals.get(count.key_name, 0) + count.count
+    rows = [
+        [
+            key.name,
+            f"{key.prefix}...",
+            "active" if key.active else "revoked",
+            ", ".join(map(str, key.submissions)) if key.submissions else "any approved",
+            totals.get(key.name, 0),
+            key.created_by,
+            key.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+        ]
+        for key in ctx.store.list_api_keys()
+    ]
+    return pd.DataFrame(rows, columns=KEY_COLUMNS)
+
+
+def _submission_ids(text: str) -> list[int] | None:
+    parts = [p.strip() for p in (text or "").replace(";", ",").split(",") if p.strip()]
+    if not parts:
+        return None
+    if not all(p.isdigit() for p in parts):
+        raise UserError("Submissions: write submission ids separated by commas, e.g. 3, 7.")
+    return [int(p) for p in parts]
+
+
+def add_api_key(ctx: AppContext, session: BrowserSession, name: str, submissions: str) -> str:
+    """Create a key; the message shows its secret, which is never shown again."""
+    admin = need_admin(ctx, session)
+    key, secret = ctx.store.add_api_key(
+        (name or "").strip(), _submission_ids(submissions), actor=admin
+    )
+    limits = ", ".join(map(str, key.submissions)) if key.submissions else "any approved one"
+    return (
+        f"**Created** the API key {views.md(key.name)} (submissions: {limits}). Copy it now, "
+        f"it is not shown again (only its hash is stored):\n\n`{secret}`"
+    )
+
+
+def revoke_api_key(ctx: AppContext, session: BrowserSession, name: str | None) -> str:
+    admin = need_admin(ctx, session)
+    if not name:
+        raise UserError("Choose a key first.")
+    key = ctx.store.revoke_api_key(name, actor=admin)
+    return f"**Revoked** {views.md(key.name)}: its next request is refused. Recorded."
+
+
+def set_switch(ctx: AppContext, session: BrowserSession, name: str, enabled: bool) -> str:
+    """The kill switch (``steering``) or prompt sampling (``sampling``), audited."""
+    admin = need_admin(ctx, session)
+    changed = ctx.store.set_api_switch(name, enabled, actor=admin)
+    words = {
+        ("steering", True): "Steering is **on**: approved submissions are served.",
+        ("steering", False): "Steering is **off**: steered requests get 503, unsteered still work.",
+        ("sampling", True): "Sampling is **on**: API prompts and answers are kept.",
+        ("sampling", False): "Sampling is **off**: no prompt or answer is kept.",
+    }[(name, bool(enabled))]
+    return words + (" Recorded in the audit trail." if changed else " (It already was.)")
+
+
+def switches_markdown(ctx: AppContext) -> str:
+    steering = "on" if ctx.store.api_switch("steering") else "**off** (kill switch)"
+    sampling = "on" if ctx.store.api_switch("sampling") else "off"
+    return f"Steering through the API: {steering} · prompt sampling: {sampling}"
+
+
 @dataclass(frozen=True)
 class AdminTab:
     """The components other code updates: the tab itself (shown to admins only), its table, the
@@ -113,6 +190,7 @@ class AdminTab:
     users: gr.Dataframe
     picked: gr.Dropdown
     status: gr.Markdown
+    keys: gr.Dataframe
 
 
 def _refreshed(ctx: AppContext, session: BrowserSession, tab: AdminTab, note: str) -> dict:
@@ -158,7 +236,8 @@ def create_ui(ctx: AppContext, state: gr.State) -> AdminTab:
                 )
                 add = gr.Button("Add user", variant="primary", elem_id="admin-add")
         status = gr.Markdown(elem_id="admin-status")
-    admin = AdminTab(tab, users, picked, status)
+        keys = _keys_ui(ctx, state)
+    admin = AdminTab(tab, users, picked, status, keys)
     listing = [users, picked, status]
 
     def do_refresh(session: BrowserSession) -> dict:
@@ -189,14 +268,63 @@ def create_ui(ctx: AppContext, state: gr.State) -> AdminTab:
     return admin
 
 
+def _keys_ui(ctx: AppContext, state: gr.State) -> gr.Dataframe:
+    """The API keys section: the key list, create, revoke, and the two switches."""
+    gr.Markdown("### API keys")
+    keys = gr.Dataframe(
+        interactive=False, headers=KEY_COLUMNS, elem_id="admin-keys", label="API keys"
+    )
+    switches = gr.Markdown(elem_id="admin-switches")
+    with gr.Row(equal_height=True):
+        key_name = gr.Textbox(label="Key name (the caller)", elem_id="admin-key-name")
+        limits = gr.Textbox(
+            label="Submissions (ids, empty: any approved)", elem_id="admin-key-submissions"
+        )
+        create = gr.Button("Create key", variant="primary", elem_id="admin-key-create")
+        revoke = gr.Button("Revoke key", variant="stop", elem_id="admin-key-revoke")
+    with gr.Row(equal_height=True):
+        off = gr.Button("Switch steering off", variant="stop", elem_id="admin-steering-off")
+        on = gr.Button("Switch steering on", elem_id="admin-steering-on")
+        sample_on = gr.Button("Sampling on", elem_id="admin-sampling-on")
+        sample_off = gr.Button("Sampling off", elem_id="admin-sampling-off")
+    note = gr.Markdown(elem_id="admin-key-status")
+    outputs = [keys, switches, note]
+
+    def shown(session: BrowserSession, message: str) -> dict:
+        return {keys: keys_table(ctx, session), switches: switches_markdown(ctx), note: message}
+
+    def do_create(session: BrowserSession, name: str, ids: str) -> dict:
+        return shown(session, add_api_key(ctx, session, name, ids))
+
+    def do_revoke(session: BrowserSession, name: str) -> dict:
+        return shown(session, revoke_api_key(ctx, session, name))
+
+    def switcher(name: str, enabled: bool) -> Callable[[BrowserSession], dict]:
+        return guarded(
+            note, lambda session: shown(session, set_switch(ctx, session, name, enabled))
+        )
+
+    create.click(guarded(note, do_create), [state, key_name, limits], outputs)
+    revoke.click(guarded(note, do_revoke), [state, key_name], outputs)
+    off.click(switcher("steering", False), [state], outputs)
+    on.click(switcher("steering", True), [state], outputs)
+    sample_on.click(switcher("sampling", True), [state], outputs)
+    sample_off.click(switcher("sampling", False), [state], outputs)
+    return keys
+
+
 def wire(ctx: AppContext, demo: gr.Blocks, state: gr.State, admin: AdminTab) -> None:
     """On page load: show the tab, with its table filled, to admins only."""
 
     def on_load(session: BrowserSession) -> dict:
         try:
             identify((session,))
-            return {admin.tab: gr.Tab(visible=True), **_refreshed(ctx, session, admin, "")}
+            return {
+                admin.tab: gr.Tab(visible=True),
+                **_refreshed(ctx, session, admin, ""),
+                admin.keys: keys_table(ctx, session),
+            }
         except KNOWN_ERRORS:  # not signed in, or not an admin: the tab stays hidden
             return {admin.tab: gr.Tab(visible=False)}
 
-    demo.load(on_load, [state], [admin.tab, admin.users, admin.picked, admin.status])
+    demo.load(on_load, [state], [admin.tab, admin.users, admin.picked, admin.status, admin.keys])

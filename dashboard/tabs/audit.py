@@ -3,6 +3,8 @@
 Who sees what is the store's and the workflow's answer, never a copy kept here: failed sign-ins
 are left out of a builder's view by the store (``viewer_role``), and the export, which lists them,
 is offered to those ``storage.workflow.may_review`` lets see them (reviewers and admins).
+API usage (how often each approved submission was used, by which key, per hour) comes from the
+store's counters, not from audit events: one event per API request would flood the chain.
 """
 
 from __future__ import annotations
@@ -65,6 +67,18 @@ def failed_signins(ctx: AppContext, session: BrowserSession) -> pd.DataFrame:
     """The newest failed sign-ins; the store refuses builders with a message they can act on."""
     need_user(session)
     return views.failed_signins_table(ctx.store.failed_logins(str(session.role)))
+
+
+USAGE_COLUMNS = ["hour (UTC)", "key", "submission", "requests"]
+
+
+def usage_table(ctx: AppContext, session: BrowserSession) -> pd.DataFrame:
+    """API requests per hour, key and submission (newest first); "unsteered" for none."""
+    need_user(session)
+    rows = [
+        [u.hour, u.key_name, u.submission_id or "unsteered", u.count] for u in ctx.store.api_usage()
+    ]
+    return pd.DataFrame(rows, columns=USAGE_COLUMNS)
 
 
 def export_audit(ctx: AppContext, session: BrowserSession, fmt: str) -> Path:
@@ -131,6 +145,14 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
         with gr.Accordion("What this check catches", open=False, elem_id="audit-caught"):
             gr.Markdown(views.caught_markdown())
         export_file = gr.File(label="Audit trail", visible=False, elem_id="audit-file")
+        usage_button = gr.Button("API usage", elem_id="audit-usage")
+        usage = gr.Dataframe(
+            interactive=False,
+            headers=USAGE_COLUMNS,
+            visible=False,
+            elem_id="audit-usage-table",
+            label="API requests per hour, key and submission (newest first)",
+        )
 
     def do_show(session: BrowserSession, who: str, what: str, kind: str) -> dict:
         return {table: audit_table(ctx, session, who, what, kind), result: ""}
@@ -147,6 +169,11 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
         return {failed_table: gr.Dataframe(failed_signins(ctx, session), visible=True), result: ""}
 
     failed.click(guarded(result, do_failed), [state], [failed_table, result])
+
+    def do_usage(session: BrowserSession) -> dict:
+        return {usage: gr.Dataframe(usage_table(ctx, session), visible=True), result: ""}
+
+    usage_button.click(guarded(result, do_usage), [state], [usage, result])
 
     def exporter(fmt: str):
         def do_export(session: BrowserSession) -> dict:
