@@ -6,7 +6,10 @@ No gradio here: the actions that use these are plain functions, called from test
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dashboard import views
@@ -63,3 +66,36 @@ def submission_choices(ctx: AppContext, status: str | None = None) -> list[tuple
     """``(label, id)`` pairs for a dropdown of submissions, newest first."""
     subs = ctx.store.list_submissions(status=status or None)
     return [(views.submission_label(s), s.id) for s in reversed(subs)]
+
+
+# ------------------------------------------------------------------ one heavy job per user
+
+# user name -> (what is running, when it started); shared by every browser tab of the process.
+_running: dict[str, tuple[str, float]] = {}
+_running_lock = threading.Lock()
+
+
+@contextmanager
+def one_job(user: str, what: str) -> Iterator[None]:
+    """Run a heavy job (build, evaluation, generation) unless this user already has one running.
+
+    A second job is refused at once with a message rather than queued: a double click or a
+    second browser tab would otherwise run the same work twice, one after the other, while the
+    person waits without knowing why. The message says what is still running.
+    """
+    with _running_lock:
+        running = _running.get(user)
+        if running is None:
+            _running[user] = (what, time.monotonic())
+    if running is not None:
+        other, started = running
+        raise UserError(
+            f"Waiting for your previous job to finish: your {other} started "
+            f"{time.monotonic() - started:.0f} s ago is still running. This {what} was not "
+            "started; run it again when the other is done."
+        )
+    try:
+        yield
+    finally:
+        with _running_lock:
+            _running.pop(user, None)

@@ -17,6 +17,7 @@ from dashboard.common import (
     UserError,
     loaded_model,
     need_user,
+    one_job,
     quiet,
     sha256_text,
 )
@@ -65,14 +66,15 @@ def compare(
     if not (prompt or "").strip():
         raise UserError("Type a question, or pick one of the held-out questions.")
     chosen = steer_layers(session, layers)
-    answers = side_by_side(
-        loaded_model(ctx, session),
-        prompt,
-        vector,
-        float(strength),
-        layers=chosen,
-        max_new_tokens=int(max_new_tokens),
-    )
+    with one_job(user, "answer generation"):
+        answers = side_by_side(
+            loaded_model(ctx, session),
+            prompt,
+            vector,
+            float(strength),
+            layers=chosen,
+            max_new_tokens=int(max_new_tokens),
+        )
     ctx.store.record_event(
         user,
         "generate",
@@ -103,16 +105,17 @@ def evaluate(
         build_rows, heldout_rows = build_rows[:limit], heldout_rows[:limit]
     if not heldout_rows:
         raise UserError("The example set has no held-out rows to evaluate on.")
-    report = evaluate_heldout(
-        loaded_model(ctx, session),
-        vector,
-        build_rows,
-        heldout_rows,
-        alphas=tuple(alphas),
-        layers=chosen,
-        progress=lambda done, total: progress(done, total, "Scoring held-out questions"),
-        side_effects=side_effects,
-    )
+    with one_job(user, "evaluation"):
+        report = evaluate_heldout(
+            loaded_model(ctx, session),
+            vector,
+            build_rows,
+            heldout_rows,
+            alphas=tuple(alphas),
+            layers=chosen,
+            progress=lambda done, total: progress(done, total, "Scoring held-out questions"),
+            side_effects=side_effects,
+        )
     config = {
         "strengths": list(alphas),
         "layers": chosen,
@@ -138,16 +141,18 @@ def submit(
     _need_vector(session)
     if session.evaluation_id is None or session.evaluation is None:
         raise UserError("Run the held-out evaluation first: reviewers need the evidence.")
+    offered = ", ".join(f"{a:g}" for a in evaluated_strengths(session))
     if strength is None:
         strength = session.evaluation.chosen_alpha
     if strength is None:
-        raise UserError("Choose a strength to submit.")
+        raise UserError(f"Choose one of the evaluated strengths to submit: {offered}.")
     if float(strength) == 0:
         raise UserError(
             "Strength 0 means no steering, so there is nothing to approve. The evaluation found no "
-            "strength that did better on the build rows; to submit anyway, type the strength you "
-            "want reviewed."
+            "strength that did better on the build rows; to submit anyway, choose one of the "
+            f"evaluated strengths: {offered}."
         )
+    # Anything the evaluation did not test is refused by the store (storage.workflow's rule).
     chosen = steer_layers(session, layers) if (layers or "").strip() else session.evaluation_layers
     draft = ctx.store.create_submission(
         session.vector_id, float(strength), chosen, session.evaluation_id, user
@@ -158,6 +163,13 @@ def submit(
         f"{sent.strength:g} on layers {layers_text(sent.layers)}. A reviewer other than you "
         "must approve it."
     )
+
+
+def evaluated_strengths(session: BrowserSession) -> list[float]:
+    """The strengths the session's evaluation tested, other than 0: what may be submitted."""
+    if session.evaluation is None:
+        return []
+    return sorted({r.alpha for r in session.evaluation.results if r.alpha != 0})
 
 
 @dataclass(frozen=True)
@@ -245,12 +257,15 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
 
         gr.Markdown("### Submit for review")
         with gr.Row():
-            submit_strength = gr.Number(
+            submit_strength = gr.Dropdown(
+                choices=[],
                 label="Strength to submit",
-                info="Filled with the strength chosen by the evaluation",
+                info="One of the evaluated strengths; the evaluation's choice comes first",
                 elem_id="submit-strength",
             )
-            submit_layers = gr.Textbox(label="Layers", info="As evaluated", elem_id="submit-layers")
+            submit_layers = gr.Textbox(
+                label="Layers", info="As evaluated", interactive=False, elem_id="submit-layers"
+            )
             submit_button = gr.Button(
                 "Submit for review", variant="primary", elem_id="submit", scale=0, min_width=180
             )
@@ -288,7 +303,10 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
             state: session,
             verdict: f"**{html.escape(view.verdict)}**" if view.verdict else "",
             **evidence.show(view),
-            submit_strength: view.chosen_alpha,
+            submit_strength: gr.Dropdown(
+                choices=[(f"{a:g}", a) for a in evaluated_strengths(session)],
+                value=view.chosen_alpha or None,
+            ),
             submit_layers: layers_text(session.evaluation_layers),
         }
 

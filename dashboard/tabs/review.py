@@ -85,8 +85,10 @@ def show_submission(
     actions = available_actions(
         actor=user, role=str(session.role), creator=sub.created_by, status=sub.status
     )
+    report = EvaluationReport.from_dict(results)
+    summary = views.submission_summary(sub, vector, intact, evaluation.verdict)
     return SubmissionView(
-        summary=views.submission_summary(sub, vector, intact, evaluation.verdict),
+        summary=f"{summary}\n\n{submitted_evidence(report, sub.strength, sub.layers)}",
         figure=evaluation.figure,
         table=evaluation.table,
         side_effects=evaluation.side_effects,
@@ -96,6 +98,40 @@ def show_submission(
         actions=actions,
         note="" if actions else _why_not(session, sub),
     )
+
+
+def submitted_evidence(report: EvaluationReport, strength: float, layers: tuple[int, ...]) -> str:
+    """The evaluation's row for exactly the submitted strength (and layer set), in words.
+
+    A reviewer approves one strength on one set of layers; the table shows every strength
+    tested, so the row being decided on is spelled out apart, next to the row without the vector.
+    """
+    row = next(
+        (
+            r
+            for r in report.results
+            if r.alpha == strength and (r.layers is None or tuple(sorted(r.layers)) == layers)
+        ),
+        None,
+    )
+    if row is None:
+        return (
+            f"**The evaluation has no result at strength {strength:g}**, so nothing supports "
+            "this submission; reject it and ask for an evaluation at that strength."
+        )
+    base = report.baseline
+    correct = f"{row.correct} of {row.n}" if row.n is not None else f"{row.accuracy:.0%}"
+    text = (
+        f"**Evidence for the submitted strength {strength:g}** (layers "
+        f"{', '.join(str(i) for i in layers)}): {correct} held-out questions answered correctly "
+        f"({row.accuracy:.0%}, 95 % interval {row.ci_low:.0%} to {row.ci_high:.0%})"
+    )
+    if base is not None:
+        without = f"{base.correct} of {base.n}" if base.n is not None else f"{base.accuracy:.0%}"
+        text += f", against {without} without the vector"
+    if row.mcnemar_p is not None:
+        text += f"; McNemar p = {row.mcnemar_p:.3g}"
+    return text + "."
 
 
 def decide(ctx: AppContext, session: BrowserSession, decision: str, comment: str) -> str:

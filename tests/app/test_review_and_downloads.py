@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import gguf
 import pytest
@@ -191,3 +192,32 @@ def test_audit_table_filters_verifies_and_exports(ctx, examples_file):
     # Every event up to the export, which is audited after the file is written.
     assert len(exported) == len(ctx.store.audit_events()) - 1
     assert ctx.store.audit_events(action="audit.export")[-1].actor == "rita"
+
+
+# ------------------------------------------------------------------ approve only what was evaluated
+
+
+def test_the_reviewer_sees_the_submitted_rows_evidence(ctx, examples_file):
+    sid = submitted(ctx, examples_file)
+    layers = ", ".join(str(i) for i in ctx.store.get_submission(sid).layers)
+    view = review.show_submission(ctx, login(ctx, "rita", PASSWORD), sid)
+    # sample_report's row at 0.5: 7 of 10, Wilson interval 0.3968-0.8922, p 0.25; 5 of 10 at 0.
+    assert view.summary.endswith(
+        f"**Evidence for the submitted strength 0.5** (layers {layers}): 7 of 10 held-out "
+        "questions answered correctly (70%, 95 % interval 40% to 89%), against 5 of 10 without "
+        "the vector; McNemar p = 0.25."
+    )
+
+
+def test_compare_offers_and_submits_only_evaluated_strengths(ctx, examples_file):
+    builder = builder_with_vector(ctx, examples_file)
+    attach_evaluation(ctx, builder)
+    assert compare.evaluated_strengths(builder) == [0.5]
+    for unevaluated in (1.0, 1e300, -7.0):
+        with pytest.raises(KNOWN_ERRORS, match=re.escape(f"Strength {unevaluated:g} was not")):
+            compare.submit(ctx, builder, strength=unevaluated)
+    with pytest.raises(KNOWN_ERRORS, match="finite"):
+        compare.submit(ctx, builder, strength=float("nan"))
+    assert ctx.store.list_submissions() == []
+    compare.submit(ctx, builder, strength=0.5)
+    assert [s.strength for s in ctx.store.list_submissions()] == [0.5]
