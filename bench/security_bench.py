@@ -5,9 +5,12 @@ then times, per case, the median and 90th percentile of N round trips with a pla
 a correct sign-in (one argon2 check, a new session), a wrong password (one argon2 check, one
 audit event), a refusal during a throttle wait (no password check), an anonymous request refused
 by the gate, a signed-in ``/config`` (the gate's store lookup, then Gradio), one Gradio event
-through the HTTP API, and a private download (offer, then fetch). The bounded-input answers of
-issue 12 point 4 join this table once the dashboard checks them. Prints a table and writes
-``bench/results/security.json``.
+through the HTTP API, and a private download (offer, then fetch). Then, against the real
+dashboard on a tiny model (``serve_app --dashboard``), the seconds each bounded input of issue 12
+point 4 takes to be answered (the tests in ``tests/security/test_bounded.py`` check the answers;
+the times live here, not in assertions): a spreadsheet bomb, JSON nested 100,000 deep, a NaN,
+a 10-character layer spec naming ten million layers, a 100,000-character prompt, and an
+unevaluated strength posted to submit. Prints a table and writes ``bench/results/security.json``.
 
     python bench/security_bench.py [--reps 20]
 """
@@ -29,8 +32,16 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from tests.security.bounded import (  # noqa: E402
+    Journey,
+    evaluated,
+    nan_jsonl,
+    nested_json,
+    ready_to_compare,
+    xlsx_bomb,
+)
 from tests.security.conftest import BASE_ENV, PASSWORD, make_store, start_server  # noqa: E402
-from tests.security.helpers import JSON, call, sign_in  # noqa: E402
+from tests.security.helpers import JSON, call, sign_in, signed_in  # noqa: E402
 
 
 def timed(step: Callable[[], object], reps: int) -> dict[str, float]:
@@ -98,15 +109,55 @@ def run(reps: int) -> dict[str, dict[str, float]]:
     return results
 
 
+def run_bounded(reps: int) -> dict[str, dict[str, float]]:
+    """Seconds (as ms) for the dashboard to answer each bounded input; fewer reps, slow cases."""
+    data_dir = Path(tempfile.mkdtemp(prefix="security-bench-dashboard-"))
+    make_store(data_dir).close()
+    env = {**BASE_ENV, "STEERING_MAX_UPLOAD_MB": "5", "STEERING_MAX_PROMPT_TOKENS": "512"}
+    server = start_server(data_dir, env, "--dashboard")
+    results: dict[str, dict[str, float]] = {}
+    bomb, deep, nan = xlsx_bomb(), nested_json(), nan_jsonl()
+    try:
+        with signed_in(server, "ann") as client:
+            journey = Journey(client)
+            results["bounded: xlsx bomb (60,000 rows)"] = timed(
+                lambda: journey.examples("bomb.xlsx", bomb), min(reps, 3)
+            )
+            results["bounded: JSON nested 100,000 deep"] = timed(
+                lambda: journey.examples("deep.json", deep), reps
+            )
+            results["bounded: NaN in JSONL"] = timed(
+                lambda: journey.examples("nan.jsonl", nan), reps
+            )
+            ready_to_compare(journey)
+            results["bounded: layers 0-10000000"] = timed(
+                lambda: journey.event(
+                    "do_generate", compare_prompt="2+3?", compare_layers="0-10000000"
+                ),
+                reps,
+            )
+            results["bounded: 100,000-character prompt"] = timed(
+                lambda: journey.event("do_generate", compare_prompt="word " * 20_000), reps
+            )
+            evaluated(journey)
+            results["bounded: unevaluated strength"] = timed(
+                lambda: journey.event("do_submit", submit_strength=1e300), reps
+            )
+    finally:
+        server.stop()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "security.json")
     args = parser.parse_args()
     results = run(args.reps)
-    print(f"{'case':32} {'median ms':>10} {'p90 ms':>10} {'reps':>5}")
+    results.update(run_bounded(max(1, args.reps // 4)))
+    print(f"{'case':36} {'median ms':>10} {'p90 ms':>10} {'reps':>5}")
     for case, row in results.items():
-        print(f"{case:32} {row['median_ms']:10.1f} {row['p90_ms']:10.1f} {row['reps']:5d}")
+        print(f"{case:36} {row['median_ms']:10.1f} {row['p90_ms']:10.1f} {row['reps']:5d}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "machine": platform.platform(),

@@ -60,7 +60,7 @@ class Server:
             self.process.wait(timeout=15)
 
 
-def start_server(data_dir: Path, env: dict[str, str]) -> Server:
+def start_server(data_dir: Path, env: dict[str, str], *extra_args: str) -> Server:
     port = free_port()
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     log = (data_dir / "server.log").open("ab")
@@ -73,6 +73,7 @@ def start_server(data_dir: Path, env: dict[str, str]) -> Server:
             str(port),
             "--data-dir",
             str(data_dir),
+            *extra_args,
         ],
         cwd=ROOT,
         env=full_env,

@@ -2,7 +2,8 @@
 
 ``python -m tests.security.serve_app --port P --data-dir D``: opens the SQLite store in D and
 serves a Blocks with one text box and buttons whose handlers use the request's identity, a File
-output, a private download link and an upload. Settings come from the environment.
+output, a private download link and an upload. With ``--dashboard`` it serves the real dashboard
+instead, on a tiny model, for the bounded-input tests. Settings come from the environment.
 """
 
 from __future__ import annotations
@@ -59,16 +60,33 @@ def build_blocks(cache: Path) -> gr.Blocks:
     return blocks
 
 
+def dashboard_blocks(store: Store, data_dir: Path) -> tuple[gr.Blocks, object]:
+    """The real dashboard, on a tiny randomly initialised model (loaded here, in-process)."""
+    from dashboard.context import AppContext
+    from dashboard.ui import build_ui
+    from tests.tiny import make_tiny
+
+    ctx = AppContext(store=store, default_model="tiny", export_dir=data_dir / "exports")
+    ctx.models["tiny"] = make_tiny("llama")
+    return build_ui(ctx), ctx
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", required=True)
+    parser.add_argument(
+        "--dashboard", action="store_true", help="serve the real dashboard on a tiny model"
+    )
     args = parser.parse_args()
     data_dir = Path(args.data_dir)
     store = Store.open(None, data_dir)
     cache = prepare_file_cache(data_dir)
-    blocks = build_blocks(cache)
-    app = create_server(store, blocks, data_dir=data_dir)
+    if args.dashboard:
+        blocks, owner = dashboard_blocks(store, data_dir)
+    else:
+        blocks, owner = build_blocks(cache), store
+    app = create_server(owner, blocks, data_dir=data_dir)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
