@@ -54,7 +54,8 @@ _XLSX_TOO_SLOW = (
     "or export the examples as CSV UTF-8"
 )
 
-# A raw row: 1-based data row number and the cells by lower-cased column name.
+# A raw row: the row number as the file shows it (see ``Example.row``) and the cells by
+# lower-cased column name.
 RawRow = tuple[int, dict[str, object]]
 
 
@@ -68,7 +69,10 @@ class Example:
     answer: str | None = None
     choices: tuple[str, ...] | None = None
     split: str | None = None  # "build" | "heldout" | None
-    row: int = 0  # 1-based data row number in the source file (header not counted)
+    # Where the example is, numbered as the file shows it to the person who wrote it: CSV and
+    # Excel count the header as row 1 (the first example is row 2, as a spreadsheet shows it),
+    # JSONL counts lines, JSON counts the array's items from 1.
+    row: int = 0
 
     def canonical(self) -> dict[str, object]:
         """The content that identifies this example; the row number is where it was, not what."""
@@ -287,7 +291,8 @@ def _parse_csv(data: bytes) -> tuple[list[RawRow], list[str], list[RowError]]:
             [_file_error("the file is empty or its first line is blank; put the header there")],
         )
     header = _normalise_header(records[0])
-    body = list(enumerate(records[1:], start=1))
+    # Numbered as a spreadsheet shows the file: the header is row 1, the first example row 2.
+    body = list(enumerate(records[1:], start=2))
     return _table_rows(header, body), header, _duplicate_columns(header)
 
 
@@ -506,7 +511,7 @@ def _stream_sheet(
 ) -> tuple[list[RawRow], list[str], list[RowError]]:
     """Header and example rows from a stream of cell tuples, within the row and time limits."""
     header: list[str] | None = None
-    width = header_index = 0
+    width = 0
     body: list[tuple[int, tuple[str | None, ...]]] = []
     examples = 0
     for index, cells in enumerate(rows):
@@ -518,7 +523,7 @@ def _stream_sheet(
             texts = [_cell_text(c) for c in cells[:_MAX_HEADER_CELLS]]
             while texts and _is_blank(texts[-1]):
                 texts.pop()
-            header, width, header_index = _normalise_header(texts), len(texts), index
+            header, width = _normalise_header(texts), len(texts)
             continue
         record = tuple(_cell_text(c) for c in cells[:width])
         if all(_is_blank(c) for c in record):
@@ -526,7 +531,7 @@ def _stream_sheet(
         examples += 1
         if examples > max_rows:
             return [], [], [_file_error(_too_many_rows(max_rows))]
-        body.append((index - header_index, record))  # numbered from the header, as in CSV
+        body.append((index + 1, record))  # the sheet's own row number, as Excel shows it
     if header is None:
         return [], [], [_file_error("the first worksheet is empty; put the header in row 1")]
     return _table_rows(header, body), header, _duplicate_columns(header)

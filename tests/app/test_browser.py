@@ -435,8 +435,8 @@ def test_invalid_upload_shows_row_errors_and_stores_nothing(server, page, tmp_pa
     expect(page.locator("#examples-status")).to_contain_text("Nothing was stored")
     errors = page.locator("#examples-errors")
     expect(errors).to_be_visible()
-    expect(errors).to_contain_text("row 2: column 'positive' is empty")
-    expect(errors).to_contain_text("row 3: column 'prompt' is empty")
+    expect(errors).to_contain_text("row 3: column 'positive' is empty")  # header = row 1
+    expect(errors).to_contain_text("row 4: column 'prompt' is empty")
     expect(page.locator("#examples-status")).to_contain_text("2 problems found")
     shot(page, "09-invalid-upload")
     with server.store() as store:

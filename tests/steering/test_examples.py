@@ -91,9 +91,9 @@ def test_csv_is_parsed_with_case_insensitive_columns_and_extra_columns_ignored()
         answer="42",
         choices=("41", "42", "43"),
         split=None,
-        row=1,
+        row=2,  # the header is row 1, as a spreadsheet shows the file
     )
-    assert second.negative is None and second.choices is None and second.row == 2
+    assert second.negative is None and second.choices is None and second.row == 3
     assert not loaded.has_negatives
 
 
@@ -207,16 +207,17 @@ def test_missing_required_column_is_a_file_level_error():
 def test_empty_required_cell_names_row_and_column():
     text = "prompt,positive\nA,B\nC,\n  ,D\n"
     errors = rejected(csv_bytes(text), "x.csv")
+    # Rows as Excel shows the file: header 1, A 2, C 3, D 4.
     assert messages(errors) == [
-        "row 2: column 'positive' is empty",
-        "row 3: column 'prompt' is empty",
+        "row 3: column 'positive' is empty",
+        "row 4: column 'prompt' is empty",
     ]
-    assert [(e.row, e.column) for e in errors] == [(2, "positive"), (3, "prompt")]
+    assert [(e.row, e.column) for e in errors] == [(3, "positive"), (4, "prompt")]
 
 
 def test_unknown_split_value():
     errors = rejected(csv_bytes("prompt,positive,split\nA,B,train\nC,D,Held-Out\n"), "x.csv")
-    assert len(errors) == 1 and errors[0].row == 1 and errors[0].column == "split"
+    assert len(errors) == 1 and errors[0].row == 2 and errors[0].column == "split"
     assert "split 'train' is not allowed" in str(errors[0])
 
 
@@ -224,21 +225,21 @@ def test_answer_must_be_among_choices_after_stripping():
     text = "prompt,positive,answer,choices\nA,B, 42 ,41| 42\nC,D,7,1|2|3\n"
     errors = rejected(csv_bytes(text), "x.csv")
     assert len(errors) == 1
-    assert errors[0].row == 2 and errors[0].column == "answer"
+    assert errors[0].row == 3 and errors[0].column == "answer"
     assert "answer '7' is not one of the choices (1 | 2 | 3)" in str(errors[0])
 
 
 def test_answer_empty_where_choices_given():
     errors = rejected(csv_bytes("prompt,positive,answer,choices\nA,B,,1|2\n"), "x.csv")
-    assert errors[0].row == 1 and errors[0].column == "answer"
+    assert errors[0].row == 2 and errors[0].column == "answer"
     assert "'answer' is empty but 'choices' is filled" in str(errors[0])
 
 
 def test_duplicate_rows_report_both_row_numbers():
     text = "prompt,positive,negative\nA,B,C\nX,Y,Z\nA,B,C\nA,B,D\n"
     errors = rejected(csv_bytes(text), "x.csv")
-    assert len(errors) == 1 and errors[0].row == 3
-    assert "row 3: duplicate of row 1" in str(errors[0])
+    assert len(errors) == 1 and errors[0].row == 4
+    assert "row 4: duplicate of row 2" in str(errors[0])
 
 
 def test_file_too_large_and_too_many_rows():
@@ -304,24 +305,24 @@ def test_bytes_need_a_filename_and_missing_path_is_reported(tmp_path: Path):
 def test_all_errors_are_reported_at_once_and_error_is_a_steering_error():
     text = (
         "prompt,positive,negative,answer,choices,split\n"
-        "A,B,,1,1|2,build\n"  # fine
-        ",B,,,,\n"  # row 2: empty prompt
-        "C,D,,5,1|2,\n"  # row 3: answer not among choices
-        "E,F,,,,later\n"  # row 4: bad split
-        "A,B,,1,1|2,build\n"  # row 5: duplicate of row 1
-        "G,,,,1|2,\n"  # row 6: empty positive and empty answer
+        "A,B,,1,1|2,build\n"  # row 2 (the header is row 1): fine
+        ",B,,,,\n"  # row 3: empty prompt
+        "C,D,,5,1|2,\n"  # row 4: answer not among choices
+        "E,F,,,,later\n"  # row 5: bad split
+        "A,B,,1,1|2,build\n"  # row 6: duplicate of row 2
+        "G,,,,1|2,\n"  # row 7: empty positive and empty answer
     )
     with pytest.raises(SteeringError) as info:
         load_examples(csv_bytes(text), filename="x.csv")
     error = info.value
     assert isinstance(error, ExampleSetError)
     assert [(e.row, e.column) for e in error.errors] == [
-        (2, "prompt"),
-        (3, "answer"),
-        (4, "split"),
-        (5, None),
-        (6, "positive"),
-        (6, "answer"),
+        (3, "prompt"),
+        (4, "answer"),
+        (5, "split"),
+        (6, None),
+        (7, "positive"),
+        (7, "answer"),
     ]
     text_of_error = str(error)
     assert "6 problems" in text_of_error
@@ -329,10 +330,30 @@ def test_all_errors_are_reported_at_once_and_error_is_a_steering_error():
         assert e.message in text_of_error
 
 
-def test_excel_errors_use_data_row_numbers():
-    data = xlsx_bytes(["Prompt", "Positive"], [["a", "b"], ["c", None], [None, None], ["d", "e"]])
+def test_excel_errors_use_the_sheets_row_numbers():
+    """Excel shows the header as row 1, so the second example ("c") is row 3; a blank row
+    between examples still counts, as it does on screen."""
+    data = xlsx_bytes(["Prompt", "Positive"], [["a", "b"], [None, None], ["c", None], ["d", "e"]])
     errors = rejected(data, "x.xlsx")
-    assert messages(errors) == ["row 2: column 'positive' is empty"]
+    assert messages(errors) == ["row 4: column 'positive' is empty"]
+    assert [
+        e.row
+        for e in load_examples(
+            xlsx_bytes(["prompt", "positive"], [["a", "b"], [None, None], ["d", "e"]]),
+            filename="x.xlsx",
+        ).examples
+    ] == [2, 4]
+
+
+def test_row_numbers_follow_each_format():
+    """CSV counts the header as row 1 (a quoted line break does not start a row), JSONL counts
+    lines (blank lines included), JSON counts the array's items from 1."""
+    csv_rows = load_examples(csv_bytes('prompt,positive\n"two\nlines",b\nq,a\n'), filename="x.csv")
+    assert [e.row for e in csv_rows.examples] == [2, 3]
+    jsonl = b'{"prompt": "a", "positive": "b"}\n\n{"prompt": "c", "positive": "d"}\n'
+    assert [e.row for e in load_examples(jsonl, filename="x.jsonl").examples] == [1, 3]
+    items = json.dumps([{"prompt": "a", "positive": "b"}, {"prompt": "c", "positive": "d"}])
+    assert [e.row for e in load_examples(items.encode(), filename="x.json").examples] == [1, 2]
 
 
 # --------------------------------------------------------------------------- split
@@ -442,7 +463,7 @@ def test_a_claimed_sheet_size_does_not_pad_rows():
     rows.append(text_row(4, "q2", "a2"))
     data = raw_xlsx(rows, dimension="A1:XFD1048576")
     examples = load_examples(data, filename="wide.xlsx").examples
-    assert [(e.row, e.prompt, e.positive) for e in examples] == [(1, "q", "a"), (3, "q2", "a2")]
+    assert [(e.row, e.prompt, e.positive) for e in examples] == [(2, "q", "a"), (4, "q2", "a2")]
 
 
 def test_a_spreadsheet_that_takes_too_long_is_stopped_with_a_message():
