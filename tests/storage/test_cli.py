@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from storage.cli import main
+from storage.migrate import HEAD_REVISION
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +49,7 @@ def test_add_user_list_verify_export(db_url, data_dir, capsys, monkeypatch, tmp_
     code, out, _ = cli(capsys, "migrate", *db)
     assert (code, out) == (
         0,
-        "database schema is at revision 0002\naudit trail already signed: nothing to do\n",
+        f"database schema is at revision {HEAD_REVISION}\naudit trail already signed: nothing to do\n",
     )
 
 
