@@ -50,6 +50,7 @@ class ServeRequest:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    stop_at_eos: bool = True  # False: exactly max_new_tokens (benchmarks compare equal work)
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ def decode_batch(
                     continue
                 token = int(_pick(logits[b], request, generators[b]))
                 chosen.append(token)
-                if token in stops:
+                if token in stops and request.stop_at_eos:
                     reasons[b] = "stop"
                     continue
                 produced[b] += 1
