@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import gguf
 import numpy as np
 import pytest
 from gradio import utils as gr_utils
@@ -19,22 +18,9 @@ from dashboard.tabs import build, compare, downloads, examples, review
 from steering.errors import SteeringError
 from steering.vectors import ControlVector
 from tests.app.support import PASSWORD, login
+from tests.gguf_files import write_like_repeng
 
 HIDDEN = 32  # tests.tiny's hidden size (4 decoder blocks)
-
-
-def write_like_repeng(path: Path, directions: dict[int, np.ndarray], hint: str = "llama") -> Path:
-    """A control vector as repeng's ``export_gguf`` writes it."""
-    writer = gguf.GGUFWriter(str(path), "controlvector")
-    writer.add_string("controlvector.model_hint", hint)
-    writer.add_uint32("controlvector.layer_count", len(directions))
-    for layer, values in directions.items():
-        writer.add_tensor(f"direction.{layer}", values.astype(np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
 
 
 def _directions(size: int = HIDDEN, layers=(1, 2), seed: int = 7) -> dict[int, np.ndarray]:

@@ -11,6 +11,7 @@ import torch
 from steering.errors import SteeringError
 from steering.export import BLOCK_ZERO_NOTICE, export_gguf, import_gguf
 from steering.vectors import ControlVector
+from tests.gguf_files import write_like_repeng
 
 
 def _text(reader: gguf.GGUFReader, name: str) -> str:
@@ -23,22 +24,6 @@ def _vector(layers=(1, 5), size=8) -> ControlVector:
         {i: torch.arange(size, dtype=torch.float32) * (i + 1) - 3 for i in layers},
         {"model_architecture": "llama", "method": "mean_diff"},
     )
-
-
-def _write_like_repeng(
-    path, directions: dict[int, np.ndarray], *, arch="controlvector", hint="llama"
-):
-    """A control vector written the way repeng does it: the gguf package's writer, F32 tensors."""
-    writer = gguf.GGUFWriter(str(path), arch)
-    writer.add_string(f"{arch}.model_hint", hint)
-    writer.add_uint32(f"{arch}.layer_count", len(directions))
-    for layer, values in directions.items():
-        writer.add_tensor(f"direction.{layer}", values.astype(np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
 
 
 def test_gguf_export_reads_back(tmp_path):
@@ -100,7 +85,7 @@ def test_non_finite_values_are_refused_before_writing(tmp_path):
 def test_import_reads_a_file_written_by_another_tool(tmp_path):
     rng = np.random.default_rng(0)
     written = {3: rng.normal(size=16), 7: rng.normal(size=16)}
-    path = _write_like_repeng(tmp_path / "repeng.gguf", written, hint="mistral")
+    path = write_like_repeng(tmp_path / "repeng.gguf", written, hint="mistral")
     vector = import_gguf(path, num_layers=8, hidden_size=16, model_id="m", model_fingerprint="f")
     assert vector.layers == [3, 7]
     for i, values in written.items():
@@ -130,12 +115,12 @@ def test_export_then_import_gives_back_the_same_tensors(tmp_path):
     [
         (lambda p: p.write_bytes(b"not a gguf file at all"), "not a readable GGUF"),
         (
-            lambda p: _write_like_repeng(p, {1: np.ones(16)}, arch="llama"),
+            lambda p: write_like_repeng(p, {1: np.ones(16)}, arch="llama"),
             "not a llama.cpp control",
         ),
-        (lambda p: _write_like_repeng(p, {1: np.ones(10)}), "hidden size is 16"),
-        (lambda p: _write_like_repeng(p, {9: np.ones(16)}), "blocks 0-7"),
-        (lambda p: _write_like_repeng(p, {1: np.full(16, np.inf)}), "not finite"),
+        (lambda p: write_like_repeng(p, {1: np.ones(10)}), "hidden size is 16"),
+        (lambda p: write_like_repeng(p, {9: np.ones(16)}), "blocks 0-7"),
+        (lambda p: write_like_repeng(p, {1: np.full(16, np.inf)}), "not finite"),
     ],
     ids=["garbage", "model-file", "hidden-size", "block-index", "non-finite"],
 )
