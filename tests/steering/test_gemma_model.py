@@ -76,7 +76,7 @@ def test_side_by_side_on_gemma(gemma, rows):
     from steering.build import build_vector
     from steering.engine.generate import generate_texts, side_by_side
 
-    vector = build_vector(gemma, rows[:16], negatives="random", layers=[9]).vector
+    vector = build_vector(gemma, rows[:8], negatives="random", layers=[9]).vector
     prompt = rows[0].prompt
     plain = generate_texts(gemma, [prompt], max_new_tokens=10)[0]
     same = side_by_side(gemma, prompt, vector, 0.0, max_new_tokens=10)
@@ -91,12 +91,12 @@ def test_multiple_choice_evaluation_on_gemma(gemma, rows):
     from steering.build import build_vector
     from steering.evaluation.evaluate import evaluate
 
-    vector = build_vector(gemma, rows[:16], layers=[9]).vector
-    questions = rows[100:124]
+    vector = build_vector(gemma, rows[:8], layers=[9]).vector
+    questions = rows[100:116]
     report = evaluate(gemma, vector, questions, alphas=[0.0, 2.0], side_effects=False)
-    assert report.mode == "choice" and report.rows == 24
+    assert report.mode == "choice" and report.rows == 16
     base = report.baseline
-    assert base is not None and base.n == 24
+    assert base is not None and base.n == 16
     # Strength 0 by hand: the candidate with the larger summed log-probability after the prompt.
     correct = 0
     for q in questions:
