@@ -659,9 +659,19 @@ class Store:
         }
 
     def submit(
-        self, submission_id: int, actor: str, expected_version: int
+        self,
+        submission_id: int,
+        actor: str,
+        expected_version: int,
+        reason: str | None = None,
     ) -> records.StoredSubmission:
-        """Send a draft for review; its content is frozen and its hash goes into the audit trail."""
+        """Send a draft for review; its content is frozen and its hash goes into the audit trail.
+
+        A strength the evaluation did not choose, or an evaluation that does not recommend
+        deploying (:func:`workflow.against_evidence`), is not refused: the submit event carries
+        ``against_evidence`` with the concern and the builder's ``reason``.
+        """
+        reason = workflow.check_reason(reason)
         with self._write() as s:
             self._actor(s, actor, doing="submit for review")
             row = self._load_for_change(s, submission_id, expected_version)
@@ -683,18 +693,17 @@ class Store:
             self._check_exportable(s.get_one(models.VectorRow, row.vector_id))
             content = self._frozen_content(s, row)
             content_hash = _sha256_json(content)
+            details: dict[str, Any] = {"content_hash": content_hash, "content": content}
+            evaluation = s.get_one(models.EvaluationRow, row.evaluation_id)
+            concern = workflow.against_evidence(row.strength, evaluation.results)
+            if concern is not None:
+                flag = workflow.AgainstEvidence(concern, reason)
+                details["against_evidence"] = flag.to_dict()
             row.status = workflow.SUBMITTED
             row.content_hash = content_hash
             row.updated_at = datetime.now(UTC)
             s.flush()
-            audit.append(
-                s,
-                actor,
-                "submission.submit",
-                "submission",
-                row.id,
-                {"content_hash": content_hash, "content": content},
-            )
+            audit.append(s, actor, "submission.submit", "submission", row.id, details)
             return _submission(row, self._reviews(s, row.id))
 
     def _decide(
@@ -726,6 +735,16 @@ class Store:
                     "submitted; it cannot be reviewed. Report this to an admin."
                 )
             previous = row.status
+            details: dict[str, Any] = {
+                "from": previous,
+                "to": target,
+                "comment": comment,
+                "content_hash": row.content_hash,
+            }
+            flag = self._against_evidence(s, row.id) if decision == "approve" else None
+            if flag is not None:
+                # The approval records that the reviewer approved knowing it.
+                details["against_evidence"] = flag.to_dict()
             row.status = target
             row.updated_at = datetime.now(UTC)
             s.add(
@@ -734,20 +753,32 @@ class Store:
                 )
             )
             s.flush()
-            audit.append(
-                s,
-                actor,
-                f"submission.{decision}",
-                "submission",
-                row.id,
-                {
-                    "from": previous,
-                    "to": target,
-                    "comment": comment,
-                    "content_hash": row.content_hash,
-                },
-            )
+            audit.append(s, actor, f"submission.{decision}", "submission", row.id, details)
             return _submission(row, self._reviews(s, row.id))
+
+    @staticmethod
+    def _against_evidence(s: Session, submission_id: int) -> workflow.AgainstEvidence | None:
+        """The flag its (latest) submit event carries, if the submission went against evidence."""
+        event = s.execute(
+            select(models.AuditEventRow)
+            .where(
+                models.AuditEventRow.object_type == "submission",
+                models.AuditEventRow.object_id == str(submission_id),
+                models.AuditEventRow.action == "submission.submit",
+            )
+            .order_by(models.AuditEventRow.seq.desc())
+            .limit(1)
+        ).scalar()
+        if event is None:
+            return None
+        return workflow.AgainstEvidence.from_dict(json.loads(event.details).get("against_evidence"))
+
+    def against_evidence(self, submission_id: int) -> workflow.AgainstEvidence | None:
+        """Whether the submission was sent against its evaluation's evidence, and the reason given
+        (from its submit event in the audit trail); None when it was not."""
+        with self._read() as s:
+            self._get(s, models.SubmissionRow, submission_id, "submission")
+            return self._against_evidence(s, submission_id)
 
     def _frozen_hash(self, s: Session, row: models.SubmissionRow) -> str:
         return _sha256_json(self._frozen_content(s, row))

@@ -13,6 +13,8 @@ two can never disagree.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 from .errors import PermissionDeniedError, StorageError, ValidationError, WorkflowError
 
@@ -244,3 +246,65 @@ def check_evaluated(
         f"evaluation {evaluation_id} tested layers {layer_sets}. Submit those layers, or run an "
         "evaluation on these first."
     )
+
+
+# The evaluation outcomes (``results["outcome"]``, the engine's ``Verdict``) that recommend
+# deploying; steering.evaluation.results.Verdict.recommendation maps the same (a test checks).
+DEPLOY_OUTCOMES = frozenset({"improves"})
+
+
+@dataclass(frozen=True)
+class AgainstEvidence:
+    """A submission that goes against its evaluation: what the evidence says, and the builder's
+    reason for submitting anyway (None when none was given, e.g. through the store directly)."""
+
+    concern: str
+    reason: str | None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"concern": self.concern, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> AgainstEvidence | None:
+        if not isinstance(data, dict) or not data.get("concern"):
+            return None
+        reason = data.get("reason")
+        return cls(str(data["concern"]), None if reason is None else str(reason))
+
+
+def check_reason(reason: str | None) -> str | None:
+    """The stripped reason for deciding against the evidence, None when blank; capped in length."""
+    if reason is None or not isinstance(reason, str) or not reason.strip():
+        return None
+    reason = reason.strip()
+    if len(reason) > MAX_COMMENT:
+        raise ValidationError(f"The reason is too long: keep it under {MAX_COMMENT} characters.")
+    return reason
+
+
+def against_evidence(strength: float, results: dict[str, object]) -> str | None:
+    """Why submitting ``strength`` goes against the evaluation, in plain words, or None.
+
+    People may decide against the evidence, but never unknowingly (product brief): a strength
+    other than the one the evaluation chose, or an evaluation whose outcome does not recommend
+    deploying, is flagged to the builder, the reviewer, the report and the audit trail. Not a
+    refusal. Read from the stored JSON (``chosen_alpha``, ``outcome``); an evaluation stored
+    before outcomes were recorded has no recommendation to deploy, so it is flagged too.
+    """
+    concerns = []
+    chosen = results.get("chosen_alpha")
+    if isinstance(chosen, int | float) and not isinstance(chosen, bool) and chosen != 0:
+        if not math.isclose(float(chosen), float(strength), rel_tol=1e-9, abs_tol=1e-12):
+            concerns.append(
+                f"the evaluation chose strength {_number_text(float(chosen))}, not "
+                f"{_number_text(float(strength))}"
+            )
+    else:
+        concerns.append("the evaluation chose no strength (none did better than no vector)")
+    outcome = results.get("outcome")
+    if outcome not in DEPLOY_OUTCOMES:
+        concerns.append("the evaluation's verdict does not recommend deploying the vector")
+    if not concerns:
+        return None
+    text = "; ".join(concerns)
+    return text[0].upper() + text[1:] + "."
