@@ -1,7 +1,9 @@
 """Answers with and without a control vector, from one batched ``generate`` call.
 
 Row ``b`` of the batch is steered with strength ``alphas[b]``; the unsteered answer is the row with
-strength 0. Greedy by default; sampling takes a seed so that a demo can be replayed.
+strength 0. Greedy by default; sampling takes a seed so that a demo can be replayed. Each answer
+knows whether it stopped at the token limit rather than ending by itself (``Answer.cut``), so a
+screen can say that an answer is unfinished instead of letting it stop mid-sentence unexplained.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 
@@ -21,6 +24,15 @@ from steering.vectors import ControlVector
 
 # Seeded sampling reseeds torch's global generator; one sampling call at a time keeps it replayable.
 _sampling_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One generated answer: its text, and whether it was cut at ``limit`` new tokens."""
+
+    text: str
+    cut: bool  # the model was still writing when the token limit stopped it
+    limit: int  # the token limit it was generated under
 
 
 def generate_texts(
@@ -37,7 +49,41 @@ def generate_texts(
     top_p: float = 0.95,
     seed: int | None = None,
 ) -> list[str]:
-    """Generate one answer per prompt in a single batched call, row ``b`` steered by ``alphas[b]``."""
+    """Generate one answer per prompt in a single batched call, row ``b`` steered by ``alphas[b]``.
+
+    The texts of :func:`generate_answers`.
+    """
+    answers = generate_answers(
+        loaded,
+        prompts,
+        vector=vector,
+        alphas=alphas,
+        layers=layers,
+        preserve_norm=preserve_norm,
+        max_new_tokens=max_new_tokens,
+        do_sample=do_sample,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+    )
+    return [answer.text for answer in answers]
+
+
+def generate_answers(
+    loaded: LoadedModel,
+    prompts: Sequence[str],
+    *,
+    vector: ControlVector | None = None,
+    alphas: Sequence[float] | float = 0.0,
+    layers: Sequence[int] | None = None,
+    preserve_norm: bool = False,
+    max_new_tokens: int = 64,
+    do_sample: bool = False,
+    temperature: float = 0.7,
+    top_p: float = 0.95,
+    seed: int | None = None,
+) -> list[Answer]:
+    """One answer per prompt from a single batched call, row ``b`` steered by ``alphas[b]``."""
     if not prompts:
         return []
     if any(not p.strip() for p in prompts):
@@ -82,7 +128,27 @@ def generate_texts(
             **sampling,
         )
     new_tokens = output[:, batch.input_ids.shape[1] :]
-    return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+    texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    stops = _stop_ids(loaded)
+    # Cut: every one of the allowed new tokens was used and none of them ends the answer (a row
+    # that finished early is padded after its end token, so it always holds one).
+    full = new_tokens.shape[1] >= max_new_tokens
+    return [
+        Answer(text.strip(), full and not (stops & set(row.tolist())), max_new_tokens)
+        for text, row in zip(texts, new_tokens, strict=True)
+    ]
+
+
+def _stop_ids(loaded: LoadedModel) -> set[int]:
+    """The token ids that end an answer: the tokenizer's and the generation config's end tokens."""
+    ids: set[int] = set()
+    config = getattr(loaded.model, "generation_config", None)
+    for value in (loaded.tokenizer.eos_token_id, getattr(config, "eos_token_id", None)):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return ids
 
 
 def _check_context(loaded: LoadedModel, encoded: Sequence[Encoded], max_new_tokens: int) -> None:
@@ -112,7 +178,34 @@ def side_by_side(
     seed: int | None = None,
 ) -> dict[str, str]:
     """``{"unsteered": ..., "steered": ...}`` for one prompt, both rows in one batch."""
-    unsteered, steered = generate_texts(
+    answers = side_by_side_answers(
+        loaded,
+        prompt,
+        vector,
+        alpha,
+        layers=layers,
+        preserve_norm=preserve_norm,
+        max_new_tokens=max_new_tokens,
+        do_sample=do_sample,
+        seed=seed,
+    )
+    return {key: answer.text for key, answer in answers.items()}
+
+
+def side_by_side_answers(
+    loaded: LoadedModel,
+    prompt: str,
+    vector: ControlVector,
+    alpha: float,
+    *,
+    layers: Sequence[int] | None = None,
+    preserve_norm: bool = False,
+    max_new_tokens: int = 64,
+    do_sample: bool = False,
+    seed: int | None = None,
+) -> dict[str, Answer]:
+    """Like :func:`side_by_side`, each answer with whether it stopped at the token limit."""
+    unsteered, steered = generate_answers(
         loaded,
         [prompt, prompt],
         vector=vector,

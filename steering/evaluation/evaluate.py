@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from steering.engine.generate import generate_texts
+from steering.engine.generate import generate_answers
 from steering.engine.models import LoadedModel
 from steering.errors import SteeringError
 from steering.evaluation.answers import expected_form, extract_answer, is_correct, normalise_text
@@ -42,7 +42,7 @@ from steering.evaluation.verdict import no_strength_chosen, verdict_outcome, ver
 from steering.progress import ProgressCallback
 from steering.vectors import ControlVector
 
-SAMPLES = 5
+SAMPLES = 4  # sample questions kept at each evaluated strength
 
 
 @dataclass(frozen=True)
@@ -209,10 +209,10 @@ def _generated_table(
         progress=None,
     )
     units = [(q, a) for a in alphas for q in range(len(questions))]
-    texts: list[str] = []
+    answers = []
     for start in range(0, len(units), batch_size):
         chunk = units[start : start + batch_size]
-        texts += generate_texts(
+        answers += generate_answers(
             loaded,
             [questions[q].prompt for q, _ in chunk],
             vector=vector,
@@ -223,16 +223,22 @@ def _generated_table(
         if progress is not None:
             progress(start + len(chunk), len(units))
     generated = {}
-    for (q, a), text in zip(units, texts, strict=True):
+    for (q, a), answer in zip(units, answers, strict=True):
         question = questions[q]
-        extracted = extract_answer(text, question.answer, question.choices)
-        generated[(q, float(a))] = (text, extracted, is_correct(extracted, question.answer))
+        extracted = extract_answer(answer.text, question.answer, question.choices)
+        generated[(q, float(a))] = (
+            answer.text,
+            extracted,
+            is_correct(extracted, question.answer),
+            answer.cut,
+        )
     keys = [(int(q), float(a)) for q, a in zip(table.question, table.alpha, strict=True)]
     # object columns: an answer that could not be extracted stays None, not NaN
     table["generated"] = pd.Series([generated[k][0] for k in keys], index=table.index, dtype=object)
     table["extracted"] = pd.Series([generated[k][1] for k in keys], index=table.index, dtype=object)
     table["predicted"] = table["extracted"]
     table["correct"] = [generated[k][2] for k in keys]
+    table["cut"] = [generated[k][3] for k in keys]
     table["correct_norm"] = table["correct"]
     table["answer"] = [expected_form(questions[q].answer) for q in table.question]
     return table
@@ -356,30 +362,46 @@ def _table(
     )
 
 
-def _samples(
-    table: pd.DataFrame, questions: Sequence[Question], alpha: float | None, mode: str
-) -> tuple[Sample, ...]:
-    if alpha is None:
-        return ()
+def _samples(table: pd.DataFrame, questions: Sequence[Question], mode: str) -> tuple[Sample, ...]:
+    """A few questions at every evaluated strength, each next to its answer without the vector.
+
+    Kept at every strength, not only the chosen one, so a reviewer can read the answers at the
+    strength that was submitted, also when the evaluation chose none or nothing changed. At each
+    strength the questions whose answer changed come first: they are what a reviewer wants to read.
+    """
     base = table[table.alpha == 0.0].set_index("question")
-    steered = table[table.alpha == alpha].set_index("question")
-    # Changed answers first: they are what a reviewer wants to read.
-    changed = [q for q in base.index if base.predicted[q] != steered.predicted[q]]
-    picks = (changed + [q for q in base.index if q not in changed])[:SAMPLES]
     generated = mode == "generate"
-    return tuple(
-        Sample(
-            row=questions[q].row,
-            prompt=questions[q].prompt,
-            answer=questions[q].answer,
-            unsteered=base.predicted[q],
-            steered=steered.predicted[q],
-            alpha=float(alpha),
-            unsteered_text=base.generated[q] if generated else None,
-            steered_text=steered.generated[q] if generated else None,
-        )
-        for q in picks
-    )
+    samples = []
+    for alpha in sorted({float(a) for a in table.alpha if a != 0.0}, key=abs):
+        steered = table[table.alpha == alpha].set_index("question")
+        changed = [q for q in base.index if base.predicted[q] != steered.predicted[q]]
+        picks = (changed + [q for q in base.index if q not in changed])[:SAMPLES]
+        samples += [
+            Sample(
+                row=questions[q].row,
+                prompt=questions[q].prompt,
+                answer=questions[q].answer,
+                unsteered=base.predicted[q],
+                steered=steered.predicted[q],
+                alpha=alpha,
+                unsteered_text=base.generated[q] if generated else None,
+                steered_text=steered.generated[q] if generated else None,
+                unsteered_correct=bool(base.correct[q]),
+                steered_correct=bool(steered.correct[q]),
+                unsteered_cut=bool(base.cut[q]) if generated else None,
+                steered_cut=bool(steered.cut[q]) if generated else None,
+            )
+            for q in picks
+        ]
+    return tuple(samples)
+
+
+def _chance(questions: Sequence[Question]) -> tuple[float | None, tuple[int, int] | None]:
+    """Accuracy by guessing (mean of 1 / options per question) and the fewest and most options."""
+    counts = [len(q.choices) for q in questions if q.choices]
+    if not counts or len(counts) != len(questions):
+        return None, None
+    return sum(1 / c for c in counts) / len(counts), (min(counts), max(counts))
 
 
 def _report(
@@ -392,7 +414,6 @@ def _report(
     *,
     chosen: float | None,
     chosen_on: str,
-    sample_alpha: float | None,
     layers: Sequence[int] | None,
     mode: str,
     strengths: Sequence[float],
@@ -407,6 +428,7 @@ def _report(
         else SideEffects()
     )
     sentence, outcome = verdict
+    chance, options = _chance(questions)
     return EvaluationReport(
         model=loaded.name,
         vector=_vector_info(vector, layers),
@@ -418,8 +440,10 @@ def _report(
         chosen_alpha=chosen,
         chosen_on=chosen_on,
         side_effects=effects,
-        samples=_samples(table, questions, sample_alpha, mode),
+        samples=_samples(table, questions, mode),
         build_results=build_results,
+        chance=chance,
+        options=options,
         table=table,
     )
 
@@ -469,7 +493,6 @@ def evaluate(
         verdict,
         chosen=chosen,
         chosen_on=chosen_on,
-        sample_alpha=chosen,
         layers=layers,
         mode=mode,
         strengths=strengths,
@@ -580,7 +603,6 @@ def evaluate_heldout(
         verdict,
         chosen=chosen,
         chosen_on="build",
-        sample_alpha=chosen if chosen != 0.0 else None,
         layers=layers,
         mode=mode,
         strengths=strengths,

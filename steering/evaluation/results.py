@@ -81,6 +81,11 @@ class Verdict(StrEnum):
     NO_STRENGTH_CHOSEN = "no_strength_chosen"  # no strength beat strength 0 on the build rows
     NOTHING_TO_COMPARE = "nothing_to_compare"  # only strength 0 evaluated, or no build rows
 
+    @property
+    def recommendation(self) -> Recommendation:
+        """What the outcome means for a decision to deploy, in the three words a manager reads."""
+        return _RECOMMENDATIONS[self]
+
     @classmethod
     def from_sentence(cls, sentence: str) -> Verdict:
         """The outcome of a stored verdict sentence written before outcomes were stored."""
@@ -89,6 +94,28 @@ class Verdict(StrEnum):
             if marker in text:
                 return outcome
         return cls.NOTHING_TO_COMPARE
+
+
+class Recommendation(StrEnum):
+    """The decision an evaluation supports; only a significant gain supports deploying."""
+
+    DEPLOY = "deploy"
+    DO_NOT_DEPLOY = "do not deploy"
+    NOT_ENOUGH_EVIDENCE = "not enough evidence"
+
+
+# Worse, no effect, or no strength beating the unsteered model are all evidence against
+# deploying; the rest are "could not tell" (too few questions or changed answers, chance).
+_RECOMMENDATIONS: dict[Verdict, Recommendation] = {
+    Verdict.IMPROVES: Recommendation.DEPLOY,
+    Verdict.WORSE: Recommendation.DO_NOT_DEPLOY,
+    Verdict.NO_EFFECT: Recommendation.DO_NOT_DEPLOY,
+    Verdict.NO_STRENGTH_CHOSEN: Recommendation.DO_NOT_DEPLOY,
+    Verdict.NO_EVIDENCE: Recommendation.NOT_ENOUGH_EVIDENCE,
+    Verdict.TOO_FEW_CHANGED: Recommendation.NOT_ENOUGH_EVIDENCE,
+    Verdict.TOO_FEW_QUESTIONS: Recommendation.NOT_ENOUGH_EVIDENCE,
+    Verdict.NOTHING_TO_COMPARE: Recommendation.NOT_ENOUGH_EVIDENCE,
+}
 
 
 # Phrases that only the matching branch of ``steering.evaluation.verdict`` writes.
@@ -324,10 +351,15 @@ class Sample:
     alpha: float
     unsteered_text: str | None = None  # generated text (generated-answer mode only)
     steered_text: str | None = None
+    # Whether each answer was right; None in evaluations stored before these were recorded.
+    unsteered_correct: bool | None = None
+    steered_correct: bool | None = None
+    steered_cut: bool | None = None  # generated answers: stopped at the token limit
+    unsteered_cut: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = jsonable({f.name: getattr(self, f.name) for f in fields(self)})
-        for name in ("unsteered_text", "steered_text"):
+        for name in _SAMPLE_OPTIONAL:
             if data[name] is None:
                 del data[name]
         return data
@@ -347,7 +379,26 @@ class Sample:
             alpha=float(data.get("alpha") or 0.0),
             unsteered_text=text("unsteered_text"),
             steered_text=text("steered_text"),
+            unsteered_correct=_bool(data.get("unsteered_correct")),
+            steered_correct=_bool(data.get("steered_correct")),
+            steered_cut=_bool(data.get("steered_cut")),
+            unsteered_cut=_bool(data.get("unsteered_cut")),
         )
+
+
+# Sample fields left out of the JSON when not recorded, as in the JSON written before them.
+_SAMPLE_OPTIONAL = (
+    "unsteered_text",
+    "steered_text",
+    "unsteered_correct",
+    "steered_correct",
+    "steered_cut",
+    "unsteered_cut",
+)
+
+
+def _bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
 
 
 @dataclass(frozen=True)
@@ -369,8 +420,12 @@ class EvaluationReport:
     chosen_alpha: float | None
     chosen_on: str
     side_effects: SideEffects = field(default_factory=SideEffects)
-    samples: tuple[Sample, ...] = ()
+    samples: tuple[Sample, ...] = ()  # a few questions at each evaluated strength (older: one)
     build_results: tuple[StrengthResult, ...] | None = None
+    # Accuracy by guessing: the mean over questions of 1 / their number of answer options
+    # (None without options, or in evaluations stored before it was recorded).
+    chance: float | None = None
+    options: tuple[int, int] | None = None  # fewest and most answer options per question
     # The per-question table (pandas) the results were computed from; not part of the JSON.
     table: Any = field(default=None, compare=False, repr=False)
 
@@ -381,6 +436,10 @@ class EvaluationReport:
     @property
     def baseline(self) -> StrengthResult | None:
         return self.result_at(0.0)
+
+    def samples_at(self, alpha: float) -> tuple[Sample, ...]:
+        """The sample questions answered at strength ``alpha`` (and without the vector)."""
+        return tuple(s for s in self.samples if s.alpha == float(alpha))
 
     @property
     def strengths(self) -> tuple[float, ...]:
@@ -402,6 +461,10 @@ class EvaluationReport:
         }
         if self.build_results is not None:
             data["build_results"] = [r.to_dict() for r in self.build_results]
+        if self.chance is not None:
+            data["chance"] = _float(self.chance)
+        if self.options is not None:
+            data["options"] = list(self.options)
         return data
 
     @classmethod
@@ -409,6 +472,7 @@ class EvaluationReport:
         verdict = str(data.get("verdict") or "")
         outcome = data.get("outcome")
         build = data.get("build_results")
+        chosen = _float(data.get("chosen_alpha"))
         return cls(
             model=str(data.get("model") or ""),
             vector=VectorSummary.from_dict(data.get("vector") or {}),
@@ -417,12 +481,24 @@ class EvaluationReport:
             results=_results(data.get("results")),
             verdict=verdict,
             outcome=Verdict(outcome) if outcome else Verdict.from_sentence(verdict),
-            chosen_alpha=_float(data.get("chosen_alpha")),
+            chosen_alpha=chosen,
             chosen_on=str(data.get("chosen_on") or "build"),
             side_effects=SideEffects.from_dict(data.get("side_effects")),
-            samples=tuple(Sample.from_dict(s) for s in data.get("samples") or ()),
+            samples=tuple(
+                # Samples stored before they named their strength were all at the chosen one.
+                Sample.from_dict(s if s.get("alpha") is not None else {**s, "alpha": chosen})
+                for s in data.get("samples") or ()
+            ),
             build_results=None if build is None else _results(build),
+            chance=_float(data.get("chance")),
+            options=_options(data.get("options")),
         )
+
+
+def _options(raw: Any) -> tuple[int, int] | None:
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or len(raw) != 2:
+        return None
+    return int(raw[0]), int(raw[1])
 
 
 def _results(raw: Sequence[Mapping[str, Any]] | None) -> tuple[StrengthResult, ...]:

@@ -204,3 +204,59 @@ def test_generate_mode_keeps_raw_text(tiny_llama):
         assert rec.extracted == extract_answer(rec.generated, "5")
         assert rec.correct == is_correct(rec.extracted, "5")
     assert report.mode == "generate"
+
+
+def test_samples_at_every_strength_marked_against_the_scores(tiny_llama):
+    # The strength chosen on build rows may be 0 (nothing helped): samples are kept anyway.
+    vector = random_vector(tiny_llama, scale=3.0)
+    build, heldout = QUESTIONS * 2, QUESTIONS * 3  # 9 held-out questions
+    report = evaluate_heldout(
+        tiny_llama, vector, build, heldout, alphas=(1.0, -1.0), side_effects=False
+    )
+    table = score_choices(tiny_llama, heldout, vector=vector, alphas=(-1.0, 0.0, 1.0))
+    assert sorted({s.alpha for s in report.samples}) == [-1.0, 1.0]
+    for alpha in (-1.0, 1.0):
+        samples = report.samples_at(alpha)
+        assert len(samples) == 4  # a few questions at each strength
+        base = table[table.alpha == 0.0].set_index("question")
+        steered = table[table.alpha == alpha].set_index("question")
+        changed = {int(q) for q in base.index if base.predicted[q] != steered.predicted[q]}
+        shown_changed = [s for s in samples if s.unsteered != s.steered]
+        assert len(shown_changed) == min(4, len(changed))  # changed answers come first
+        for sample in samples:
+            q = next(
+                i for i in base.index
+                if heldout[i].row == sample.row and base.predicted[i] == sample.unsteered
+                and steered.predicted[i] == sample.steered
+            )  # fmt: skip
+            assert sample.unsteered_correct == bool(base.correct[q])
+            assert sample.steered_correct == bool(steered.correct[q])
+            assert sample.steered_cut is None  # multiple choice: nothing is generated
+    again = EvaluationReport.from_dict(report.to_dict())
+    assert again.samples == report.samples
+
+
+def test_chance_is_the_mean_of_one_over_the_options(tiny_llama):
+    report = evaluate(tiny_llama, random_vector(tiny_llama), QUESTIONS, alphas=(1.0,),
+                      side_effects=False)  # fmt: skip
+    # Options 3, 2 and 3: (1/3 + 1/2 + 1/3) / 3 = 7/18.
+    assert report.chance == pytest.approx(7 / 18)
+    assert report.options == (2, 3)
+    data = report.to_dict()
+    assert data["chance"] == pytest.approx(7 / 18) and data["options"] == [2, 3]
+
+
+def test_generated_samples_say_when_the_token_limit_cut_them(tiny_llama):
+    rows = [Example("What is 2 plus 3?", "5", answer="5", row=7)]
+    report = evaluate(
+        tiny_llama, random_vector(tiny_llama), rows, alphas=(1.0,), mode="generate",
+        side_effects=False, max_new_tokens=3,
+    )  # fmt: skip
+    (sample,) = report.samples
+    table = report.table.set_index("alpha")
+    assert sample.row == 7 and sample.alpha == 1.0
+    assert sample.steered_cut == bool(table.cut[1.0]) and sample.unsteered_cut == bool(
+        table.cut[0.0]
+    )
+    assert sample.steered_correct == is_correct(extract_answer(sample.steered_text, "5"), "5")
+    assert report.chance is None  # no answer options: guessing has no level

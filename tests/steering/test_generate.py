@@ -59,3 +59,26 @@ def test_seeded_sampling_is_replayable(tiny_llama):
 def test_empty_prompt_refused(tiny_llama):
     with pytest.raises(SteeringError, match="prompt is empty"):
         generate_texts(tiny_llama, ["  "])
+
+
+def test_an_answer_that_hits_the_token_limit_says_so(tiny_llama, monkeypatch):
+    from steering.engine.generate import generate_answers
+
+    (answer,) = generate_answers(tiny_llama, ["Tell me a story"], max_new_tokens=5)
+    reference = greedy_one(tiny_llama, "Tell me a story", n=5)
+    assert answer.text == reference and answer.limit == 5
+    # The random tiny model never writes its end token in 5 steps: all 5 were used, it was cut.
+    assert answer.cut
+    # Make the first token it writes the end token: the answer ends by itself, not cut.
+    first = greedy_first_token(tiny_llama, "Tell me a story")
+    monkeypatch.setattr(tiny_llama.model.generation_config, "eos_token_id", first)
+    (ended,) = generate_answers(tiny_llama, ["Tell me a story"], max_new_tokens=5)
+    assert not ended.cut
+
+
+def greedy_first_token(loaded, prompt):
+    from steering.engine.text import encode
+
+    ids = list(encode(loaded.tokenizer, prompt).ids)
+    with torch.no_grad():
+        return int(loaded.model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())

@@ -8,6 +8,7 @@ generated-answer evaluation with samples.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,34 @@ def test_old_generate_report_keeps_the_samples_texts():
     assert report.samples[0].steered_text == first["steered_text"]
     assert report.samples[0].unsteered is None  # nothing could be extracted: null, not "None"
     assert report.build_results is None and "build_results" not in report.to_dict()
+
+
+def test_each_verdict_maps_to_one_recommendation():
+    from steering.evaluation.results import Recommendation
+    from storage.workflow import DEPLOY_OUTCOMES
+
+    assert Verdict.IMPROVES.recommendation is Recommendation.DEPLOY
+    assert Verdict.WORSE.recommendation is Recommendation.DO_NOT_DEPLOY
+    assert Verdict.NO_STRENGTH_CHOSEN.recommendation is Recommendation.DO_NOT_DEPLOY
+    assert Verdict.NO_EVIDENCE.recommendation is Recommendation.NOT_ENOUGH_EVIDENCE
+    assert Verdict.TOO_FEW_QUESTIONS.recommendation is Recommendation.NOT_ENOUGH_EVIDENCE
+    # The store flags a submission by the same rule: only "deploy" outcomes are not flagged.
+    deploy = {v.value for v in Verdict if v.recommendation is Recommendation.DEPLOY}
+    assert deploy == set(DEPLOY_OUTCOMES)
+
+
+def test_old_samples_are_read_at_the_chosen_strength_and_new_fields_round_trip():
+    data = old("old_format_generate.json")
+    report = EvaluationReport.from_dict(data)
+    assert report.samples_at(1.0) == report.samples  # the chosen strength, as stored
+    # Older still: samples that name no strength were taken at the chosen one.
+    nameless = [{k: v for k, v in s.items() if k != "alpha"} for s in data["samples"]]
+    read = EvaluationReport.from_dict({**data, "samples": nameless, "chosen_alpha": 2.0})
+    assert {s.alpha for s in read.samples} == {2.0}
+    assert all(s.steered_correct is None for s in report.samples)  # not recorded then
+    assert report.chance is None and "chance" not in report.to_dict()
+    marked = replace(report.samples[0], steered_correct=True, steered_cut=True)
+    again = EvaluationReport.from_dict(
+        {**report.to_dict(), "samples": [marked.to_dict()], "chance": 0.25, "options": [4, 4]}
+    )
+    assert again.samples == (marked,) and again.chance == 0.25 and again.options == (4, 4)
