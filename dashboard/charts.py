@@ -10,6 +10,7 @@ from steering.build import LayerScore
 from steering.evaluation.results import StrengthResult
 
 BLUE, ORANGE, GREY = "#2563eb", "#ea580c", "#9ca3af"
+RED, GREEN = "#dc2626", "#15803d"
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
@@ -72,11 +73,24 @@ def layer_chart(scores: Sequence[LayerScore], recommended: Sequence[int]) -> go.
     return fig
 
 
-def accuracy_chart(results: Sequence[StrengthResult], chosen_alpha: float | None) -> go.Figure:
-    """Held-out accuracy at each strength with its Wilson 95% band; the chosen strength marked."""
+def accuracy_chart(
+    results: Sequence[StrengthResult],
+    chosen_alpha: float | None,
+    *,
+    submitted: float | None = None,
+    chance: float | None = None,
+) -> go.Figure:
+    """Held-out accuracy at each strength with its Wilson 95% band, against two yardsticks.
+
+    The yardsticks are the model without the vector and guessing (``chance``: the mean over
+    questions of 1 / number of answer options). The strength submitted for review is marked,
+    and the strength the evaluation chose when it differs. Every line is a named trace in the
+    legend below the plot rather than a text label on it, so no label can cover another.
+    """
     fig = go.Figure()
     rows = sorted(results, key=lambda r: r.alpha)
     alphas = [r.alpha for r in rows]
+    span = [min(alphas), max(alphas)] if rows else [0.0, 1.0]
     if rows:
         fig.add_scatter(
             x=alphas + alphas[::-1],
@@ -101,19 +115,38 @@ def accuracy_chart(results: Sequence[StrengthResult], chosen_alpha: float | None
         )
         base = next((r for r in rows if r.alpha == 0), None)
         if base is not None:
-            fig.add_hline(
-                y=base.accuracy,
-                line_dash="dot",
-                line_color=GREY,
-                annotation_text="without the vector",
-            )
-    if chosen_alpha is not None:
-        fig.add_vline(
-            x=chosen_alpha,
-            line_dash="dash",
-            line_color=ORANGE,
-            annotation_text=f"chosen {chosen_alpha:g}",
-        )
-    _layout(fig, "Held-out accuracy against steering strength", "strength (alpha)", "accuracy")
+            _level(fig, span, base.accuracy, f"without the vector ({base.accuracy:.0%})", GREY)
+    if chance is not None:
+        _level(fig, span, chance, f"guessing ({chance:.0%})", RED)
+    if submitted is not None:
+        _mark(fig, submitted, f"submitted strength {submitted:g}", ORANGE, "dash")
+    if chosen_alpha is not None and (submitted is None or chosen_alpha != submitted):
+        _mark(fig, chosen_alpha, f"chosen by the evaluation {chosen_alpha:g}", GREEN, "dot")
+    _layout(fig, "Held-out accuracy against steering strength", "strength", "accuracy")
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    fig.update_layout(height=380, legend={"orientation": "h", "y": -0.25, "x": 0})
     return fig
+
+
+def _level(fig: go.Figure, span: list[float], y: float, name: str, color: str) -> None:
+    """A horizontal yardstick across the strengths, named in the legend."""
+    fig.add_scatter(
+        x=span,
+        y=[y, y],
+        mode="lines",
+        line={"color": color, "dash": "dot", "width": 1.5},
+        name=name,
+        hovertemplate=f"{name}<extra></extra>",
+    )
+
+
+def _mark(fig: go.Figure, x: float, name: str, color: str, dash: str) -> None:
+    """A vertical line at one strength, named in the legend."""
+    fig.add_scatter(
+        x=[x, x],
+        y=[0, 1.02],
+        mode="lines",
+        line={"color": color, "dash": dash, "width": 2},
+        name=name,
+        hovertemplate=f"{name}<extra></extra>",
+    )

@@ -7,13 +7,22 @@ inlined once (``include_plotlyjs=True``) so the file needs no network.
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
+
+from markdown_it import MarkdownIt
 
 from dashboard import views
 from steering.evaluation.results import EvaluationReport
 from steering.layers import layers_text
-from storage import Checkpoint, StoredEvaluation, StoredSubmission, StoredVector, UsageCount
+from storage import (
+    Checkpoint,
+    StoredEvaluation,
+    StoredSubmission,
+    StoredVector,
+    UsageCount,
+    workflow,
+)
+from storage.workflow import AgainstEvidence
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:960px;margin:2em auto;
@@ -22,6 +31,8 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid 
 table{border-collapse:collapse;width:100%;font-size:.9em;overflow-x:auto;display:block}
 th,td{border:1px solid #e5e7eb;padding:4px 8px;text-align:left}
 th{background:#f3f4f6}.verdict{font-size:1.1em;background:#eff6ff;padding:.8em 1em;border-radius:6px}
+.warning{background:#fef3c7;border-left:4px solid #d97706;padding:.6em 1em;border-radius:6px}
+details{margin-top:1.6em}summary{cursor:pointer;font-size:1.1em}
 pre{white-space:pre-wrap;background:#f9fafb;padding:1em;border-radius:6px;font-size:.85em}
 """
 
@@ -75,6 +86,35 @@ def usage_html(submission_id: int, usage: list[UsageCount] | None) -> str:
     return f"<h2>Use through the API</h2><p>{total} requests so far, by key: {keys}.</p>"
 
 
+# The evaluation's settings as the report names them (never the stored keys).
+_SETTINGS = (
+    ("strengths", "strengths tested"),
+    ("layers", "layers steered"),
+    ("build_rows", "rows used to choose the strength"),
+    ("heldout_rows", "held-out rows reported on"),
+    ("side_effects", "side effects measured"),
+    ("dataset_hash", "example set content hash"),
+)
+
+
+def _setting(key: str, value: Any) -> str:
+    if key == "layers" and isinstance(value, list):
+        return layers_text(value)
+    if key == "strengths" and isinstance(value, list):
+        return ", ".join(f"{float(a):g}" for a in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _markdown(text: str) -> str:
+    """The views' Markdown as HTML; raw HTML stays text (user text was escaped by ``views.md``)."""
+    return _MARKDOWN.render(text)
+
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
 def evaluation_report_html(
     submission: StoredSubmission,
     vector: StoredVector,
@@ -82,51 +122,81 @@ def evaluation_report_html(
     *,
     checkpoint: Checkpoint | None = None,
     usage: list[UsageCount] | None = None,
+    against_evidence: AgainstEvidence | None = None,
 ) -> str:
-    """The report for one submission: verdict, chart, tables, side effects, samples, lineage,
-    the audit trail's latest checkpoint (``Store.latest_checkpoint()``) and, given
-    ``Store.api_usage()``, how often the API served it and to which keys."""
-    view = views.evaluation_view(EvaluationReport.from_dict(evaluation.results))
+    """The report for one submission, manager first: the recommendation and its number, a
+    warning when the submission goes against the evidence, the chart, the example set, sample
+    questions, side effects and lineage in words; the paper's diagnostics, the tables and the
+    hashes under "Technical details"; then reviews, the audit trail's latest checkpoint
+    (``Store.latest_checkpoint()``) and, given ``Store.api_usage()``, API use.
+
+    ``against_evidence`` is ``Store.against_evidence(submission.id)`` (with the builder's
+    reason); without it the flag is worked out from the evaluation, without the reason.
+    """
+    report = EvaluationReport.from_dict(evaluation.results)
+    lineage = vector.lineage
+    view = views.evaluation_view(
+        report, submitted=submission.strength, config=evaluation.config, lineage=lineage
+    )
+    if against_evidence is None:
+        concern = workflow.against_evidence(submission.strength, evaluation.results)
+        if concern is not None:
+            against_evidence = AgainstEvidence(concern, None)
+    warning = views.against_evidence_markdown(against_evidence)
+    if against_evidence is not None and against_evidence.reason is None:
+        warning = warning.replace(
+            "(no reason was given)", "see the submit event in the audit trail"
+        )
     chart = view.figure.to_html(
         full_html=False, include_plotlyjs=True, config={"displaylogo": False}
     )
     table, side = view.table, view.side_effects
-    lineage = vector.lineage
-    lineage_rows = [
-        [key, json.dumps(value) if isinstance(value, (list, dict)) else value]
-        for key, value in sorted(lineage.items())
-        if key != "norms"
+    words, hashes = views.lineage_markdown(lineage, submission.layers)
+    settings = [
+        [label, _setting(key, evaluation.config[key])]
+        for key, label in _SETTINGS
+        if key in evaluation.config
     ]
     reviews = views.history_rows(submission.reviews)
+    verdict = f"<p>{_e(view.verdict)}</p>" if view.verdict else ""
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>Evaluation report: submission {submission.id}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>Control vector evaluation: submission #{submission.id}</h1>",
+        f"<div class='verdict' id='recommendation'>{_markdown(view.headline)}{verdict}</div>",
+        f"<div class='warning' id='against-evidence'>{_markdown(warning)}</div>" if warning else "",
         f"<p>Status <b>{_e(submission.status)}</b> · built by {_e(submission.created_by)} · "
-        f"strength {submission.strength:g} on layers {_e(layers_text(submission.layers))} · "
-        f"content hash <code>{_e(submission.content_hash or '')}</code></p>",
-        f"<p>Where the vector came from: {_e(views.vector_origin(lineage))}</p>",
-        f"<p class='verdict'>{_e(view.verdict)}</p>",
+        f"strength {submission.strength:g} on layers {_e(layers_text(submission.layers))}</p>",
         "<h2>Accuracy against strength</h2>",
         chart,
-        "<h2>Results on held-out questions</h2>",
-        _table(table.values.tolist(), list(table.columns)),
-        "<h2>Side effects on neutral text</h2>",
-        _table(side.values.tolist(), list(side.columns)) if len(side) else "<p>Not measured.</p>",
-        "<h2>Sample answers</h2>",
-        f"<pre>{_e(view.samples)}</pre>",
-        "<h2>Evaluation settings</h2>",
-        _table([[k, json.dumps(v)] for k, v in sorted(evaluation.config.items())], ["", ""]),
-        "<h2>Vector lineage</h2>",
-        _table(lineage_rows, ["", ""]),
+        f"<div id='example-set'>{_markdown(view.examples)}</div>",
+        "<h2>Sample questions</h2>",
+        f"<div id='samples'>{_markdown(view.samples)}</div>",
+        "<h2>Side effects on everyday prompts</h2>",
+        f"<div id='side-effects'>{_markdown(view.effects)}</div>",
+        "<h2>Where the vector came from</h2>",
+        f"<p>Where the vector came from: {_e(views.vector_origin(lineage))}</p>",
+        _markdown(words),
         "<h2>Reviews</h2>",
         _table(reviews, views.HISTORY_COLUMNS) if reviews else "<p>No reviews yet.</p>",
+        "<details id='technical'><summary><b>Technical details</b></summary>",
+        "<h3>The paper's diagnostics</h3>",
+        _markdown(view.technical),
+        "<h3>Results on held-out questions</h3>",
+        _table(table.values.tolist(), list(table.columns)),
+        "<h3>Side effects per strength</h3>",
+        _table(side.values.tolist(), list(side.columns)) if len(side) else "<p>Not measured.</p>",
+        "<h3>Evaluation settings</h3>",
+        _table(settings, ["", ""]),
+        "<h3>Hashes and seeds</h3>",
+        _table(hashes, ["", ""]),
+        f"<p>Content hash of the submission <code>{_e(submission.content_hash or '')}</code>; "
+        f"evaluation #{evaluation.id}, results hash <code>{_e(evaluation.results_hash)}</code>.</p>",
+        "</details>",
         usage_html(submission.id, usage),
         checkpoint_html(checkpoint),
-        f"<p><small>Evaluation #{evaluation.id}, results hash "
-        f"<code>{_e(evaluation.results_hash)}</code>.</small></p>",
         "</body></html>",
     ]
-    return "\n".join(parts)
+    return "\n".join(part for part in parts if part)

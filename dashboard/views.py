@@ -13,7 +13,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from dashboard import charts
 from steering.data.examples import ExampleSet, RowError
 from steering.engine.bundled import BundledModel
+from steering.evaluation.answers import extract_answer, is_correct
 from steering.evaluation.results import (
     RESULT_COLUMNS,
     EvaluationReport,
@@ -39,9 +40,12 @@ from storage import (
     StoredVector,
     VerifyResult,
 )
+from storage.workflow import AgainstEvidence
 
 ERROR_COLUMNS = ["row", "column", "what to fix"]
-PREVIEW_COLUMNS = ["row", "prompt", "positive", "negative", "answer", "choices"]
+# Every column of the pair format, in the order the Examples tab documents them, after the row
+# number as the file shows it (a spreadsheet's row, a JSONL line, a JSON item).
+PREVIEW_COLUMNS = ["row", "prompt", "positive", "negative", "answer", "choices", "split"]
 RESULT_LABELS = [column.label for column in RESULT_COLUMNS]
 SIDE_COLUMNS = ["strength", "perplexity of neutral text", "neutral answers changed"]
 HISTORY_COLUMNS = ["when (UTC)", "reviewer", "decision", "comment"]
@@ -93,9 +97,25 @@ def model_card_table(card: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["", "value"])
 
 
+# What each row of the model card means, for people who do not train models.
+_CARD_HELP = {
+    "Layers (decoder blocks)": "the stack of steps the model passes each word through; the "
+    "vector is added after some of them",
+    "Hidden size": "how many numbers describe each word piece inside the model; the vector has "
+    "this many numbers per layer",
+    "Parameters": "the model's learned numbers; more means larger and slower",
+    "Device": "where the model runs: cpu (the processor) or cuda (a graphics card)",
+    "Number format": "how each of those numbers is stored; float32 is standard precision",
+    "Chat template": "whether the model expects questions wrapped as a chat turn",
+    "Load time (s)": "seconds it took to load the model",
+    "Loaded from": "where the model's files came from",
+}
+
+
 def model_card_markdown(table: pd.DataFrame) -> str:
-    return "| Model card | |\n|---|---|\n" + "\n".join(
-        f"| {label} | {md(value)} |" for label, value in table.values
+    """The card as a Markdown table with a plain explanation of each row."""
+    return "| Model card | | what it means |\n|---|---|---|\n" + "\n".join(
+        f"| {label} | {md(value)} | {_CARD_HELP.get(label, '')} |" for label, value in table.values
     )
 
 
@@ -121,22 +141,23 @@ def bundled_models_markdown(models: Sequence[BundledModel]) -> str:
 
 
 def preview_table(example_set: ExampleSet, limit: int = 200) -> pd.DataFrame:
-    """The first rows of a set; the split, negative and choices columns only when used."""
+    """The first rows of a set with every column of the format (empty where the file has none).
+
+    Always the same columns, so the table's column widths fit them and none hides off screen.
+    """
     rows = [
-        {
-            "row": e.row,
-            "split": e.split or "",
-            "prompt": e.prompt,
-            "positive": e.positive,
-            "negative": e.negative or "",
-            "answer": e.answer or "",
-            "choices": " | ".join(e.choices) if e.choices else "",
-        }
+        [
+            e.row,
+            e.prompt,
+            e.positive,
+            e.negative or "",
+            e.answer or "",
+            " | ".join(e.choices) if e.choices else "",
+            e.split or "",
+        ]
         for e in example_set.examples[:limit]
     ]
-    table = pd.DataFrame(rows)
-    empty = [c for c in ("split", "negative", "choices") if c in table and not table[c].any()]
-    return table.drop(columns=empty)
+    return pd.DataFrame(rows, columns=PREVIEW_COLUMNS)
 
 
 def row_errors_table(errors: Sequence[RowError]) -> pd.DataFrame:
@@ -148,36 +169,138 @@ def row_errors_table(errors: Sequence[RowError]) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class EvaluationView:
-    """One evaluation as the Compare and Review tabs (and the report) show it."""
+    """One evaluation as the Compare and Review tabs (and the report) show it, manager first.
+
+    ``headline`` (the recommendation and the number behind it) comes first, then the chart;
+    the tables of the paper's diagnostics are the technical details a fold keeps apart.
+    """
 
     figure: go.Figure
     verdict: str  # the report's plain-language sentence
-    table: pd.DataFrame
-    side_effects: pd.DataFrame
-    samples: str
+    table: pd.DataFrame  # results and the paper's diagnostics (technical details)
+    side_effects: pd.DataFrame  # perplexity and changed answers per strength (technical details)
+    samples: str  # Markdown: sample questions, correct answer, right/wrong without and with
     chosen_alpha: float | None
+    headline: str = ""  # Markdown: the recommendation in plain words and its number
+    effects: str = ""  # Markdown: side effects in plain words, with changed neutral answers
+    examples: str = ""  # Markdown: the example set in one paragraph
+    technical: str = ""  # Markdown: what each diagnostic means
+    focus: float | None = None  # the strength the samples and side effects are read at
 
 
-def evaluation_view(report: EvaluationReport) -> EvaluationView:
-    """Chart, verdict, tables and samples of one evaluation."""
-    samples = samples_text(report.samples)
-    neutral = neutral_answers_text(report.side_effects)
-    if neutral:
-        samples += "\n\n--- Neutral prompts (side effects) ---\n\n" + neutral
+def evaluation_view(
+    report: EvaluationReport,
+    *,
+    submitted: float | None = None,
+    config: Mapping[str, Any] | None = None,
+    lineage: Mapping[str, Any] | None = None,
+) -> EvaluationView:
+    """Everything about one evaluation a person reads, for the strength ``submitted`` when
+    there is one (else the strength the evaluation chose).
+
+    ``config`` (the stored evaluation's settings) and ``lineage`` (the vector's) describe the
+    example set: its name, the rows used for choosing and for reporting.
+    """
+    focus = focus_strength(report, submitted)
     return EvaluationView(
-        charts.accuracy_chart(report.results, report.chosen_alpha),
-        report.verdict,
-        results_table(report.results),
-        side_effects_table(report.side_effects),
-        samples,
-        report.chosen_alpha,
+        figure=charts.accuracy_chart(
+            report.results, report.chosen_alpha, submitted=submitted, chance=report.chance
+        ),
+        verdict=report.verdict,
+        table=results_table(report.results),
+        side_effects=side_effects_table(report.side_effects),
+        samples=samples_markdown(report, focus),
+        chosen_alpha=report.chosen_alpha,
+        headline=recommendation_markdown(report, submitted),
+        effects=side_effects_markdown(report.side_effects, focus),
+        examples=example_set_markdown(report, config or {}, lineage or {}),
+        technical=DIAGNOSTICS_MARKDOWN,
+        focus=focus,
     )
+
+
+def focus_strength(report: EvaluationReport, submitted: float | None = None) -> float | None:
+    """The strength to read samples at: the submitted one, else the chosen one, else the
+    weakest strength tested (when the evaluation chose none)."""
+    if submitted is not None:
+        return float(submitted)
+    if report.chosen_alpha:
+        return report.chosen_alpha
+    tried = sorted((r.alpha for r in report.results if r.alpha != 0), key=abs)
+    return tried[0] if tried else None
+
+
+def _count(result: StrengthResult, noun: str) -> str:
+    """``7 of 10 held-out questions (70%)``, or the share alone when counts were not stored."""
+    if result.correct is not None and result.n is not None:
+        return f"{result.correct} of {result.n} {noun} ({result.accuracy:.0%})"
+    return f"{result.accuracy:.0%} of the {noun}"
+
+
+def recommendation_markdown(report: EvaluationReport, submitted: float | None = None) -> str:
+    """One line on top: deploy / do not deploy / not enough evidence, and the number behind it.
+
+    The recommendation is ``Verdict.recommendation`` of the evaluation's typed outcome; the
+    number is held-out accuracy at the chosen strength against the model without the vector
+    (with the p-value of the paired test), or without the vector alone when none was chosen.
+    An accuracy below guessing is said so.
+    """
+    recommendation = report.outcome.recommendation
+    base = report.baseline
+    chosen = report.result_at(report.chosen_alpha) if report.chosen_alpha else None
+    line = f"**Recommendation: {recommendation.value}.**"
+    noun = "held-out questions" if report.chosen_on == "build" else "questions"
+    if chosen is not None and base is not None:
+        line += (
+            f" At strength {chosen.alpha:g}, the one the evaluation chose, the model answered "
+            f"{_count(chosen, noun)} correctly, against {_count(base, noun)} without the vector"
+        )
+        if chosen.mcnemar_p is not None:
+            line += (
+                " (a difference this large arises by chance with probability "
+                f"{chosen.mcnemar_p:.2g})"
+            )
+        line += "."
+        measured = chosen
+    elif base is not None:
+        line += (
+            " No strength did better than the model without the vector on the questions used to "
+            f"choose one; without the vector it answered {_count(base, noun)} correctly."
+        )
+        measured = base
+    else:
+        return line + " The evaluation has no results to show."
+    if report.chance is not None and measured.accuracy < report.chance:
+        line += f" That is below guessing ({report.chance:.0%} right by picking at random)."
+    if submitted is not None and submitted != report.chosen_alpha:
+        row = report.result_at(submitted)
+        if row is not None:
+            line += f" The submitted strength {submitted:g} answered {_count(row, noun)} correctly."
+    return line
 
 
 def results_table(results: Sequence[StrengthResult]) -> pd.DataFrame:
     """One row per strength, the columns (and their units) of ``RESULT_COLUMNS``."""
     rows = [[number(getattr(r, column.key)) for column in RESULT_COLUMNS] for r in results]
     return pd.DataFrame(rows, columns=RESULT_LABELS)
+
+
+# The paper's diagnostics in one sentence each (under "technical details").
+DIAGNOSTICS_MARKDOWN = "\n".join(
+    [
+        "- **KL (nats)**: how far the vector moves the model's next-word probabilities at the "
+        "first word of the answer (KL divergence from the model without the vector, in nats; "
+        "0 = not at all).",
+        "- **entropy (bits)**: how unsure the model is about the first word of the answer "
+        "(1 bit = as unsure as a coin toss between two words).",
+        "- **P(correct) / P(incorrect)**: the probability mass the model puts on the first "
+        "word of the correct answer and of the wrong answers.",
+        "- **perplexity of neutral text**: how surprised the model is by ordinary text that "
+        "has nothing to do with the task (higher = the vector disturbs everyday language more).",
+        "- **p (vs no vector)**: the chance of a difference this large in right answers if the "
+        "vector did nothing (McNemar's exact test on the same questions).",
+    ]
+)
 
 
 def side_effects_table(side: SideEffects) -> pd.DataFrame:
@@ -195,27 +318,190 @@ def side_effects_table(side: SideEffects) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SIDE_COLUMNS)
 
 
-def neutral_answers_text(side: SideEffects, limit: int = 4) -> str:
-    """The neutral prompts' answers at each strength, as plain text."""
-    blocks = []
-    for item in side.answers[:limit]:
-        lines = [f"prompt: {item.prompt}"]
-        lines += [f"strength {alpha:g}: {answer}" for alpha, answer in item.answers.items()]
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+def _one_line(text: str, limit: int = 240) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def samples_text(samples: Sequence[Sample], limit: int = 8) -> str:
-    """Sample answers as plain text, one ``field: value`` line each (for a text box)."""
-    blocks = []
-    for sample in samples[:limit]:
-        lines = []
-        for f in fields(sample):
-            value = getattr(sample, f.name)
-            if value is not None:
-                lines.append(f"{f.name}: {number(value) if f.name == 'alpha' else value}")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) if blocks else "(no sample answers)"
+def side_effects_markdown(side: SideEffects, strength: float | None, shown: int = 2) -> str:
+    """Side effects at ``strength`` in plain words, with neutral prompts whose answer changed.
+
+    A vector that changes many answers to everyday prompts also changes how the model talks
+    about things that have nothing to do with the task: that is the risk this measures.
+    """
+    if not side.measured:
+        return "Side effects on everyday prompts were not measured in this evaluation."
+    if strength is None:
+        return "No strength other than 0 was evaluated, so there are no side effects to show."
+    answered = [a for a in side.answers if strength in a.answers and 0.0 in a.answers]
+    changed = [a for a in answered if a.answers[strength] != a.answers[0.0]]
+    sentences = []
+    if answered:
+        sentences.append(
+            f"At strength {strength:g} the vector changed **{len(changed)} of {len(answered)}** "
+            "answers to everyday prompts that have nothing to do with the task"
+            + ("; the model answers them as it did without the vector." if not changed else ".")
+        )
+    elif strength in side.changed_share:
+        sentences.append(
+            f"At strength {strength:g} the vector changed {side.changed_share[strength]:.0%} of "
+            "the answers to everyday prompts that have nothing to do with the task."
+        )
+    before, after = side.perplexity.get(0.0), side.perplexity.get(strength)
+    if before and after is not None:
+        change = (after - before) / before
+        how = "more" if change > 0 else "less"
+        sentences.append(
+            f"Ordinary text surprises the model {abs(change):.0%} {how} than without the vector "
+            f"(perplexity {number(before, 2)} → {number(after, 2)})."
+        )
+    text = " ".join(sentences)
+    if changed:
+        picked = changed[:shown]
+        text += (
+            "\n\nBelow, that one:" if len(changed) == 1 else f"\n\nBelow, {len(picked)} of them:"
+        )
+        for item in picked:
+            text += (
+                f"\n\n- *{md(_one_line(item.prompt))}*\n  - without the vector: "
+                f"{md(_one_line(item.answers[0.0]))}\n  - at strength {strength:g}: "
+                f"{md(_one_line(item.answers[strength]))}"
+            )
+    return text
+
+
+def _right(value: str | None, answer: str, recorded: bool | None) -> bool:
+    if recorded is not None:
+        return recorded
+    # Evaluations stored before right/wrong was recorded: compare the way the engine does.
+    return value is not None and is_correct(extract_answer(value, answer), answer)
+
+
+def _answer_cell(sample: Sample, steered: bool) -> str:
+    """One answer: right or wrong, the answer read, the generated text, and a cut at the limit."""
+    if steered:
+        picked, text, cut, recorded = (
+            sample.steered, sample.steered_text, sample.steered_cut, sample.steered_correct
+        )  # fmt: skip
+    else:
+        picked, text, cut, recorded = (
+            sample.unsteered, sample.unsteered_text, sample.unsteered_cut, sample.unsteered_correct
+        )  # fmt: skip
+    right = _right(picked, sample.answer, recorded)
+    shown = "(no answer found)" if picked is None else md(_one_line(picked, 80))
+    cell = f"{'✓ right' if right else '✗ wrong'}: {shown}"
+    if text is not None and text.strip() and _one_line(text, 80) != _one_line(picked or "", 80):
+        cell += f" — “{md(_one_line(text, 160))}”"
+    if cut:
+        cell += " (… stopped at the token limit)"
+    return cell
+
+
+def samples_markdown(report: EvaluationReport, strength: float | None, limit: int = 5) -> str:
+    """Sample questions with the correct answer, marked right or wrong without the vector and
+    at ``strength``; shown also when nothing changed (then it says so)."""
+    if strength is None:
+        return "No strength other than 0 was evaluated, so there are no answers to compare."
+    samples = report.samples_at(strength)[:limit]
+    if not samples:
+        return (
+            f"This evaluation kept no sample answers at strength {strength:g} (evaluations run "
+            "before sample answers were kept at every strength)."
+        )
+    changed = sum(s.unsteered != s.steered for s in samples)
+    questions = "question" if len(samples) == 1 else "questions"
+    lead = (
+        f"{len(samples)} {questions} the vector never saw, answered without the vector and at "
+        f"strength {strength:g}; the vector changed "
+        + (f"{changed} of these answers." if changed else "none of these answers.")
+    )
+    rows = [
+        "| row | question | correct answer | without the vector | "
+        f"with the vector (strength {strength:g}) |",
+        "|---|---|---|---|---|",
+    ]
+    for sample in samples:
+        rows.append(
+            f"| {sample.row} | {md(_one_line(sample.prompt, 160))} | {md(sample.answer)} | "
+            f"{_answer_cell(sample, steered=False)} | {_answer_cell(sample, steered=True)} |"
+        )
+    return lead + "\n\n" + "\n".join(rows)
+
+
+def example_set_markdown(
+    report: EvaluationReport, config: Mapping[str, Any], lineage: Mapping[str, Any]
+) -> str:
+    """The example set in one paragraph: name, rows and splits, answer options, chance level."""
+    name = str(lineage.get("dataset_name") or "")
+    words = [f"**Example set** {'“' + md(name) + '”' if name else '(unnamed)'}:"]
+    build, heldout = config.get("build_rows"), config.get("heldout_rows")
+    if isinstance(build, int) and isinstance(heldout, int):
+        words.append(
+            f"{build + heldout} rows used, {build} to choose the strength and {heldout} held out "
+            "to report on (the vector never saw those)."
+        )
+    else:
+        words.append(f"{report.rows} questions reported on.")
+    if report.options is not None:
+        low, high = report.options
+        options = f"{low}" if low == high else f"{low} to {high}"
+        words.append(f"Each question has {options} answer options")
+        if report.chance is not None:
+            words[-1] += f", so guessing gets {report.chance:.0%} right."
+        else:
+            words[-1] += "."
+    elif report.mode == "generate":
+        words.append("Answers are written out by the model and compared with the correct one.")
+    return " ".join(words)
+
+
+LINEAGE_DETAILS = (
+    ("model_id", "model source"),
+    ("model_fingerprint", "model fingerprint"),
+    ("dataset_hash", "example set content hash"),
+    ("split_seed", "seed of the build / held-out split"),
+    ("seed", "seed of the random choices in the build"),
+    ("created_at", "built at (UTC)"),
+    ("tool_version", "lab version"),
+    ("source_file", "imported file"),
+    ("source_sha256", "imported file sha256"),
+    ("model_hint", "model the file names"),
+)
+
+
+def lineage_markdown(
+    lineage: Mapping[str, Any], steered: Sequence[int] | None = None
+) -> tuple[str, list[list[str]]]:
+    """The vector's lineage in words (Markdown) and its hashes and seeds as label/value rows.
+
+    ``steered`` are the layers actually steered (the submission's), which the words name rather
+    than every layer the vector covers.
+    """
+    method = str(lineage.get("method") or "")
+    paper = str(lineage.get("method_paper_name") or "")
+    words = []
+    if lineage.get("model_name") or lineage.get("model_id"):
+        words.append(
+            f"made for the model {md(lineage.get('model_name') or lineage.get('model_id'))}"
+        )
+    if method:
+        words.append(f"with the method {md(method)}" + (f" ({md(paper)})" if paper else ""))
+    if lineage.get("negatives"):
+        words.append(f"flawed examples: {md(lineage['negatives'])}")
+    if lineage.get("created_by"):
+        words.append(f"built by {md(lineage['created_by'])}")
+    sentence = "The vector was " + ", ".join(words) if words else "The vector's lineage is empty"
+    if steered:
+        sentence += f"; it is steered on layers {layers_text(steered)}"
+    covered = lineage.get("layers")
+    if isinstance(covered, list) and covered:
+        sentence += f" (the vector covers layers {layers_text(covered)})"
+    details = [
+        [label, str(lineage[key])]
+        for key, label in LINEAGE_DETAILS
+        if lineage.get(key) not in (None, "")
+    ]
+    return sentence + ".", details
 
 
 # ---------------------------------------------------------------------------------- review
@@ -249,6 +535,17 @@ def submission_summary(
             "",
             f"**Verdict:** {md(verdict) if verdict else 'no evaluation attached'}",
         ]
+    )
+
+
+def against_evidence_markdown(flag: AgainstEvidence | None) -> str:
+    """The warning a reviewer reads above the approve button, with the builder's reason."""
+    if flag is None:
+        return ""
+    reason = md(flag.reason) if flag.reason else "(no reason was given)"
+    return (
+        f"⚠ **Submitted against the evidence.** {md(flag.concern)} The builder's reason: "
+        f"{reason}. Approving records that you approved it knowing this."
     )
 
 

@@ -1,4 +1,9 @@
-"""The evaluation evidence panel, laid out the same for the builder (Compare) and the reviewer."""
+"""The evaluation evidence panel, laid out the same for the builder (Compare) and the reviewer.
+
+Manager first: the recommendation and the number behind it, then the chart with its yardsticks
+(without the vector, guessing), the example set, sample questions marked right or wrong, side
+effects in words; the paper's diagnostics and the full tables sit under "Technical details".
+"""
 
 from __future__ import annotations
 
@@ -11,42 +16,77 @@ from dashboard import views
 
 @dataclass(frozen=True)
 class Evidence:
+    headline: gr.Markdown
     chart: gr.Plot
+    examples: gr.Markdown
+    samples: gr.Markdown
+    effects_text: gr.Markdown
+    technical: gr.Markdown
     table: gr.Dataframe
     effects: gr.Dataframe
-    samples: gr.Textbox
 
     def show(self, view: views.EvaluationView) -> dict:
         """Component values that display ``view``."""
+        verdict = f"\n\n{views.md(view.verdict)}" if view.verdict else ""
         return {
+            self.headline: view.headline + verdict,
             self.chart: view.figure,
+            self.examples: view.examples,
+            self.samples: view.samples,
+            self.effects_text: view.effects,
+            self.technical: view.technical,
             self.table: view.table,
             self.effects: view.side_effects,
-            self.samples: view.samples,
+        }
+
+    def clear(self) -> dict:
+        """Component values that show nothing (no evaluation chosen)."""
+        return {
+            self.headline: "",
+            self.chart: None,
+            self.examples: "",
+            self.samples: "",
+            self.effects_text: "",
+            self.technical: "",
+            self.table: None,
+            self.effects: None,
         }
 
     @property
     def components(self) -> list:
-        return [self.chart, self.table, self.effects, self.samples]
+        return [
+            self.headline,
+            self.chart,
+            self.examples,
+            self.samples,
+            self.effects_text,
+            self.technical,
+            self.table,
+            self.effects,
+        ]
 
 
 def create_evidence(prefix: str, table_label: str) -> Evidence:
+    headline = gr.Markdown(elem_id=f"{prefix}-verdict", elem_classes=["verdict"])
     chart = gr.Plot(label="Accuracy against strength", elem_id=f"{prefix}-chart")
-    table = gr.Dataframe(
-        label=table_label,
-        headers=views.RESULT_LABELS,
-        interactive=False,
-        elem_id=f"{prefix}-table",
-    )
-    with gr.Row():
+    examples = gr.Markdown(elem_id=f"{prefix}-examples")
+    gr.Markdown("#### Sample questions")
+    samples = gr.Markdown(elem_id=f"{prefix}-samples")
+    gr.Markdown("#### Side effects on everyday prompts")
+    effects_text = gr.Markdown(elem_id=f"{prefix}-effects-words")
+    with gr.Accordion("Technical details", open=False, elem_id=f"{prefix}-technical"):
+        technical = gr.Markdown(elem_id=f"{prefix}-diagnostics")
+        table = gr.Dataframe(
+            label=table_label,
+            headers=views.RESULT_LABELS,
+            interactive=False,
+            elem_id=f"{prefix}-table",
+        )
         effects = gr.Dataframe(
-            label="Side effects",
+            label="Side effects per strength",
             headers=views.SIDE_COLUMNS,
             interactive=False,
             wrap=True,
             elem_id=f"{prefix}-effects",
         )
-        samples = gr.Textbox(
-            label="Sample answers", lines=10, interactive=False, elem_id=f"{prefix}-samples"
-        )
-    return Evidence(chart, table, effects, samples)
+    return Evidence(headline, chart, examples, samples, effects_text, technical, table, effects)

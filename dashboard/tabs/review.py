@@ -32,14 +32,31 @@ class SubmissionView:
     """One submission's evidence and the review actions this user is offered on it."""
 
     summary: str
-    figure: go.Figure
-    table: pd.DataFrame
-    side_effects: pd.DataFrame
-    samples: str
-    verdict: str
+    evidence: views.EvaluationView
     history: pd.DataFrame
     actions: tuple[str, ...]  # of "approve", "reject", "revoke", as storage.workflow allows
     note: str  # why nothing can be decided, when nothing can
+    warning: str = ""  # Markdown: the submission goes against the evidence (shown above approve)
+
+    @property
+    def figure(self) -> go.Figure:
+        return self.evidence.figure
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return self.evidence.table
+
+    @property
+    def side_effects(self) -> pd.DataFrame:
+        return self.evidence.side_effects
+
+    @property
+    def samples(self) -> str:
+        return self.evidence.samples
+
+    @property
+    def verdict(self) -> str:
+        return self.evidence.verdict
 
     @property
     def can_decide(self) -> bool:
@@ -76,27 +93,27 @@ def show_submission(
         raise UserError("Choose a submission from the list.")
     sub = ctx.store.get_submission(int(submission_id))
     vector = ctx.store.get_vector(sub.vector_id)
-    results = (
-        {} if sub.evaluation_id is None else ctx.store.get_evaluation(sub.evaluation_id).results
+    stored = None if sub.evaluation_id is None else ctx.store.get_evaluation(sub.evaluation_id)
+    report = EvaluationReport.from_dict({} if stored is None else stored.results)
+    evaluation = views.evaluation_view(
+        report,
+        submitted=sub.strength,
+        config={} if stored is None else stored.config,
+        lineage=vector.lineage,
     )
-    evaluation = views.evaluation_view(EvaluationReport.from_dict(results))
     session.shown_submission, session.shown_version = sub.id, sub.version
     intact = ctx.store.check_submission(sub.id)
     actions = available_actions(
         actor=user, role=str(session.role), creator=sub.created_by, status=sub.status
     )
-    report = EvaluationReport.from_dict(results)
     summary = views.submission_summary(sub, vector, intact, evaluation.verdict)
     return SubmissionView(
         summary=f"{summary}\n\n{submitted_evidence(report, sub.strength, sub.layers)}",
-        figure=evaluation.figure,
-        table=evaluation.table,
-        side_effects=evaluation.side_effects,
-        samples=evaluation.samples,
-        verdict=evaluation.verdict,
+        evidence=evaluation,
         history=views.history_table(sub.reviews),
         actions=actions,
         note="" if actions else _why_not(session, sub),
+        warning=views.against_evidence_markdown(ctx.store.against_evidence(sub.id)),
     )
 
 
@@ -189,19 +206,32 @@ def create_ui(ctx: AppContext, state: gr.State) -> ReviewTab:
         comment = gr.Textbox(
             label="Comment (required)", lines=2, elem_id="review-comment", visible=False
         )
+        warning = gr.Markdown(elem_id="review-against", elem_classes=["warning"])
         with gr.Row():
             approve = gr.Button("Approve", variant="primary", visible=False, elem_id="approve")
             reject = gr.Button("Reject", variant="stop", visible=False, elem_id="reject")
             revoke = gr.Button("Revoke approval", visible=False, elem_id="revoke")
         status = gr.Markdown(elem_id="review-status")
 
-    shown = [summary, *evidence.components, history, note, comment, approve, reject, revoke]
+    shown = [
+        summary,
+        *evidence.components,
+        history,
+        note,
+        warning,
+        comment,
+        approve,
+        reject,
+        revoke,
+    ]
 
     def show(session: BrowserSession, submission_id: int | None) -> dict:
         if submission_id is None:
             return {
                 summary: "",
+                **evidence.clear(),
                 note: "",
+                warning: "",
                 comment: gr.Textbox(visible=False),
                 approve: gr.Button(visible=False),
                 reject: gr.Button(visible=False),
@@ -211,12 +241,10 @@ def create_ui(ctx: AppContext, state: gr.State) -> ReviewTab:
         return {
             state: session,
             summary: view.summary,
-            evidence.chart: view.figure,
-            evidence.table: view.table,
-            evidence.effects: view.side_effects,
-            evidence.samples: view.samples,
+            **evidence.show(view.evidence),
             history: view.history,
             note: view.note,
+            warning: view.warning,
             comment: gr.Textbox(visible=bool(view.actions), value=""),
             approve: gr.Button(visible="approve" in view.actions),
             reject: gr.Button(visible="reject" in view.actions),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from dashboard import charts, views
-from steering.evaluation.results import EvaluationReport, Sample, SideEffects
+from steering.evaluation.results import EvaluationReport, SideEffects
 from storage import StoredReview
 from tests.app.support import VERDICT, sample_report
 
@@ -61,15 +61,14 @@ def test_evaluation_view_shows_the_reports_verdict_chart_and_samples():
     band, line = view.figure.data[0], view.figure.data[1]
     assert list(line.x) == [0.0, 0.5] and list(line.y) == [0.5, 0.7]
     assert list(band.y) == [0.7634, 0.8922, 0.3968, 0.2366]  # high, then low reversed
-    assert view.samples.split("\n\n")[0].splitlines() == [
-        "row: 3",
-        "prompt: What is 2 plus 1?",
-        "answer: 3",
-        "unsteered: 4",
-        "steered: <b>5</b>",  # plain text for a text box: shown literally
-        "alpha: 0.5",
-    ]
-    assert view.samples.endswith("prompt: Capital of France?\nstrength 0: Paris\nstrength 0.5: P")
+    # One Markdown row per sample: row, question, correct answer, each answer marked.
+    row = view.samples.splitlines()[-1]
+    # Model text is Markdown-escaped: shown literally, never as HTML.
+    assert row == "| 3 | What is 2 plus 1? | 3 | ✗ wrong: 4 | ✗ wrong: \\<b\\>5\\</b\\> |"
+    assert "the vector changed 1 of these answers" in view.samples
+    # The neutral prompt whose answer changed is quoted in the side effects, in words.
+    assert "changed **1 of 1** answers to everyday prompts" in view.effects
+    assert "Capital of France?" in view.effects and "P" in view.effects
 
 
 def test_side_effects_table_one_row_per_strength_in_order():
@@ -99,23 +98,28 @@ def test_evaluations_stored_before_the_typed_results_still_show():
     assert view.table["correct"].tolist() == ["5", "6"]
     assert view.table["KL (nats)"].tolist() == ["", ""]
     assert view.side_effects.values.tolist() == [["0", "10", ""], ["1", "11.5", ""]]
-    assert "steered: 3" in view.samples
+    # The old sample names no strength: it was taken at the chosen one, 1.
+    assert view.focus == 1.0
+    assert "| What is 2 plus 1? |" in view.samples and "3" in view.samples.splitlines()[-1]
+    # No outcome stored: read from the sentence ("could be chance"): not enough evidence.
+    assert view.headline.startswith("**Recommendation: not enough evidence.**")
 
 
 def test_an_empty_evaluation_says_so():
     view = views.evaluation_view(EvaluationReport.from_dict({}))
     assert view.verdict == "" and view.table.empty
-    assert view.samples == "(no sample answers)"
-    assert views.samples_text([Sample(1, "p", "a", None, None, 0.0)]) == (
-        "row: 1\nprompt: p\nanswer: a\nalpha: 0"
+    assert view.samples == (
+        "No strength other than 0 was evaluated, so there are no answers to compare."
     )
+    assert view.headline.endswith("The evaluation has no results to show.")
 
 
 def test_accuracy_chart_marks_baseline_and_chosen_strength():
     figure = charts.accuracy_chart(sample_report().results, 0.5)
-    lines = {(shape.x0, shape.y0) for shape in figure.layout.shapes}
-    assert any(x == 0.5 for x, _ in lines)  # the chosen strength, vertical
-    assert any(y == 0.5 for _, y in lines)  # accuracy without the vector, horizontal
+    named = {trace.name: trace for trace in figure.data}
+    assert list(named["chosen by the evaluation 0.5"].x) == [0.5, 0.5]  # vertical
+    assert list(named["without the vector (50%)"].y) == [0.5, 0.5]  # horizontal
+    assert not figure.layout.annotations  # names live in the legend: nothing overlaps
 
 
 def test_history_in_words():
