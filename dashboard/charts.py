@@ -120,7 +120,8 @@ def accuracy_chart(
         _level(fig, span, chance, f"guessing ({chance:.0%})", RED)
     if submitted is not None:
         _mark(fig, submitted, f"submitted strength {submitted:g}", ORANGE, "dash")
-    if chosen_alpha is not None and (submitted is None or chosen_alpha != submitted):
+    # Strength 0 "chosen" means none was: nothing to mark.
+    if chosen_alpha and (submitted is None or chosen_alpha != submitted):
         _mark(fig, chosen_alpha, f"chosen by the evaluation {chosen_alpha:g}", GREEN, "dot")
     _layout(fig, "Held-out accuracy against steering strength", "strength", "accuracy")
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")

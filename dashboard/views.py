@@ -270,12 +270,13 @@ def recommendation_markdown(report: EvaluationReport, submitted: float | None = 
         measured = base
     else:
         return line + " The evaluation has no results to show."
-    if report.chance is not None and measured.accuracy < report.chance:
-        line += f" That is below guessing ({report.chance:.0%} right by picking at random)."
     if submitted is not None and submitted != report.chosen_alpha:
         row = report.result_at(submitted)
         if row is not None:
             line += f" The submitted strength {submitted:g} answered {_count(row, noun)} correctly."
+            measured = row  # the guessing check is about what would be deployed
+    if report.chance is not None and measured.accuracy < report.chance:
+        line += f" That is below guessing ({report.chance:.0%} right by picking at random)."
     return line
 
 
@@ -455,10 +456,22 @@ def example_set_markdown(
     return " ".join(words)
 
 
+# How the lineage's method and negatives are said in words (the stored values are codes).
+_METHOD_WORDS = {
+    "mean_diff": "the average difference between good and flawed answers",
+    "reading": "the average of the good answers",
+    "pca_diff": "the main direction of the differences between good and flawed answers",
+}
+_NEGATIVES_WORDS = {
+    "column": "the example set's own flawed answers",
+    "random": "random letter strings",
+}
 LINEAGE_DETAILS = (
     ("model_id", "model source"),
     ("model_fingerprint", "model fingerprint"),
     ("dataset_hash", "example set content hash"),
+    ("method", "method (code)"),
+    ("negatives", "flawed answers (code)"),
     ("split_seed", "seed of the build / held-out split"),
     ("seed", "seed of the random choices in the build"),
     ("created_at", "built at (UTC)"),
@@ -485,9 +498,11 @@ def lineage_markdown(
             f"made for the model {md(lineage.get('model_name') or lineage.get('model_id'))}"
         )
     if method:
-        words.append(f"with the method {md(method)}" + (f" ({md(paper)})" if paper else ""))
-    if lineage.get("negatives"):
-        words.append(f"flawed examples: {md(lineage['negatives'])}")
+        plain = md(_METHOD_WORDS.get(method, method))
+        words.append(f"from {plain}" + (f" (the paper's {md(paper)})" if paper else ""))
+    negatives = str(lineage.get("negatives") or "")
+    if negatives:
+        words.append(f"contrasted with {md(_NEGATIVES_WORDS.get(negatives, negatives))}")
     if lineage.get("created_by"):
         words.append(f"built by {md(lineage['created_by'])}")
     sentence = "The vector was " + ", ".join(words) if words else "The vector's lineage is empty"
@@ -542,7 +557,7 @@ def against_evidence_markdown(flag: AgainstEvidence | None) -> str:
     """The warning a reviewer reads above the approve button, with the builder's reason."""
     if flag is None:
         return ""
-    reason = md(flag.reason) if flag.reason else "(no reason was given)"
+    reason = f"“{md(flag.reason)}”" if flag.reason else "(no reason was given)"
     return (
         f"⚠ **Submitted against the evidence.** {md(flag.concern)} The builder's reason: "
         f"{reason}. Approving records that you approved it knowing this."
