@@ -31,6 +31,7 @@ class BrowserSession:
     example_set_id: int | None = None
     build_rows: list[Example] = field(default_factory=list)
     heldout_rows: list[Example] = field(default_factory=list)
+    heldout_fraction: float = 0.3  # the share held out (recorded with a build, to split alike)
     # Build
     vector: ControlVector | None = None
     vector_id: int | None = None

@@ -34,6 +34,11 @@ def css() -> str:
     return CSS_PATH.read_text(encoding="utf-8") if CSS_PATH.is_file() else ""
 
 
+# The tabs for building a vector: a role that reviews (storage.workflow.may_review) does not see
+# them. Named by the ``id`` each tab module gives its tab.
+BUILDER_TABS = ("model", "examples", "build", "compare")
+
+
 def build_ui(ctx: AppContext) -> gr.Blocks:
     """A header naming the signed-in user, seven tabs following the journey, then Admin (admins).
 
@@ -43,7 +48,7 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
         state = gr.State(BrowserSession())
         with gr.Column(elem_id="main-panel"):
             header = signin.create_header()
-            with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):
+            with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
                 model.create_ui(ctx, state)
                 examples_tab = examples.create_ui()
                 build_tab = build.create_ui()
@@ -52,9 +57,17 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
                 audit.create_ui(ctx, state)
                 downloads_tab = downloads.create_ui(ctx, state)
                 admin_tab = admin.create_ui(ctx, state)  # shown to admins only
+        builder_tabs = [t for t in tabs.children if getattr(t, "id", None) in BUILDER_TABS]
+        # Hidden until the page load shows them to a role that builds (dashboard.tabs.signin):
+        # Gradio shows a hidden tab on request, but does not take a shown tab's name away.
+        for tab in builder_tabs:
+            tab.visible = False
 
-        signin.wire(ctx, demo, state, header, review_tab, downloads_tab)
+        lists = signin.Lists(
+            examples_tab.earlier, build_tab.earlier, compare_tab.earlier, review_tab, downloads_tab
+        )
+        signin.wire(ctx, demo, tabs, state, header, builder_tabs, lists)
         examples.wire(ctx, state, examples_tab, compare_tab.question)
-        build.wire(ctx, state, build_tab, compare_tab.steer_layers)
+        build.wire(ctx, state, build_tab, compare_tab.steer_layers, compare_tab.question)
         admin.wire(ctx, demo, state, admin_tab)
     return demo

@@ -7,41 +7,51 @@ exactly as a built one, so Compare, evaluation, submission and review work the s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import gradio as gr
 import plotly.graph_objects as go
 
-from dashboard import charts, views
-from dashboard.common import SPLIT_SEED, Progress, UserError, loaded_model, need_user, quiet
+from dashboard import charts, earlier, estimates, views
+from dashboard.common import (
+    SPLIT_SEED,
+    Progress,
+    UserError,
+    loaded_model,
+    need_user,
+    one_job,
+    quiet,
+)
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
-from dashboard.tabs.events import guarded, progress_bar
+from dashboard.tabs.events import guarded, guarded_steps, progress_bar
 from dashboard.web.uploads import take_upload, uploaded_file
 from steering.build import METHODS, LayerRecommendation, build_vector
 from steering.engine.models import fingerprint
 from steering.export import import_gguf
 from steering.layers import layers_text
 
-# Each choice in words, as the paper names it (``METHODS`` gives the paper's short name).
-METHOD_HELP = {
-    "mean_diff": "R-C (default): average of 'good minus flawed' activations; the paper's best.",
-    "reading": "R: average of the good examples only; needs no negatives.",
-    "pca_diff": "PCA-C: main direction of the good-vs-flawed differences.",
-}
+# Each choice as a plain phrase; the paper's short name (``METHODS``: R-C, R, PCA-C) follows in
+# brackets for those who know the paper.
 METHOD_NAMES = {
-    "mean_diff": "mean difference",
-    "reading": "reading",
-    "pca_diff": "principal component",
+    "mean_diff": "average difference between good and flawed answers (recommended)",
+    "reading": "average of the good answers only (needs no flawed answers)",
+    "pca_diff": "main direction of the differences between good and flawed answers",
 }
-NEGATIVES_HELP = {
-    "column": "Use the 'negative' column of the examples (flawed reasoning).",
-    "random": "Random letter strings, as in the paper; for sets without negatives.",
-}
-POSITION_HELP = {
-    "last": "Read the last token of each example (default, as in the paper).",
-    "mean": "Average over the completion's tokens.",
-}
+METHOD_HELP = (
+    "The vector is a direction inside the model. The paper's names: R-C (the first choice, its "
+    "best), R, PCA-C."
+)
+NEGATIVES_HELP = (
+    "The flawed answers the good ones are contrasted with: your file's 'negative' column, or "
+    "random letter strings (as in the paper) when the file has none."
+)
+POSITION_HELP = (
+    "Where in each example the model's inner state (its activations: the numbers each layer "
+    "passes on) is read: at the last word piece (token), as in the paper, or averaged over the "
+    "answer."
+)
 BUILD_SEED = 0
 
 
@@ -84,27 +94,32 @@ def build(
             "This example set has no 'negative' column: choose 'random' negatives "
             "(random letter strings, as in the paper)."
         )
-    build_rows, heldout_rows = list(session.build_rows), list(session.heldout_rows)
-    if max_rows:
-        build_rows, heldout_rows = build_rows[: int(max_rows)], heldout_rows[: int(max_rows)]
-    result = build_vector(
-        loaded_model(ctx, session),
-        build_rows,
-        method=method,
-        negatives=negatives,
-        position=position,
-        layers=layers,
-        seed=BUILD_SEED,
-        heldout=heldout_rows,
-        progress=lambda done, total: progress(done, total, "Reading activations"),
-        lineage={
-            "created_by": user,
-            "dataset_hash": example_set.content_hash,
-            "dataset_name": example_set.name or "",
-            "split_seed": SPLIT_SEED,
-            "heldout_rows_scored": len(heldout_rows),
-        },
-    )
+    build_rows, heldout_rows = _rows(session, max_rows)
+    loaded = loaded_model(ctx, session)
+    with one_job(user, "build"):
+        expected = estimate_build(ctx, session, method, max_rows)
+        counts = estimates.build_texts(build_rows, heldout_rows, method)
+        report = estimates.phased_progress(progress, expected, estimates.cumulative(counts))
+        result = build_vector(
+            loaded,
+            build_rows,
+            method=method,
+            negatives=negatives,
+            position=position,
+            layers=layers,
+            seed=BUILD_SEED,
+            heldout=heldout_rows,
+            progress=lambda done, total: report(done, total, ""),
+            lineage={
+                "created_by": user,
+                "dataset_hash": example_set.content_hash,
+                "dataset_name": example_set.name or "",
+                "split_seed": SPLIT_SEED,
+                "heldout_fraction": session.heldout_fraction,
+                "heldout_rows_scored": len(heldout_rows),
+            },
+        )
+    estimates.remember(loaded, "build", expected.seconds, result.seconds)
     vector = result.vector
     stored = ctx.store.add_vector(vector.to_bytes(), vector.metadata, user, session.example_set_id)
     session.forget_work()
@@ -113,12 +128,64 @@ def build(
     figure = charts.layer_chart(result.scores, result.recommended_layers)
     best = layers_text(result.recommended_layers) or layers_text(vector.layers)
     summary = (
-        f"Vector #{stored.id} built from {result.pairs} build rows in {result.seconds:.1f} s "
-        f"({method}, {negatives} negatives, {position} token). "
+        f"Vector #{stored.id} built from {result.pairs} build rows in {result.seconds:.0f} s "
+        f"(estimated beforehand: {expected.words}; {METHOD_NAMES[method]}, {negatives} "
+        f"negatives, read at the {position} token). "
     )
     if result.recommendation is not None:
         summary += recommendation_markdown(result.recommendation) + " Use them on the Compare tab."
     return BuildView(figure, summary, best)
+
+
+def _rows(session: BrowserSession, max_rows: int | None) -> tuple[list, list]:
+    """The build and held-out rows a build uses (the first ``max_rows`` of each, when given)."""
+    build_rows, heldout_rows = list(session.build_rows), list(session.heldout_rows)
+    if max_rows:
+        build_rows, heldout_rows = build_rows[: int(max_rows)], heldout_rows[: int(max_rows)]
+    return build_rows, heldout_rows
+
+
+def estimate_build(
+    ctx: AppContext, session: BrowserSession, method: str = "mean_diff", max_rows: int | None = None
+) -> estimates.Estimate:
+    """How long a build of the session's rows should take with this model on this machine."""
+    if session.example_set is None:
+        raise UserError("Choose an example set first (tab 2, Examples).")
+    build_rows, heldout_rows = _rows(session, max_rows)
+    loaded = loaded_model(ctx, session)
+    return estimates.estimate(
+        loaded, "build", estimates.build_work(loaded, build_rows, heldout_rows, method)
+    )
+
+
+def announce_build(
+    ctx: AppContext, session: BrowserSession, method: str = "mean_diff", max_rows: int | None = None
+) -> str:
+    """What the status says as a build starts: the rows and how long it should take."""
+    need_user(session)
+    expected = estimate_build(ctx, session, method, max_rows)
+    build_rows, heldout_rows = _rows(session, max_rows)
+    return (
+        f"**Building the vector: this should take {expected.words}** ({len(build_rows)} build "
+        f"rows, then {len(heldout_rows)} held-out rows to score each layer, at the speed this "
+        "model has shown on this machine)."
+    )
+
+
+def reopen_vector(ctx: AppContext, session: BrowserSession, vector_id: int | None) -> BuildView:
+    """One of the user's earlier vectors (and its example set) back in the session."""
+    reopened = earlier.reopen_vector(ctx, session, vector_id)
+    stored = reopened.stored
+    summary = (
+        f"Reopened vector #{stored.id} ({views.md(earlier.vector_label(stored))}); it steers "
+        f"layers {reopened.layers_text}."
+    )
+    if reopened.example_set is not None:
+        summary += (
+            f" Its example set **{views.md(reopened.example_set.name or '')}** is chosen again, "
+            "split as for the build."
+        )
+    return BuildView(None, summary, reopened.layers_text)
 
 
 def import_vector(ctx: AppContext, session: BrowserSession, file: str | None) -> BuildView:
@@ -175,6 +242,7 @@ class BuildTab:
     status: gr.Markdown
     chart: gr.Plot
     upload: gr.File  # a llama.cpp control vector made elsewhere
+    earlier: gr.Dropdown  # the user's earlier vectors, kept current by ui.py and wire
 
 
 def create_ui() -> BuildTab:
@@ -183,34 +251,42 @@ def create_ui() -> BuildTab:
             "The model reads each example; the vector is the direction in which good reasoning "
             "differs from flawed reasoning inside the model. The defaults follow the paper."
         )
+        earlier_vectors = gr.Dropdown(
+            choices=[],
+            value=None,
+            label="Reopen your earlier work",
+            info="Vectors you built or imported before, newest first; the example set they came "
+            "from is chosen with them",
+            elem_id="build-earlier",
+        )
         with gr.Row():
             method = gr.Radio(
-                [(f"{METHODS[key]}: {name}", key) for key, name in METHOD_NAMES.items()],
+                [(f"{name} [{METHODS[key]}]", key) for key, name in METHOD_NAMES.items()],
                 value="mean_diff",
                 label="Method",
-                info=" · ".join(METHOD_HELP.values()),
+                info=METHOD_HELP,
                 elem_id="build-method",
             )
             negatives = gr.Radio(
-                [("'negative' column", "column"), ("random letters", "random")],
+                [("the file's 'negative' column", "column"), ("random letters", "random")],
                 value="column",
-                label="Negatives",
-                info=" · ".join(NEGATIVES_HELP.values()),
+                label="Flawed answers to contrast with (negatives)",
+                info=NEGATIVES_HELP,
                 elem_id="build-negatives",
             )
         with gr.Row():
             position = gr.Radio(
-                [("last token", "last"), ("mean of completion", "mean")],
+                [("last token", "last"), ("average over the answer", "mean")],
                 value="last",
-                label="Token position",
-                info=" · ".join(POSITION_HELP.values()),
+                label="Where to read each example (token position)",
+                info=POSITION_HELP,
                 elem_id="build-position",
             )
             layers = gr.Textbox(
                 value="all",
                 label="Layers to read",
-                info="'all' (recommended: the chart then suggests the best), a range like 10-20, "
-                "or a list like 8,12,16.",
+                info="The model is a stack of layers (blocks). 'all' (recommended: the chart then "
+                "suggests the best), a range like 10-20, or a list like 8,12,16.",
                 elem_id="build-layers",
             )
             max_rows = gr.Number(
@@ -235,11 +311,41 @@ def create_ui() -> BuildTab:
             )
         status = gr.Markdown(elem_id="build-status")
         chart = gr.Plot(label="Effect size per layer", elem_id="build-chart")
-    return BuildTab(method, negatives, position, layers, max_rows, button, status, chart, upload)
+    return BuildTab(
+        method,
+        negatives,
+        position,
+        layers,
+        max_rows,
+        button,
+        status,
+        chart,
+        upload,
+        earlier_vectors,
+    )
 
 
-def wire(ctx: AppContext, state: gr.State, tab: BuildTab, steer_layers: gr.Textbox) -> None:
-    """Building shows the layer chart; building or importing fills Compare's ``steer_layers``."""
+def wire(
+    ctx: AppContext,
+    state: gr.State,
+    tab: BuildTab,
+    steer_layers: gr.Textbox,
+    question: gr.Dropdown,
+) -> None:
+    """Building shows the layer chart; building, importing or reopening fills Compare's
+    ``steer_layers`` (and, with a reopened example set, its ``question`` list)."""
+
+    def listed(session: BrowserSession) -> gr.Dropdown:
+        return gr.Dropdown(choices=earlier.vector_choices(ctx, session), value=session.vector_id)
+
+    def shown(session: BrowserSession, view: BuildView) -> dict:
+        return {
+            state: session,
+            tab.chart: view.figure,
+            tab.status: view.summary + " Next: **4 · Compare**.",
+            steer_layers: view.layers_text,
+            tab.earlier: listed(session),
+        }
 
     def do_build(
         session: BrowserSession,
@@ -249,7 +355,9 @@ def wire(ctx: AppContext, state: gr.State, tab: BuildTab, steer_layers: gr.Textb
         layers: str,
         rows: float | None,
         progress=gr.Progress(),  # noqa: B008
-    ) -> dict:
+    ) -> Iterator[dict]:
+        # The estimate first, on the status line, where it stays while the build runs.
+        yield {tab.status: announce_build(ctx, session, method, int(rows or 0))}
         view = build(
             ctx,
             session,
@@ -260,31 +368,31 @@ def wire(ctx: AppContext, state: gr.State, tab: BuildTab, steer_layers: gr.Textb
             progress_bar(progress),
             int(rows or 0),
         )
-        return {
-            state: session,
-            tab.chart: view.figure,
-            tab.status: view.summary + " Next: **4 · Compare**.",
-            steer_layers: view.layers_text,
-        }
+        yield shown(session, view)
 
+    outputs = [state, tab.chart, tab.status, steer_layers, tab.earlier]
+    # One progress bar, over the chart, naming the phase and the time left.
     tab.button.click(
-        guarded(tab.status, do_build),
+        guarded_steps(tab.status, do_build),
         [state, tab.method, tab.negatives, tab.position, tab.layers, tab.max_rows],
-        [state, tab.chart, tab.status, steer_layers],
+        outputs,
+        show_progress_on=[tab.chart],
     )
 
     def do_import(session: BrowserSession, file: str | None) -> dict:
-        view = import_vector(ctx, session, file)
-        return {
-            state: session,
-            tab.chart: view.figure,
-            tab.status: view.summary + " Next: **4 · Compare**.",
-            steer_layers: view.layers_text,
-        }
+        return shown(session, import_vector(ctx, session, file))
 
     # The upload is deleted once read, so the box is emptied for the next file either way.
-    tab.upload.upload(
-        guarded(tab.status, do_import),
-        [state, tab.upload],
-        [state, tab.chart, tab.status, steer_layers],
-    ).then(lambda: None, None, tab.upload)
+    tab.upload.upload(guarded(tab.status, do_import), [state, tab.upload], outputs).then(
+        lambda: None, None, tab.upload
+    )
+
+    def do_reopen(session: BrowserSession, vector_id: int | None) -> dict:
+        if vector_id is None:
+            return {}
+        shown_view = shown(session, reopen_vector(ctx, session, vector_id))
+        prompts = [e.prompt for e in session.heldout_rows]
+        shown_view[question] = gr.Dropdown(choices=[(p[:120], p) for p in prompts], value=None)
+        return shown_view
+
+    tab.earlier.input(guarded(tab.status, do_reopen), [state, tab.earlier], [*outputs, question])

@@ -6,12 +6,14 @@ submission freezes the vector, the strength, the layers and that evaluation.
 
 from __future__ import annotations
 
-import html
+import math
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import gradio as gr
 
-from dashboard import views
+from dashboard import earlier, estimates, views
 from dashboard.common import (
     Progress,
     UserError,
@@ -23,13 +25,16 @@ from dashboard.common import (
 )
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
-from dashboard.tabs.events import guarded, progress_bar
+from dashboard.tabs.events import guarded, guarded_steps, progress_bar
 from dashboard.tabs.evidence import create_evidence
-from steering.engine.generate import side_by_side
+from steering.data.examples import Example
+from steering.engine.generate import Answer, side_by_side_answers
+from steering.evaluation.answers import expected_form, extract_answer, is_correct
 from steering.evaluation.evaluate import evaluate_heldout
-from steering.evaluation.strengths import parse_strengths
+from steering.evaluation.strengths import parse_strengths, with_baseline
 from steering.layers import layers_text, parse_layers
 from steering.vectors import ControlVector
+from storage.workflow import against_evidence
 
 
 def _need_vector(session: BrowserSession) -> ControlVector:
@@ -61,13 +66,26 @@ def compare(
     max_new_tokens: int = 48,
 ) -> tuple[str, str]:
     """The unsteered and steered answers to one prompt, from one batched call."""
+    answers = compare_answers(ctx, session, prompt, strength, layers, max_new_tokens)
+    return answers["unsteered"].text, answers["steered"].text
+
+
+def compare_answers(
+    ctx: AppContext,
+    session: BrowserSession,
+    prompt: str,
+    strength: float,
+    layers: str | None = None,
+    max_new_tokens: int = 48,
+) -> dict[str, Answer]:
+    """Both answers to one prompt, each knowing whether the token limit cut it."""
     user = need_user(session)
     vector = _need_vector(session)
     if not (prompt or "").strip():
         raise UserError("Type a question, or pick one of the held-out questions.")
     chosen = steer_layers(session, layers)
     with one_job(user, "answer generation"):
-        answers = side_by_side(
+        answers = side_by_side_answers(
             loaded_model(ctx, session),
             prompt,
             vector,
@@ -82,7 +100,52 @@ def compare(
         session.vector_id,
         {"prompt_sha256": sha256_text(prompt), "strength": float(strength), "layers": chosen},
     )
-    return answers["unsteered"], answers["steered"]
+    return answers
+
+
+def known_question(session: BrowserSession, prompt: str) -> tuple[Example, str] | None:
+    """The example-set row with exactly this question and a known answer, and its split."""
+    wanted = (prompt or "").strip()
+    for rows, split in ((session.heldout_rows, "held-out"), (session.build_rows, "build")):
+        for example in rows:
+            if example.prompt.strip() == wanted and (example.answer or "").strip():
+                return example, split
+    return None
+
+
+def shown_answer(answer: Answer) -> str:
+    """The answer as the text box shows it: said so when the token limit stopped it."""
+    if answer.cut:
+        return f"{answer.text} … (stopped at the {answer.limit}-token limit)"
+    return answer.text
+
+
+def yardstick(session: BrowserSession, prompt: str, answers: dict[str, Answer]) -> str:
+    """Both answers marked right or wrong against the example set's correct answer (Markdown).
+
+    The answer is read from each text the way the evaluation reads generated answers
+    (``steering.evaluation.answers``), so a mark here means what it means in the evaluation.
+    """
+    known = known_question(session, prompt)
+    if known is None:
+        return (
+            "This question is not in the example set, so there is no correct answer to mark "
+            "the answers against. Pick a held-out question to see right and wrong."
+        )
+    example, split = known
+    answer = str(example.answer)
+    choices = tuple(example.choices) if example.choices else None
+    lines = [f"**Correct answer: {views.md(answer)}** (row {example.row}, a {split} question)."]
+    for key, label in (("unsteered", "Without the vector"), ("steered", "With the vector")):
+        found = extract_answer(answers[key].text, answer, choices)
+        right = is_correct(found, answer)
+        read = "no answer found" if found is None else f"answer read: {views.md(found)}"
+        cut = " (stopped at the token limit before finishing)" if answers[key].cut else ""
+        mark = "✓ right" if right else "✗ wrong"
+        lines.append(f"- {label}: **{mark}** ({read}){cut}")
+    if expected_form(answer) != answer.strip():
+        lines.append(f"\nAnswers are compared in the form {views.md(expected_form(answer))}.")
+    return "\n".join(lines)
 
 
 def evaluate(
@@ -99,23 +162,27 @@ def evaluate(
     vector = _need_vector(session)
     alphas = parse_strengths(strengths)
     chosen = steer_layers(session, layers)
-    build_rows, heldout_rows = list(session.build_rows), list(session.heldout_rows)
-    if max_questions:
-        limit = max(1, int(max_questions))
-        build_rows, heldout_rows = build_rows[:limit], heldout_rows[:limit]
-    if not heldout_rows:
-        raise UserError("The example set has no held-out rows to evaluate on.")
+    build_rows, heldout_rows = _evaluation_rows(session, max_questions)
+    loaded = loaded_model(ctx, session)
     with one_job(user, "evaluation"):
+        # One bar through the phases, each named, with the time left.
+        expected = estimate_evaluation(ctx, session, strengths, max_questions, side_effects)
+        counts = {estimates.EVAL_BUILD: len(build_rows), estimates.EVAL_HELDOUT: len(heldout_rows)}
+        report_progress = estimates.phased_progress(
+            progress, expected, estimates.cumulative(counts)
+        )
+        started = time.monotonic()
         report = evaluate_heldout(
-            loaded_model(ctx, session),
+            loaded,
             vector,
             build_rows,
             heldout_rows,
             alphas=tuple(alphas),
             layers=chosen,
-            progress=lambda done, total: progress(done, total, "Scoring held-out questions"),
+            progress=lambda done, total: report_progress(done, total, ""),
             side_effects=side_effects,
         )
+    estimates.remember(loaded, "evaluation", expected.seconds, time.monotonic() - started)
     config = {
         "strengths": list(alphas),
         "layers": chosen,
@@ -127,7 +194,74 @@ def evaluate(
     stored = ctx.store.add_evaluation(session.vector_id, config, report.to_dict(), user)
     session.evaluation, session.evaluation_id = report, stored.id
     session.evaluation_layers = chosen
-    return views.evaluation_view(report)
+    return views.evaluation_view(report, config=config, lineage=vector.metadata)
+
+
+def _evaluation_rows(session: BrowserSession, max_questions: int | None) -> tuple[list, list]:
+    """The build and held-out rows an evaluation uses (the first ``max_questions`` of each)."""
+    build_rows, heldout_rows = list(session.build_rows), list(session.heldout_rows)
+    if max_questions:
+        limit = max(1, int(max_questions))
+        build_rows, heldout_rows = build_rows[:limit], heldout_rows[:limit]
+    if not heldout_rows:
+        raise UserError("The example set has no held-out rows to evaluate on.")
+    return build_rows, heldout_rows
+
+
+def estimate_evaluation(
+    ctx: AppContext,
+    session: BrowserSession,
+    strengths: str = "0, 0.25, 0.5, 1",
+    max_questions: int | None = None,
+    side_effects: bool = True,
+) -> estimates.Estimate:
+    """How long the evaluation should take, by phase, with this model on this machine."""
+    _need_vector(session)
+    build_rows, heldout_rows = _evaluation_rows(session, max_questions)
+    loaded = loaded_model(ctx, session)
+    count = len(with_baseline(parse_strengths(strengths)))
+    work = estimates.evaluation_work(loaded, build_rows, heldout_rows, count, side_effects)
+    return estimates.estimate(loaded, "evaluation", work)
+
+
+def announce_evaluation(
+    ctx: AppContext,
+    session: BrowserSession,
+    strengths: str = "0, 0.25, 0.5, 1",
+    max_questions: int | None = None,
+    side_effects: bool = True,
+) -> str:
+    """What the status says as an evaluation starts: what it runs and how long it should take."""
+    need_user(session)
+    expected = estimate_evaluation(ctx, session, strengths, max_questions, side_effects)
+    build_rows, heldout_rows = _evaluation_rows(session, max_questions)
+    count = len(with_baseline(parse_strengths(strengths)))
+    effects = ", then side effects on neutral text" if side_effects else ""
+    return (
+        f"**Evaluating: this should take {expected.words}** ({count} strengths on "
+        f"{len(build_rows)} build questions to choose one, then on {len(heldout_rows)} held-out "
+        f"questions{effects}; at the speed this model has shown on this machine)."
+    )
+
+
+def reopen_evaluation(
+    ctx: AppContext, session: BrowserSession, evaluation_id: int | None
+) -> views.EvaluationView:
+    """One of the user's earlier evaluations (and its vector) back in the session, to submit."""
+    reopened = earlier.reopen_evaluation(ctx, session, evaluation_id)
+    lineage = reopened.vector.stored.lineage if reopened.vector else session.vector.metadata
+    return views.evaluation_view(reopened.report, config=reopened.stored.config, lineage=lineage)
+
+
+def evidence_concern(session: BrowserSession, strength: float | None) -> str | None:
+    """Why submitting ``strength`` goes against the session's evaluation, or None.
+
+    Asked of :func:`storage.workflow.against_evidence` (the store flags the same), on the JSON
+    the evaluation is stored as.
+    """
+    if session.evaluation is None or strength is None or float(strength) == 0:
+        return None
+    return against_evidence(float(strength), session.evaluation.to_dict())
 
 
 def submit(
@@ -135,8 +269,13 @@ def submit(
     session: BrowserSession,
     strength: float | None = None,
     layers: str | None = None,
+    reason: str | None = None,
 ) -> str:
-    """Freeze vector + strength + layers + evaluation and send it for review."""
+    """Freeze vector + strength + layers + evaluation and send it for review.
+
+    A strength the evaluation did not choose, or an evaluation that does not recommend
+    deploying, is submitted only with a written ``reason``; the audit event carries both.
+    """
     user = need_user(session)
     _need_vector(session)
     if session.evaluation_id is None or session.evaluation is None:
@@ -154,14 +293,35 @@ def submit(
         )
     # Anything the evaluation did not test is refused by the store (storage.workflow's rule).
     chosen = steer_layers(session, layers) if (layers or "").strip() else session.evaluation_layers
+    # A strength the evaluation did not test is refused by the store below, whatever the reason.
+    tested = any(math.isclose(a, float(strength)) for a in evaluated_strengths(session))
+    concern = evidence_concern(session, float(strength)) if tested else None
+    if concern is not None and not (reason or "").strip():
+        raise UserError(
+            f"This goes against the evidence. {concern} You may still submit it: write why in "
+            "'Why submit against the evidence', so the reviewer knows you decided it knowingly."
+        )
     draft = ctx.store.create_submission(
         session.vector_id, float(strength), chosen, session.evaluation_id, user
     )
-    sent = ctx.store.submit(draft.id, user, draft.version)
-    return (
+    sent = ctx.store.submit(draft.id, user, draft.version, reason if concern else None)
+    message = (
         f"Submission #{sent.id} sent for review: vector #{sent.vector_id} at strength "
         f"{sent.strength:g} on layers {layers_text(sent.layers)}. A reviewer other than you "
         "must approve it."
+    )
+    if concern is not None:
+        message += " It is flagged as going against the evidence, with your reason."
+    return message
+
+
+def concern_markdown(concern: str | None) -> str:
+    """The warning shown next to the submit button when the choice goes against the evidence."""
+    if concern is None:
+        return ""
+    return (
+        f"⚠ **Against the evidence:** {views.md(concern)} You may still submit it; write why "
+        "below. The reviewer, the report and the audit trail will show it."
     )
 
 
@@ -178,6 +338,7 @@ class CompareTab:
 
     question: gr.Dropdown
     steer_layers: gr.Textbox
+    earlier: gr.Dropdown  # the user's earlier evaluations, kept current by signin and wire
 
 
 def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
@@ -224,10 +385,19 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
                 elem_id="answer-steered",
                 buttons=["copy"],
             )
+        marks = gr.Markdown(elem_id="compare-yardstick")
 
         gr.Markdown(
             "### Held-out evaluation\nAccuracy on questions the vector never saw, at several "
             "strengths. The strength is chosen on build rows and reported on held-out rows."
+        )
+        earlier_evaluations = gr.Dropdown(
+            choices=[],
+            value=None,
+            label="Reopen your earlier work",
+            info="Evaluations you ran before, newest first; their vector comes back with them, "
+            "ready to submit",
+            elem_id="compare-earlier",
         )
         with gr.Row():
             strengths = gr.Textbox(
@@ -250,7 +420,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
                 elem_id="eval-side-effects",
             )
         run_eval = gr.Button("Run held-out evaluation", variant="primary", elem_id="eval-button")
-        verdict = gr.Markdown(elem_id="eval-verdict", elem_classes=["verdict"])
+        eval_status = gr.Markdown(elem_id="eval-status")
         evidence = create_evidence(
             "eval", "Results and the paper's diagnostics (first answer token)"
         )
@@ -269,23 +439,32 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
             submit_button = gr.Button(
                 "Submit for review", variant="primary", elem_id="submit", scale=0, min_width=180
             )
+        concern = gr.Markdown(elem_id="submit-concern")
+        reason = gr.Textbox(
+            label="Why submit against the evidence (required)",
+            lines=2,
+            visible=False,
+            elem_id="submit-reason",
+        )
         submit_status = gr.Markdown(elem_id="submit-status")
     question.change(lambda q: q or gr.skip(), question, prompt)
 
     def do_generate(
         session: BrowserSession, text: str, alpha: float, layers: str, tokens: int
     ) -> dict:
-        answer_plain, answer_steered = compare(ctx, session, text, alpha, layers, tokens)
+        answers = compare_answers(ctx, session, text, alpha, layers, tokens)
         return {
-            unsteered: answer_plain,
-            steered: answer_steered,
-            compare_status: f"Strength {alpha:g}: both answers come from one batched call.",
+            unsteered: shown_answer(answers["unsteered"]),
+            steered: shown_answer(answers["steered"]),
+            marks: yardstick(session, text, answers),
+            compare_status: f"Strength {alpha:g}: both answers come from one batched call (the "
+            "model wrote them side by side in the same run, so they differ only by the vector).",
         }
 
     generate.click(
         guarded(compare_status, do_generate),
         [state, prompt, strength, steer_layers_box, max_tokens],
-        [unsteered, steered, compare_status],
+        [unsteered, steered, marks, compare_status],
     )
 
     def do_evaluate(
@@ -295,33 +474,80 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
         limit: float | None,
         effects_on: bool,
         progress=gr.Progress(),  # noqa: B008
-    ) -> dict:
+    ) -> Iterator[dict]:
+        # The estimate first, on the status line, where it stays while the evaluation runs.
+        announced = announce_evaluation(ctx, session, alphas, int(limit or 0), effects_on)
+        yield {eval_status: announced}
+        started = time.monotonic()
         view = evaluate(
             ctx, session, alphas, layers, int(limit or 0), effects_on, progress_bar(progress)
         )
+        took = estimates.duration_words(time.monotonic() - started).removeprefix("about ")
+        yield {**evaluated(session, view), eval_status: f"Evaluated in {took}. {announced}"}
+
+    def evaluated(session: BrowserSession, view: views.EvaluationView) -> dict:
+        """The evidence on screen, the strengths offered for submission, the list of evaluations."""
+        flagged = evidence_concern(session, view.chosen_alpha)
         return {
+            earlier_evaluations: gr.Dropdown(
+                choices=earlier.evaluation_choices(ctx, session), value=session.evaluation_id
+            ),
             state: session,
-            verdict: f"**{html.escape(view.verdict)}**" if view.verdict else "",
+            eval_status: "",
             **evidence.show(view),
             submit_strength: gr.Dropdown(
                 choices=[(f"{a:g}", a) for a in evaluated_strengths(session)],
                 value=view.chosen_alpha or None,
             ),
             submit_layers: layers_text(session.evaluation_layers),
+            concern: concern_markdown(flagged),
+            reason: gr.Textbox(visible=flagged is not None, value=""),
         }
 
+    shown = [state, eval_status, *evidence.components, submit_strength, submit_layers]
+    shown += [concern, reason, earlier_evaluations]
+    # One progress bar, over the chart, naming the phase and the time left.
     run_eval.click(
-        guarded(verdict, do_evaluate),
+        guarded_steps(eval_status, do_evaluate),
         [state, strengths, steer_layers_box, max_questions, side_effects],
-        [state, verdict, *evidence.components, submit_strength, submit_layers],
+        shown,
+        show_progress_on=[evidence.chart],
     )
 
-    def do_submit(session: BrowserSession, alpha: float | None, layers: str) -> dict:
-        return {submit_status: submit(ctx, session, alpha, layers)}
+    def do_reopen(session: BrowserSession, evaluation_id: int | None) -> dict:
+        if evaluation_id is None:
+            return {}
+        view = reopen_evaluation(ctx, session, evaluation_id)
+        prompts = [e.prompt for e in session.heldout_rows]
+        return {
+            **evaluated(session, view),
+            eval_status: f"Reopened evaluation #{session.evaluation_id} of vector "
+            f"#{session.vector_id}: submit it below, or run a new evaluation.",
+            steer_layers_box: layers_text(session.evaluation_layers),
+            question: gr.Dropdown(choices=[(p[:120], p) for p in prompts], value=None),
+        }
+
+    earlier_evaluations.input(
+        guarded(eval_status, do_reopen),
+        [state, earlier_evaluations],
+        [*shown, steer_layers_box, question],
+    )
+
+    def on_strength(session: BrowserSession, alpha: float | None) -> dict:
+        flagged = evidence_concern(session, alpha)
+        return {
+            concern: concern_markdown(flagged),
+            reason: gr.Textbox(visible=flagged is not None),
+        }
+
+    submit_strength.change(on_strength, [state, submit_strength], [concern, reason])
+
+    def do_submit(session: BrowserSession, alpha: float | None, layers: str, why: str) -> dict:
+        return {submit_status: submit(ctx, session, alpha, layers, why)}
 
     submit_button.click(
         guarded(submit_status, do_submit),
-        [state, submit_strength, submit_layers],
+        [state, submit_strength, submit_layers, reason],
         [submit_status],
     )
-    return CompareTab(question, steer_layers_box)
+    return CompareTab(question, steer_layers_box, earlier_evaluations)

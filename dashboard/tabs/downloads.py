@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from dashboard.common import UserError, export_folder, need_user, submission_choices
+from dashboard.common import UserError, export_folder, need_user
 from dashboard.context import AppContext
 from dashboard.report import evaluation_report_html
 from dashboard.session import BrowserSession
@@ -136,26 +136,16 @@ def create_ui(ctx: AppContext, state: gr.State) -> DownloadsTab:
             "for llama.cpp (`llama-cli --control-vector-scaled FILE STRENGTH`), and the "
             "evaluation report as one HTML file that opens offline."
         )
-        with gr.Row():
-            approved = gr.Dropdown(
-                choices=[], label="Approved submission", elem_id="downloads-approved", scale=3
-            )
-            refresh = gr.Button(
-                "Refresh", size="sm", scale=0, min_width=90, elem_id="downloads-refresh"
-            )
+        # Filled when the page loads and again whenever a tab is opened (dashboard.tabs.signin).
+        approved = gr.Dropdown(
+            choices=[], label="Approved submission", elem_id="downloads-approved"
+        )
         with gr.Row():
             get_st = gr.Button("Vector (safetensors)", elem_id="get-safetensors")
             get_gguf = gr.Button("llama.cpp (GGUF)", elem_id="get-gguf")
             get_report = gr.Button("Evaluation report (HTML)", elem_id="get-report")
         status = gr.Markdown(elem_id="downloads-status")
         file = gr.File(label="Your file", visible=False, elem_id="download-file")
-
-    def do_refresh(session: BrowserSession) -> dict:
-        need_user(session)
-        choices = submission_choices(ctx, APPROVED)
-        return {approved: gr.Dropdown(choices=choices, value=None), status: ""}
-
-    refresh.click(guarded(status, do_refresh), [state], [approved, status])
 
     def maker(
         make: Callable[[AppContext, BrowserSession, int | None], Path],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -69,6 +69,24 @@ def guarded(status: gr.components.Component, fn: Handler) -> Handler:
             return fn(*args, **kwargs)
         except KNOWN_ERRORS as error:
             return {status: problem(error)}
+
+    return wrapped
+
+
+def guarded_steps(status: gr.components.Component, fn: Callable[..., Iterator[dict]]) -> Callable:
+    """As :func:`guarded`, for a handler that shows several steps (a generator of updates).
+
+    Long jobs use it to show their time estimate first and their result at the end, in one
+    event, so the estimate is on screen before the work starts.
+    """
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Iterator[dict]:
+        try:
+            identify(args)
+            yield from fn(*args, **kwargs)
+        except KNOWN_ERRORS as error:
+            yield {status: problem(error)}
 
     return wrapped
 

@@ -11,18 +11,19 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from dashboard import views
-from dashboard.common import SPLIT_SEED, UserError, need_user
+from dashboard import earlier, views
+from dashboard.common import SPLIT_SEED, UserError, export_folder, need_user
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
-from dashboard.tabs.events import guarded
+from dashboard.tabs.events import download_markdown, guarded, offer_file
 from dashboard.web.uploads import take_upload, uploaded_file
 from steering.data.examples import (
+    ExampleSet,
     ExampleSetError,
     bundled_example_sets,
     load_examples,
-    split_examples,
 )
+from steering.data.template import TEMPLATE_FORMATS, template_bytes
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,6 @@ def _accept(
         )
         empty = pd.DataFrame(columns=views.PREVIEW_COLUMNS)
         return ExamplesView(empty, views.row_errors_table(error.errors), summary, [])
-    build, heldout = split_examples(example_set, heldout_fraction=heldout_fraction, seed=SPLIT_SEED)
     stored = ctx.store.add_example_set(
         example_set.name or name,
         data,
@@ -90,13 +90,19 @@ def _accept(
         len(example_set.examples),
         user,
     )
-    session.example_set, session.example_set_id = example_set, stored.id
-    session.build_rows, session.heldout_rows = build, heldout
+    earlier.use_example_set(session, example_set, stored.id, heldout_fraction)
+    return _view(session, example_set)
+
+
+def _view(session: BrowserSession, example_set: ExampleSet) -> ExamplesView:
+    """What the tab shows for the session's example set, as split."""
+    build, heldout = session.build_rows, session.heldout_rows
     negatives = "with" if example_set.has_negatives else "without"
     summary = (
-        f"**{views.md(example_set.name or name)}**: {len(example_set.examples)} rows ({negatives} a "
-        f"'negative' column). Split (seed {SPLIT_SEED}): **{len(build)} build rows** to make the "
-        f"vector, **{len(heldout)} held-out rows** to test it."
+        f"**{views.md(example_set.name or 'Examples')}**: {len(example_set.examples)} rows "
+        f"({negatives} a 'negative' column of flawed answers). Split at random, the same way "
+        f"every time (seed {SPLIT_SEED}): **{len(build)} build rows** to make the vector, "
+        f"**{len(heldout)} held-out rows** kept apart to test it."
     )
     return ExamplesView(
         views.preview_table(example_set),
@@ -104,6 +110,24 @@ def _accept(
         summary,
         [e.prompt for e in heldout],
     )
+
+
+def reopen(
+    ctx: AppContext, session: BrowserSession, set_id: int | None, heldout_fraction: float = 0.3
+) -> ExamplesView:
+    """One of the user's earlier example sets, read again from the store, split as chosen."""
+    example_set = earlier.reopen_example_set(ctx, session, set_id, heldout_fraction)
+    return _view(session, example_set)
+
+
+def template_file(ctx: AppContext, session: BrowserSession, fmt: str) -> Path:
+    """The example-set template (the columns and two example rows) in the user's folder."""
+    user = need_user(session)
+    if fmt not in TEMPLATE_FORMATS:
+        raise UserError(f"Choose one of {', '.join(TEMPLATE_FORMATS)} for the template.")
+    path = export_folder(ctx, user) / f"example-set-template.{fmt}"
+    path.write_bytes(template_bytes(fmt))
+    return path
 
 
 @dataclass(frozen=True)
@@ -115,16 +139,25 @@ class ExamplesTab:
     status: gr.Markdown
     errors: gr.Dataframe
     preview: gr.Dataframe
+    earlier: gr.Dropdown  # the user's earlier example sets, kept current by ui.py and wire
+    template_csv: gr.Button
+    template_xlsx: gr.Button
+
+
+# The preview's column widths, in PREVIEW_COLUMNS order: every column stays on screen.
+PREVIEW_WIDTHS = ["6%", "22%", "22%", "18%", "10%", "14%", "8%"]
 
 
 def create_ui() -> ExamplesTab:
     sets = bundled_sets()
     with gr.Tab("2 · Examples", id="examples", elem_id="tab-examples"):
         gr.Markdown(
-            "Example pairs: a **prompt**, a **positive** completion (correct reasoning) and "
-            "optionally a **negative** one (flawed reasoning), plus the correct **answer** "
-            "(and **choices**) for the evaluation. Upload a CSV, JSONL, JSON or Excel file, "
-            "or pick a bundled set."
+            "Example pairs: a **prompt** (the question), a **positive** answer (correct "
+            "reasoning) and optionally a **negative** one (flawed reasoning), plus the correct "
+            "**answer** and the **choices** to pick from, for the evaluation; **split** (build or "
+            "heldout) is optional. Upload a CSV, JSONL, JSON or Excel file, pick a bundled set, "
+            "or reopen one of yours. Rows are numbered as your file shows them: in a spreadsheet "
+            "the header is row 1, so the first example is row 2."
         )
         with gr.Row():
             with gr.Column(min_width=260):
@@ -135,6 +168,13 @@ def create_ui() -> ExamplesTab:
                     elem_id="bundled-set",
                 )
                 use_bundled = gr.Button("Use this set", variant="primary", elem_id="use-bundled")
+                earlier_sets = gr.Dropdown(
+                    choices=[],
+                    value=None,
+                    label="…or reopen your earlier work",
+                    info="Example sets you used before, newest first",
+                    elem_id="examples-earlier",
+                )
             with gr.Column(min_width=260):
                 upload = uploaded_file(
                     label="…or upload your own file",
@@ -142,13 +182,21 @@ def create_ui() -> ExamplesTab:
                     elem_id="upload-examples",
                     height=130,
                 )
+                with gr.Row(elem_id="template-row"):
+                    template_csv = gr.Button(
+                        "Template (CSV)", size="sm", min_width=150, elem_id="template-csv"
+                    )
+                    template_xlsx = gr.Button(
+                        "Template (Excel)", size="sm", min_width=150, elem_id="template-xlsx"
+                    )
         fraction = gr.Slider(
             0.1,
             0.5,
             value=0.3,
             step=0.05,
             label="Share of rows held out for testing",
-            info="Held-out rows are never used to build the vector (seeded split).",
+            info="Held-out rows are never used to build the vector; the split is random but the "
+            "same every time, so a build can be repeated.",
             elem_id="heldout-fraction",
         )
         status = gr.Markdown(elem_id="examples-status")
@@ -161,15 +209,27 @@ def create_ui() -> ExamplesTab:
             elem_id="examples-errors",
         )
         preview = gr.Dataframe(
-            label="Preview",
+            label="Preview (every column of the file)",
             headers=views.PREVIEW_COLUMNS,
             interactive=False,
             wrap=True,
-            max_chars=70,
+            max_chars=90,
             max_height=420,
+            column_widths=PREVIEW_WIDTHS,
             elem_id="examples-preview",
         )
-    return ExamplesTab(bundled, use_bundled, upload, fraction, status, errors, preview)
+    return ExamplesTab(
+        bundled,
+        use_bundled,
+        upload,
+        fraction,
+        status,
+        errors,
+        preview,
+        earlier_sets,
+        template_csv,
+        template_xlsx,
+    )
 
 
 def wire(ctx: AppContext, state: gr.State, tab: ExamplesTab, question: gr.Dropdown) -> None:
@@ -182,6 +242,10 @@ def wire(ctx: AppContext, state: gr.State, tab: ExamplesTab, question: gr.Dropdo
             tab.errors: gr.Dataframe(value=view.errors, visible=len(view.errors) > 0),
             tab.preview: view.preview,
             question: gr.Dropdown(choices=[(p[:120], p) for p in view.heldout_prompts], value=None),
+            # A new set is listed at once; the one on screen is the one chosen.
+            tab.earlier: gr.Dropdown(
+                choices=earlier.example_set_choices(ctx, session), value=session.example_set_id
+            ),
         }
 
     def do_bundled(session: BrowserSession, name: str, share: float) -> dict:
@@ -192,8 +256,24 @@ def wire(ctx: AppContext, state: gr.State, tab: ExamplesTab, question: gr.Dropdo
             return {}
         return show(upload_examples(ctx, session, path, share), session)
 
-    outputs = [state, tab.status, tab.errors, tab.preview, question]
+    def do_reopen(session: BrowserSession, set_id: int | None, share: float) -> dict:
+        if set_id is None:
+            return {}
+        return show(reopen(ctx, session, set_id, share), session)
+
+    outputs = [state, tab.status, tab.errors, tab.preview, question, tab.earlier]
     tab.use_bundled.click(
         guarded(tab.status, do_bundled), [state, tab.bundled, tab.fraction], outputs
     )
     tab.upload.upload(guarded(tab.status, do_upload), [state, tab.upload, tab.fraction], outputs)
+    tab.earlier.input(guarded(tab.status, do_reopen), [state, tab.earlier, tab.fraction], outputs)
+
+    def templater(fmt: str):
+        def do_template(session: BrowserSession) -> dict:
+            path = template_file(ctx, session, fmt)
+            return {tab.status: download_markdown(path.name, offer_file(path))}
+
+        return guarded(tab.status, do_template)
+
+    tab.template_csv.click(templater("csv"), [state], [tab.status])
+    tab.template_xlsx.click(templater("xlsx"), [state], [tab.status])

@@ -1,7 +1,11 @@
-"""The header: who is signed in (from the request) and a sign-out button.
+"""The header (who is signed in, a sign-out button) and what the page shows for this user.
 
 Signing in happens on the app's own ``/login`` page (:mod:`dashboard.web`), before the dashboard
-loads; this module only shows the user and fills what depends on their role when the page loads.
+loads. When the page loads, this module names the user, shows the tabs their role can use (asked
+of :func:`storage.workflow.may_review`: reviewers land on Review, told how many submissions wait,
+and do not see the building tabs) and fills every list from the store; the lists are filled again
+whenever the user switches tab, so work done in another tab, browser or by another person shows up
+without a Refresh button.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from dashboard import earlier
 from dashboard.common import KNOWN_ERRORS, submission_choices
 from dashboard.context import AppContext
 from dashboard.session import BrowserSession
@@ -25,11 +30,32 @@ class Header:
     text: gr.Markdown
 
 
-def header_markdown(session: BrowserSession) -> str:
-    return (
+@dataclass(frozen=True)
+class Lists:
+    """The dropdowns filled from the store for the signed-in user."""
+
+    example_sets: gr.Dropdown
+    vectors: gr.Dropdown
+    evaluations: gr.Dropdown
+    review: ReviewTab
+    downloads: DownloadsTab
+
+
+def waiting_text(count: int) -> str:
+    if count == 0:
+        return "no submissions waiting for review"
+    return f"{count} submission{'s' if count != 1 else ''} waiting for review"
+
+
+def header_markdown(session: BrowserSession, waiting: int | None = None) -> str:
+    """Who is signed in; for reviewers, how many submissions wait for a decision."""
+    text = (
         f"**Control-vector lab** · signed in as **{html.escape(str(session.user))}** "
         f"({html.escape(str(session.role))})"
     )
+    if waiting is not None:
+        text += f" · **{waiting_text(waiting)}**"
+    return text
 
 
 def create_header() -> Header:
@@ -37,37 +63,86 @@ def create_header() -> Header:
         text = gr.Markdown(elem_id="header-user")
         # A plain link in the same tab: /logout ends the session and shows the sign-in page.
         gr.Button(
-            "Sign out", link="/logout", size="sm", scale=0, min_width=90, elem_id="logout-button"
+            "Sign out", link="/logout", size="sm", scale=0, min_width=110, elem_id="logout-button"
         )
     return Header(text)
+
+
+def lists_of(ctx: AppContext, session: BrowserSession, queue_filter: str | None) -> dict:
+    """``{"example_sets"|"vectors"|"evaluations"|"review"|"downloads": choices}`` for the user."""
+    which = queue_filter or SUBMITTED
+    return {
+        "example_sets": earlier.example_set_choices(ctx, session),
+        "vectors": earlier.vector_choices(ctx, session),
+        "evaluations": earlier.evaluation_choices(ctx, session),
+        "review": submission_choices(ctx, None if which == "all" else which),
+        "downloads": submission_choices(ctx, APPROVED),
+    }
 
 
 def wire(
     ctx: AppContext,
     demo: gr.Blocks,
+    tabs: gr.Tabs,
     state: gr.State,
     header: Header,
-    review: ReviewTab,
-    downloads: DownloadsTab,
+    builder_tabs: list[gr.Tab],
+    lists: Lists,
 ) -> None:
-    """On page load: name the user and fill the review queue (reviewers see what waits)."""
+    """Page load: header, tabs for the role, lists; each tab switch: the lists again."""
+    listed = [
+        lists.example_sets,
+        lists.vectors,
+        lists.evaluations,
+        lists.review.queue,
+        lists.downloads.approved,
+    ]
+
+    def refreshed(session: BrowserSession, queue_filter: str | None) -> dict:
+        found = lists_of(ctx, session, queue_filter)
+        # No value given: a dropdown keeps what the user picked.
+        return {
+            component: gr.Dropdown(choices=found[key])
+            for component, key in zip(
+                listed,
+                ("example_sets", "vectors", "evaluations", "review", "downloads"),
+                strict=True,
+            )
+        }
 
     def on_load(session: BrowserSession) -> dict:
         try:
             identify((session,))
         except KNOWN_ERRORS as error:
             return {header.text: problem(error)}
-        queue_status = SUBMITTED if session.is_reviewer else "all"
-        return {
+        reviewer = session.is_reviewer
+        queue_filter = SUBMITTED if reviewer else "all"
+        waiting = len(ctx.store.list_submissions(status=SUBMITTED)) if reviewer else None
+        updates = {
             state: session,
-            header.text: header_markdown(session),
-            review.status_filter: queue_status,
-            review.queue: gr.Dropdown(
-                choices=submission_choices(ctx, None if queue_status == "all" else queue_status),
-                value=None,
-            ),
-            downloads.approved: gr.Dropdown(choices=submission_choices(ctx, APPROVED)),
+            header.text: header_markdown(session, waiting),
+            lists.review.status_filter: queue_filter,
+            **refreshed(session, queue_filter),
         }
+        for tab in builder_tabs:  # reviewers review: the building tabs are not theirs
+            updates[tab] = gr.Tab(visible=not reviewer)
+        updates[tabs] = gr.Tabs(selected="review" if reviewer else "model")
+        return updates
 
-    outputs = [state, header.text, review.status_filter, review.queue, downloads.approved]
-    demo.load(on_load, [state], outputs)
+    load_outputs = [state, header.text, lists.review.status_filter, *listed, *builder_tabs, tabs]
+    demo.load(on_load, [state], load_outputs)
+
+    def on_switch(session: BrowserSession, queue_filter: str | None) -> dict:
+        try:
+            identify((session,))
+        except KNOWN_ERRORS:  # signed out meanwhile: the next click says so
+            return {}
+        waiting = len(ctx.store.list_submissions(status=SUBMITTED)) if session.is_reviewer else None
+        return {header.text: header_markdown(session, waiting), **refreshed(session, queue_filter)}
+
+    tabs.select(
+        on_switch,
+        [state, lists.review.status_filter],
+        [header.text, *listed],
+        show_progress="hidden",
+    )
