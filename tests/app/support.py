@@ -19,6 +19,7 @@ from steering.evaluation.results import (
 )
 
 PASSWORD = "correct horse battery"
+REASON = "A pilot on one team; we accept the risk."
 VERDICT = (
     "At strength 0.5 the model answered 7 of 10 held-out questions correctly, against 5 without "
     "the vector; a difference this large would arise by chance with probability 0.25, so the "
@@ -153,7 +154,8 @@ def submitted(ctx: AppContext, examples_path: str, sample_answer: str = "42") ->
     """The id of a submission Bob built, evaluated and sent for review."""
     builder = builder_with_vector(ctx, examples_path)
     attach_evaluation(ctx, builder, sample_report(sample_answer))
-    compare.submit(ctx, builder)
+    # The sample verdict does not recommend deploying: submitting it takes a reason.
+    compare.submit(ctx, builder, reason=REASON)
     return ctx.store.list_submissions()[-1].id
 
 

@@ -238,6 +238,7 @@ def test_whole_journey(server, page):
     expect(page.locator("#eval-verdict")).to_contain_text("strength", timeout=LONG)
     timings["held-out evaluation"] = time.perf_counter() - started
     expect(page.locator("#eval-chart .js-plotly-plot")).to_be_visible()
+    page.locator("#eval-technical").get_by_text("Technical details").click()  # the fold
     expect(page.locator("#eval-table")).to_contain_text("0.5")
     shot(page, "04-compare")
 
@@ -249,7 +250,13 @@ def test_whole_journey(server, page):
         expect(page.locator("#submit-status")).to_contain_text("evaluated strengths")
         choose(page, "submit-strength", "0.5")
     page.locator("#submit").click()
-    expect(page.locator("#submit-status")).to_contain_text("sent for review")
+    status = page.locator("#submit-status")
+    expect(status).to_contain_text(re.compile("sent for review|against the evidence"))
+    if "against the evidence" in status.inner_text():
+        # The verdict does not recommend deploying: the builder writes why, then submits.
+        page.locator("#submit-reason textarea").fill("A first look for the team.")
+        page.locator("#submit").click()
+        expect(status).to_contain_text("sent for review")
     sid = int(re.search(r"#(\d+)", page.locator("#submit-status").inner_text()).group(1))
 
     # The builder sees their submission but is not offered its approval.
@@ -260,9 +267,10 @@ def test_whole_journey(server, page):
     expect(page.locator("#approve")).to_be_hidden()
     logout(page)
 
-    # 5. The reviewer approves
+    # 5. The reviewer approves: they land on Review, told what waits
     login(page, server, "demo-reviewer")
-    tab(page, "5 · Review")
+    expect(page.locator("#header-user")).to_contain_text("waiting for review")
+    expect(page.get_by_role("tab", name="5 · Review")).to_have_attribute("aria-selected", "true")
     choose(page, "review-queue", re.compile(rf"^#{sid} "))
     expect(page.locator("#review-summary")).to_contain_text(f"Submission #{sid}")
     expect(page.locator("#approve")).to_be_visible()
@@ -284,8 +292,7 @@ def test_whole_journey(server, page):
     shot(page, "06-audit")
 
     # 7. Downloads: the GGUF is a valid llama.cpp control vector with the approved strength
-    tab(page, "7 · Downloads")
-    page.locator("#downloads-refresh").click()
+    tab(page, "7 · Downloads")  # opening the tab lists the approval just made: no Refresh
     choose(page, "downloads-approved", re.compile(rf"^#{sid} "))
     page.locator("#get-gguf").click()
     expect(page.locator("#downloads-status")).to_contain_text(".gguf")
@@ -308,10 +315,10 @@ def test_whole_journey(server, page):
 
     # A narrow window: every tab still reads (screenshots to look at).
     page.set_viewport_size({"width": 400, "height": 800})
-    for label, name in (
-        ("4 · Compare", "narrow-04-compare"),
+    for label, name in (  # the reviewer's tabs (the building tabs are not theirs)
         ("5 · Review", "narrow-05-review"),
         ("6 · Audit", "narrow-06-audit"),
+        ("7 · Downloads", "narrow-07-downloads"),
     ):
         tab(page, label)  # tabs wrap onto more lines instead of hiding in a menu
         shot(page, name)
@@ -404,12 +411,14 @@ def test_model_answer_with_html_is_shown_as_text(server, page, planted_submissio
     login(page, server, "demo-reviewer")
     tab(page, "5 · Review")
     choose(page, "review-queue", re.compile(rf"^#{planted_submission} "))
-    samples = page.locator("#review-samples textarea")
-    expect(samples).to_have_value(re.compile(re.escape(EVIL)))
+    # Samples are Markdown with model text escaped: the HTML shows literally, never runs.
+    expect(page.locator("#review-samples")).to_contain_text(EVIL)
     expect(page.locator("#review-summary")).to_contain_text("<script>window.__pwned")
     assert page.evaluate("() => window.__pwned") is None
     assert page.locator("#evil-bold").count() == 0
-    # A prompt typed with HTML in it stays text too.
+    # A prompt typed with HTML in it stays text too (Compare is a builder's tab).
+    logout(page)
+    login(page, server, "demo-builder")
     tab(page, "4 · Compare")
     page.locator("#compare-prompt textarea").fill(EVIL)
     expect(page.locator("#compare-prompt textarea")).to_have_value(EVIL)

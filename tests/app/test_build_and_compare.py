@@ -56,7 +56,7 @@ def test_switching_model_forgets_the_vector_built_on_the_old_one(ctx, examples_f
 def test_upload_previews_splits_and_stores(ctx, examples_file):
     session = login(ctx, "bob", PASSWORD)
     view = examples.upload_examples(ctx, session, examples_file)
-    assert view.preview["row"].tolist() == list(range(1, 13)) and view.errors.empty
+    assert view.preview["row"].tolist() == list(range(2, 14)) and view.errors.empty
     assert "8 build rows" in view.summary and "4 held-out rows" in view.summary
     assert view.heldout_prompts == [e.prompt for e in session.heldout_rows]
     assert len(session.build_rows) == 8
@@ -73,7 +73,8 @@ def test_invalid_upload_lists_row_errors_and_stores_nothing(ctx, tmp_path):
     path.write_text(csv_text(table), encoding="utf-8")
     session = login(ctx, "bob", PASSWORD)
     view = examples.upload_examples(ctx, session, str(path))
-    assert view.errors[["row", "column"]].values.tolist() == [[2, "positive"], [4, "prompt"]]
+    # Rows as a spreadsheet shows the file: the header is row 1, table[1] is row 3.
+    assert view.errors[["row", "column"]].values.tolist() == [[3, "positive"], [5, "prompt"]]
     assert "2 problems found. Nothing was stored" in view.summary
     assert ctx.store.list_example_sets() == []
     assert session.example_set is None
@@ -264,7 +265,7 @@ def test_submit_needs_an_evaluation(ctx, examples_file):
 def test_submit_freezes_the_chosen_strength_and_layers(ctx, examples_file):
     session = builder_with_vector(ctx, examples_file)
     report = attach_evaluation(ctx, session)
-    message = compare.submit(ctx, session)
+    message = compare.submit(ctx, session, reason="A pilot; we accept the risk.")
     sub = ctx.store.list_submissions()[-1]
     assert (sub.status, sub.strength, list(sub.layers)) == (
         "submitted",

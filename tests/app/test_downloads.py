@@ -15,7 +15,7 @@ from dashboard.common import UserError, export_folder
 from dashboard.tabs import compare, downloads, review
 from steering.export import BLOCK_ZERO_NOTICE
 from steering.vectors import ControlVector
-from tests.app.support import PASSWORD, attach_evaluation, builder_with_vector, login
+from tests.app.support import PASSWORD, REASON, attach_evaluation, builder_with_vector, login
 
 
 def _approved_on(ctx, examples_file, layers: list[int]) -> int:
@@ -23,7 +23,7 @@ def _approved_on(ctx, examples_file, layers: list[int]) -> int:
     builder = builder_with_vector(ctx, examples_file)
     builder.recommended = list(layers)
     attach_evaluation(ctx, builder)  # evaluated on these layers, chosen strength 0.5
-    compare.submit(ctx, builder)
+    compare.submit(ctx, builder, reason=REASON)
     sid = ctx.store.list_submissions()[-1].id
     reviewer = login(ctx, "rita", PASSWORD)
     review.show_submission(ctx, reviewer, sid)

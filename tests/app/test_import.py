@@ -61,7 +61,7 @@ def test_an_imported_vector_is_stored_evaluated_submitted_and_reviewed(
     evaluation = ctx.store.get_evaluation(session.evaluation_id)
     assert evaluation.vector_id == session.vector_id and evaluation.config["layers"] == [1, 2]
     strength = session.evaluation.chosen_alpha or 1.0
-    compare.submit(ctx, session, strength=strength)
+    compare.submit(ctx, session, strength=strength, reason="Trying the imported vector.")
     sub = ctx.store.list_submissions()[-1]
     assert (sub.vector_id, list(sub.layers), sub.strength) == (session.vector_id, [1, 2], strength)
 

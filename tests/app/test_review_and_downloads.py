@@ -15,6 +15,7 @@ from storage import PermissionDeniedError
 from storage.workflow import refusal
 from tests.app.support import (
     PASSWORD,
+    REASON,
     VERDICT,
     approved,
     attach_evaluation,
@@ -51,7 +52,7 @@ def test_a_reviewer_who_created_the_submission_gets_no_approve_button(ctx, examp
     reviewer.vector, reviewer.vector_id = builder_session.vector, builder_session.vector_id
     reviewer.recommended = builder_session.recommended
     attach_evaluation(ctx, reviewer)
-    compare.submit(ctx, reviewer)
+    compare.submit(ctx, reviewer, reason=REASON)
     sid = ctx.store.list_submissions()[-1].id
     view = review.show_submission(ctx, reviewer, sid)
     assert view.actions == ()
@@ -162,7 +163,7 @@ def test_report_is_self_contained_and_escapes_model_text(ctx, examples_file):
     assert "<script>alert(1)</script>" not in text
     assert "Plotly.newPlot" in text and len(text) > 1_000_000  # plotly.js inlined: works offline
     assert "<script src=" not in text
-    assert f"<p class='verdict'>{VERDICT}</p>" in text
+    assert f"<p>{VERDICT}</p>" in text  # the verdict sentence, under the recommendation
     assert "<th>KL (nats)</th>" in text and "KL (bits)" not in text
     assert "<td>0.0312</td>" in text  # the report's KL at strength 0.5
     assert "<td>rita</td><td>approve</td><td>Looks good.</td>" in text
@@ -219,5 +220,5 @@ def test_compare_offers_and_submits_only_evaluated_strengths(ctx, examples_file)
     with pytest.raises(KNOWN_ERRORS, match="finite"):
         compare.submit(ctx, builder, strength=float("nan"))
     assert ctx.store.list_submissions() == []
-    compare.submit(ctx, builder, strength=0.5)
+    compare.submit(ctx, builder, strength=0.5, reason=REASON)
     assert [s.strength for s in ctx.store.list_submissions()] == [0.5]
