@@ -113,7 +113,14 @@ def download_report(ctx: AppContext, session: BrowserSession, submission_id: int
     evaluation = ctx.store.get_evaluation(sub.evaluation_id)
     vector = ctx.store.get_vector(sub.vector_id)
     # The signed head of the audit trail goes into the report: a copy kept elsewhere anchors it.
-    page = evaluation_report_html(sub, vector, evaluation, checkpoint=ctx.store.latest_checkpoint())
+    page = evaluation_report_html(
+        sub,
+        vector,
+        evaluation,
+        checkpoint=ctx.store.latest_checkpoint(),
+        usage=ctx.store.api_usage(),
+        against_evidence=ctx.store.against_evidence(sub.id),
+    )
     path = export_folder(ctx, user) / f"evaluation-report-submission-{sub.id}.html"
     path.write_text(page, encoding="utf-8")
     ctx.store.record_event(

@@ -85,3 +85,11 @@ def test_the_report_carries_the_latest_audit_checkpoint(ctx, examples_file):
     assert "<h2>Audit checkpoint</h2>" in page
     assert f"<td>{checkpoint.head}</td>" in page and f"<td>{checkpoint.sig}</td>" in page
     assert "Where the vector came from: Built in this lab from the example set" in page
+
+
+def test_the_downloaded_report_quotes_the_builders_reason_and_api_use(ctx, examples_file):
+    sid = _approved_on(ctx, examples_file, [1, 2])
+    page = downloads.download_report(ctx, login(ctx, "rita", PASSWORD), sid).read_text("utf-8")
+    # The submission went against the evidence: the report quotes the reason the builder gave.
+    assert REASON in page
+    assert "<h2>Use through the API</h2><p>Not used through the API so far.</p>" in page
