@@ -24,6 +24,9 @@ from .workflow import ROLES
 
 # The actor name of the CLI and background jobs; no user may take it.
 SYSTEM_ACTOR = "system"
+# The audit action of a failed sign-in, and its object id when the typed name does not exist.
+FAILED_LOGIN = "login.failed"
+UNKNOWN_USER = "(unknown)"
 MIN_PASSWORD_LENGTH = 8
 MIN_ADMIN_PASSWORD_LENGTH = 12
 COMMON_PASSWORDS_FILE = Path(__file__).resolve().parents[1] / "assets" / "common-passwords.txt"
