@@ -6,10 +6,6 @@ the next day loses nothing: these functions list what the signed-in user made, n
 put one piece back into their :class:`BrowserSession` so they can continue (compare, evaluate,
 submit) exactly where they left off.
 
-Vectors and evaluations are found through the audit trail's ``vector.add`` and
-``evaluation.add`` entries, whose actor is who made them: the store has no per-user listing of
-either, and the trail is the one complete record of who made what.
-
 No gradio here: the tabs call these and show the result.
 """
 
@@ -43,26 +39,14 @@ def example_sets(ctx: AppContext, user: str) -> list[StoredExampleSet]:
     return list(reversed(mine))[:LIST_LIMIT]
 
 
-def _made_by(ctx: AppContext, session: BrowserSession, action: str) -> list[int]:
-    """Ids of the objects whose ``action`` audit entry names this user as the actor."""
-    events = ctx.store.audit_events(
-        actor=need_user(session),
-        action=action,
-        limit=LIST_LIMIT,
-        newest_first=True,
-        viewer_role=str(session.role),
-    )
-    return [int(e.object_id) for e in events if str(e.object_id).isdigit()]
-
-
 def vectors(ctx: AppContext, session: BrowserSession) -> list[StoredVector]:
     """The vectors this user built or imported, newest first."""
-    return [ctx.store.get_vector(i) for i in _made_by(ctx, session, "vector.add")]
+    return ctx.store.list_vectors(created_by=need_user(session))[:LIST_LIMIT]
 
 
 def evaluations(ctx: AppContext, session: BrowserSession) -> list[StoredEvaluation]:
     """The evaluations this user ran, newest first."""
-    return [ctx.store.get_evaluation(i) for i in _made_by(ctx, session, "evaluation.add")]
+    return ctx.store.list_evaluations(created_by=need_user(session))[:LIST_LIMIT]
 
 
 def example_set_label(stored: StoredExampleSet) -> str:

@@ -31,10 +31,12 @@ Example sets, vectors, evaluations (files content-addressed under ``<data_dir>/f
     ``add_example_set(name, data, filename, content_hash, row_count, actor) -> StoredExampleSet``
     ``list_example_sets()``
     ``add_vector(file_bytes, metadata: dict, actor, example_set_id=None,
-    suffix=".safetensors") -> StoredVector``; ``get_vector(id)``
+    suffix=".safetensors") -> StoredVector``; ``get_vector(id)``;
+    ``list_vectors(created_by=None) -> list[StoredVector]``             newest first
     ``read_vector_file(id) -> bytes``                                  CorruptFileError if altered
     ``add_evaluation(vector_id, config: dict, results: dict, actor) -> StoredEvaluation``;
-    ``get_evaluation(id)``
+    ``get_evaluation(id)``; ``list_evaluations(created_by=None) -> list[StoredEvaluation]``
+        newest first, like ``list_vectors``
 
 Review workflow (draft -> submitted -> approved | rejected; approved -> revoked)
     Who may do what is answered by :mod:`storage.workflow` (``may_review``, ``refusal``,

@@ -91,3 +91,35 @@ def test_records_are_derived_from_the_tables_and_detached(store: Store, people: 
         sub.status = "approved"  # type: ignore[misc]
     assert store.get_submission(sub.id).status == "draft"
     assert pickle.loads(pickle.dumps(sub)) == sub  # plain values: safe to hand to other processes
+
+
+def test_list_vectors_newest_first_and_by_creator(store: Store, people: dict) -> None:
+    assert store.list_vectors() == [] and store.list_vectors(created_by="alice") == []
+    made = [
+        store.add_vector(f"weights {i}".encode(), {"i": i}, who)
+        for i, who in enumerate(["alice", "bob", "alice", "rita", "alice"])
+    ]
+    assert store.list_vectors() == made[::-1]  # the records add_vector returned, newest first
+    assert [v.id for v in store.list_vectors(created_by="alice")] == [
+        made[4].id,
+        made[2].id,
+        made[0].id,
+    ]
+    assert store.list_vectors("rita") == [made[3]]
+    assert store.list_vectors(created_by="ada") == []
+    assert store.list_vectors(created_by="nobody") == []
+    assert store.verify().count == 4 + 5  # listing is not audited
+
+
+def test_list_evaluations_newest_first_and_by_creator(store: Store, people: dict) -> None:
+    assert store.list_evaluations() == [] and store.list_evaluations(created_by="bob") == []
+    vector = store.add_vector(b"weights", dict(LINEAGE), "alice")
+    made = [
+        store.add_evaluation(vector.id, {"run": i}, evaluation_results([0.0, 0.5]), who)
+        for i, who in enumerate(["bob", "alice", "bob", "alice"])
+    ]
+    assert store.list_evaluations() == made[::-1]
+    assert store.list_evaluations(created_by="bob") == [made[2], made[0]]
+    assert [e.config["run"] for e in store.list_evaluations("alice")] == [3, 1]
+    assert store.list_evaluations(created_by="rita") == []
+    assert store.verify().count == 4 + 1 + 4  # listing is not audited
