@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from .auth import USER_KEY, SignedInUser, current_user, web_state
 from .errors import WebError
@@ -155,10 +155,21 @@ async def serve_download(request: Request) -> Response:
             {"error": "This download link is used up, expired or not yours: create it again."},
             status_code=404,
         )
-    return FileResponse(
-        found.path,
+    # Read, then delete, before answering: the file is gone by the time the client has it, not at
+    # some moment after (a background task ran late under load). Offered files are small.
+    try:
+        data = await run_in_threadpool(_read_and_remove, found.path)
+    except FileNotFoundError:
+        return JSONResponse({"error": "This download has expired."}, status_code=404)
+    return Response(
+        data,
         media_type=found.media_type,
-        filename=found.filename,
-        content_disposition_type="attachment",
-        background=BackgroundTask(found.path.unlink, missing_ok=True),
+        headers={"content-disposition": f'attachment; filename="{found.filename}"'},
     )
+
+
+def _read_and_remove(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    finally:
+        path.unlink(missing_ok=True)
