@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from steering import __version__
 from steering.engine.activations import POSITIONS, iter_block_outputs
 from steering.engine.models import LoadedModel, fingerprint
 from steering.engine.text import encode
@@ -28,6 +27,7 @@ from steering.errors import SteeringError
 from steering.layers import layers_text, parse_layers
 from steering.progress import ProgressCallback
 from steering.vectors import ControlVector
+from steering.version import __version__
 
 if TYPE_CHECKING:
     from steering.data.examples import Example

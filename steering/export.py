@@ -23,9 +23,9 @@ import gguf
 import numpy as np
 import torch
 
-from steering import __version__
 from steering.errors import SteeringError
 from steering.vectors import ControlVector
+from steering.version import __version__
 
 ARCHITECTURE = "controlvector"
 BLOCK_ZERO_NOTICE = (

@@ -5,7 +5,8 @@
 2. The layers stay apart: nothing under steering/ imports gradio or sqlalchemy (the engine runs
    from the CLI, a notebook or a GPU box without the web stack), nothing under storage/ imports
    torch, transformers or gradio (the store is testable in milliseconds).
-``if TYPE_CHECKING:`` imports are skipped: they never run.
+``if TYPE_CHECKING:`` imports never run, so the layer check skips them; the cycle check counts
+them: two modules that name each other, even only for types, are one idea split in two.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _import_nodes(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+def _import_nodes(tree: ast.AST, type_checking: bool) -> list[ast.Import | ast.ImportFrom]:
     found: list[ast.Import | ast.ImportFrom] = []
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if not type_checking and isinstance(node, ast.If) and _is_type_checking(node):
             for child in node.orelse:
                 visit(child)
             return
@@ -59,7 +60,7 @@ def _import_nodes(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
-def imported_names(name: str, path: Path) -> set[str]:
+def imported_names(name: str, path: Path, *, type_checking: bool = False) -> set[str]:
     """Every dotted name the module imports.
 
     ``import a.b`` gives ``a.b``; ``from a.b import c`` gives ``a.b.c`` (a submodule, or a name
@@ -67,7 +68,7 @@ def imported_names(name: str, path: Path) -> set[str]:
     """
     is_package = path.name == "__init__.py"
     names: set[str] = set()
-    for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8")), type_checking):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
             continue
@@ -82,7 +83,7 @@ def imported_names(name: str, path: Path) -> set[str]:
     return names
 
 
-def project_graph() -> dict[str, set[str]]:
+def project_graph(*, type_checking: bool = True) -> dict[str, set[str]]:
     """Module -> the project modules it imports.
 
     ``from a import b`` depends on the submodule ``a.b`` when there is one (importing it runs the
@@ -93,7 +94,7 @@ def project_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         edges = set()
-        for imported in imported_names(name, path):
+        for imported in imported_names(name, path, type_checking=type_checking):
             while imported and imported not in modules:
                 imported = imported.rpartition(".")[0]
             if imported:
@@ -146,6 +147,7 @@ def test_imported_names_resolve_relative_and_skip_type_checking(tmp_path):
     expected = {"typing.TYPE_CHECKING", "pkg.models", "pkg.store.Store", "gradio"}
     assert imported_names("pkg", package / "__init__.py") == expected
     assert imported_names("pkg.cli", package / "cli.py") == expected
+    assert "torch" in imported_names("pkg", package / "__init__.py", type_checking=True)
 
 
 def test_no_import_cycle():

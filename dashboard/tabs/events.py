@@ -13,7 +13,7 @@ from gradio.context import LocalContext
 from dashboard.common import KNOWN_ERRORS, Progress
 from dashboard.session import BrowserSession
 from dashboard.web import current_user
-from dashboard.web.downloads import offer
+from dashboard.web.download_links import offer
 
 Handler = Callable[..., dict]
 

@@ -9,29 +9,16 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection, cookie_parser
 
 from .errors import NotSignedInError
+from .identity import WEB_KEY, SignedInUser
 from .sessions import COOKIE_NAME
 
 if TYPE_CHECKING:
     from .state import WebState
-
-# Keys in the ASGI scope's per-request state, set by the gate (dashboard.web.gate).
-WEB_KEY = "cvlab_web"
-USER_KEY = "cvlab_user"
-
-
-@dataclass(frozen=True)
-class SignedInUser:
-    """The user behind a request: name and role as the store has them now, and the session id."""
-
-    name: str
-    role: str
-    session_id: str
 
 
 def cookie_value(headers: Mapping[str, str] | Any) -> str | None:

@@ -18,7 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth import USER_KEY, WEB_KEY, cookie_value
+from .auth import cookie_value
+from .identity import USER_KEY, WEB_KEY
 from .state import WebState
 
 OPEN_PATHS = frozenset({"/login", "/login/", "/logout", "/logout/", "/favicon.ico"})

@@ -20,11 +20,12 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from .api import ApiDispatch, api_for
-from .auth import USER_KEY
 from .cache import prepare_file_cache
-from .downloads import DownloadOffers, serve_download
+from .download_links import serve_download
+from .downloads import DownloadOffers
 from .gate import SessionGate
 from .headers import SecurityHeaders
+from .identity import USER_KEY
 from .login import login_form, login_submit, logout
 from .sessions import SessionTable
 from .settings import WebSettings

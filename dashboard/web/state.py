@@ -8,8 +8,8 @@ from typing import Any
 
 from storage import NotFoundError, StorageError
 
-from .auth import SignedInUser
 from .downloads import DownloadOffers
+from .identity import SignedInUser
 from .sessions import SessionTable
 from .settings import WebSettings
 from .throttle import LoginThrottle
