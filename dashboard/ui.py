@@ -68,6 +68,13 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
         )
         signin.wire(ctx, demo, tabs, state, header, builder_tabs, lists)
         examples.wire(ctx, state, examples_tab, compare_tab.question)
-        build.wire(ctx, state, build_tab, compare_tab.steer_layers, compare_tab.question)
+        build.wire(
+            ctx,
+            state,
+            build_tab,
+            compare_tab.steer_layers,
+            compare_tab.strengths,
+            compare_tab.question,
+        )
         admin.wire(ctx, demo, state, admin_tab)
     return demo

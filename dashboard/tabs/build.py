@@ -29,8 +29,9 @@ from dashboard.tabs.events import guarded, guarded_steps, progress_bar
 from dashboard.web.uploads import take_upload, uploaded_file
 from steering.build import METHODS, LayerRecommendation, build_vector
 from steering.engine.models import fingerprint
+from steering.evaluation.strengths import suggested_strengths
 from steering.export import import_gguf
-from steering.layers import layers_text
+from steering.layers import layers_text, parse_layers
 
 # Each choice as a plain phrase; the paper's short name (``METHODS``: R-C, R, PCA-C) follows in
 # brackets for those who know the paper.
@@ -60,6 +61,17 @@ class BuildView:
     figure: go.Figure | None  # None for an imported vector: it comes without layer scores
     summary: str
     layers_text: str  # the layers to steer: recommended, else all the vector's layers
+
+
+def strengths_to_test(session: BrowserSession, layers: str) -> str:
+    """The strengths Compare offers to test for the session's vector at ``layers``: each adds the
+    vector at a share of the residual stream it was built on (the scale differs per model), or
+    the plain defaults for a vector without those numbers (an imported one)."""
+    vector = session.vector
+    if vector is None:
+        return ""
+    chosen = parse_layers(layers, max(vector.layers) + 1) if layers.strip() else None
+    return ", ".join(f"{a:g}" for a in suggested_strengths(vector.metadata, chosen))
 
 
 def recommendation_markdown(recommendation: LayerRecommendation) -> str:
@@ -330,10 +342,12 @@ def wire(
     state: gr.State,
     tab: BuildTab,
     steer_layers: gr.Textbox,
+    strengths: gr.Textbox,
     question: gr.Dropdown,
 ) -> None:
     """Building shows the layer chart; building, importing or reopening fills Compare's
-    ``steer_layers`` (and, with a reopened example set, its ``question`` list)."""
+    ``steer_layers`` and ``strengths`` to test (and, with a reopened example set, its
+    ``question`` list)."""
 
     def listed(session: BrowserSession) -> gr.Dropdown:
         return gr.Dropdown(choices=earlier.vector_choices(ctx, session), value=session.vector_id)
@@ -344,6 +358,7 @@ def wire(
             tab.chart: view.figure,
             tab.status: view.summary + " Next: **4 · Compare**.",
             steer_layers: view.layers_text,
+            strengths: strengths_to_test(session, view.layers_text),
             tab.earlier: listed(session),
         }
 
@@ -370,7 +385,7 @@ def wire(
         )
         yield shown(session, view)
 
-    outputs = [state, tab.chart, tab.status, steer_layers, tab.earlier]
+    outputs = [state, tab.chart, tab.status, steer_layers, strengths, tab.earlier]
     # One progress bar, over the chart, naming the phase and the time left.
     tab.button.click(
         guarded_steps(tab.status, do_build),

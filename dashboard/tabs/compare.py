@@ -334,10 +334,12 @@ def evaluated_strengths(session: BrowserSession) -> list[float]:
 
 @dataclass(frozen=True)
 class CompareTab:
-    """What other tabs fill in: the held-out questions (Examples) and the layers (Build)."""
+    """What other tabs fill in: the held-out questions (Examples), the layers and the strengths
+    to test (Build)."""
 
     question: gr.Dropdown
     steer_layers: gr.Textbox
+    strengths: gr.Textbox  # the strengths to test, suggested per vector by Build
     earlier: gr.Dropdown  # the user's earlier evaluations, kept current by signin and wire
 
 
@@ -550,4 +552,4 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
         [state, submit_strength, submit_layers, reason],
         [submit_status],
     )
-    return CompareTab(question, steer_layers_box, earlier_evaluations)
+    return CompareTab(question, steer_layers_box, strengths, earlier_evaluations)

@@ -112,6 +112,21 @@ def test_build_stores_the_vector_with_lineage(ctx, examples_file):
     assert file.content_hash() == session.vector.content_hash()
 
 
+def test_compare_is_offered_strengths_from_the_vectors_own_numbers(ctx, examples_file):
+    # 2.5, 5 and 10 % of the residual stream the vector was built on, at the layers to steer:
+    # recomputed here from the stored lineage, not taken from the function under test.
+    session = builder_with_vector(ctx, examples_file)
+    meta = session.vector.metadata
+    ratio = meta["residual_norms"]["2"] / meta["norms"]["2"]
+    # Two significant digits, written the way the box shows numbers (1.3, 13, 1200).
+    expected = ", ".join(f"{float(f'{s * ratio:.2g}'):g}" for s in (0, 0.025, 0.05, 0.1))
+    assert build.strengths_to_test(session, "2") == expected
+    assert build.strengths_to_test(session, "2") != "0, 0.25, 0.5, 1"
+    # A vector without the build's numbers (an imported one) gets the plain defaults.
+    session.vector = ControlVector(dict(session.vector.directions), {"source": "imported"})
+    assert build.strengths_to_test(session, "2") == "0, 0.25, 0.5, 1"
+
+
 def test_build_chart_plots_effect_sizes_and_says_which_rule_picked_the_layers(
     ctx, examples_file, monkeypatch
 ):
