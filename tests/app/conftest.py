@@ -9,6 +9,7 @@ import pytest
 
 from dashboard.context import AppContext
 from storage import Store
+from tests.app.browser import CHROMIUM, CHROMIUM_ARGS, Server, require_chromium, shot
 from tests.app.support import PASSWORD, csv_text, rows
 from tests.tiny import make_tiny
 
@@ -36,3 +37,39 @@ def examples_file(tmp_path) -> str:
     path = tmp_path / "pairs.csv"
     path.write_text(csv_text(rows()), encoding="utf-8")
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    running = Server(tmp_path_factory.mktemp("app"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser, request):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        shot(page, f"failed-{request.node.name}")
+    context.close()

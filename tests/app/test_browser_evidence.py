@@ -14,16 +14,7 @@ import re
 
 import pytest
 
-from tests.app.test_browser import (  # noqa: F401 (browser, page and server are fixtures)
-    ARTIFACTS,
-    browser,
-    choose,
-    login,
-    page,
-    server,
-    shot,
-    tab,
-)
+from tests.app.browser import ARTIFACTS, choose, login, shot, tab
 
 pytestmark = pytest.mark.browser
 
@@ -123,13 +114,13 @@ def plant(store) -> int:
 
 
 @pytest.fixture(scope="module")
-def planted(server):  # noqa: F811
+def planted(server):
     with server.store() as store:
         return plant(store)
 
 
 @pytest.fixture(scope="module")
-def report_file(server, planted, tmp_path_factory):  # noqa: F811
+def report_file(server, planted, tmp_path_factory):
     from dashboard.report import evaluation_report_html
 
     with server.store() as store:
@@ -145,7 +136,7 @@ def report_file(server, planted, tmp_path_factory):  # noqa: F811
     return path
 
 
-def _inside_first_screen(page, selector: str) -> None:  # noqa: F811
+def _inside_first_screen(page, selector: str) -> None:
     box = page.locator(selector).bounding_box()
     viewport = page.viewport_size
     assert box is not None, selector
@@ -154,7 +145,7 @@ def _inside_first_screen(page, selector: str) -> None:  # noqa: F811
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_reports_first_screen_says_what_to_do(report_file, page, width):  # noqa: F811
+def test_the_reports_first_screen_says_what_to_do(report_file, page, width):
     from playwright.sync_api import expect
 
     page.set_viewport_size({"width": width, "height": 800})
@@ -192,7 +183,7 @@ def test_the_reports_first_screen_says_what_to_do(report_file, page, width):  # 
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_reviewer_is_warned_above_approve(server, page, planted, width):  # noqa: F811
+def test_the_reviewer_is_warned_above_approve(server, page, planted, width):
     from playwright.sync_api import expect
 
     page.set_viewport_size({"width": width, "height": 800})

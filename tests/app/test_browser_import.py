@@ -14,25 +14,15 @@ import re
 import numpy as np
 import pytest
 
-from tests.app.test_browser import (  # noqa: F401 (browser, page and server are fixtures)
-    LONG,
-    browser,
-    choose,
-    login,
-    logout,
-    page,
-    server,
-    shot,
-    tab,
-)
-from tests.app.test_import import write_like_repeng
+from tests.app.browser import LONG, choose, login, logout, shot, tab
+from tests.gguf_files import write_like_repeng
 
 pytestmark = pytest.mark.browser
 
 SMOLLM2_HIDDEN = 576  # SmolLM2-135M, the bundled model the app loads by default
 
 
-def test_imported_vector_journey_up_to_approval(server, page, tmp_path):  # noqa: F811
+def test_imported_vector_journey_up_to_approval(server, page, tmp_path):
     from playwright.sync_api import expect
 
     rng = np.random.default_rng(0)

@@ -18,23 +18,12 @@ import time
 import pytest
 
 from steering.data.examples import KNOWN_COLUMNS
-from tests.app.test_browser import (  # noqa: F401 (browser, page and server are fixtures)
-    ARTIFACTS,
-    LONG,
-    browser,
-    choose,
-    login,
-    logout,
-    page,
-    server,
-    shot,
-    tab,
-)
+from tests.app.browser import ARTIFACTS, LONG, choose, login, logout, shot, tab
 
 pytestmark = pytest.mark.browser
 
 
-def test_reopen_evaluate_submit_after_signing_in_again(server, page):  # noqa: F811
+def test_reopen_evaluate_submit_after_signing_in_again(server, page):
     from playwright.sync_api import expect
 
     timings: dict[str, float] = {}

@@ -12,14 +12,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.app.browser import login, shot
 from tests.app.support import sample_report
-from tests.app.test_browser import (  # noqa: F401 (browser, page and server are fixtures)
-    browser,
-    login,
-    page,
-    server,
-    shot,
-)
 
 pytestmark = pytest.mark.browser
 
@@ -86,7 +80,7 @@ KL_SHOWN = """() => {
 
 
 @pytest.fixture(scope="module")
-def planted(server):  # noqa: F811
+def planted(server):
     """An evaluated vector of demo-builder's (a real report) and a submission waiting for review."""
     import torch
 
@@ -107,7 +101,7 @@ def planted(server):  # noqa: F811
         return evaluation.id
 
 
-def _visible_tabs(page) -> list[str]:  # noqa: F811
+def _visible_tabs(page) -> list[str]:
     return [
         t.inner_text().strip()
         for t in page.get_by_role("tab").all()
@@ -115,14 +109,14 @@ def _visible_tabs(page) -> list[str]:  # noqa: F811
     ]
 
 
-def _open_everything(page) -> None:  # noqa: F811
+def _open_everything(page) -> None:
     """Open the folds so the controls and tables inside them are measured too."""
     for fold in page.locator(".label-wrap:not(.open)").all():
         if fold.is_visible():
             fold.click()
 
 
-def _check_tab(page, label: str, width: int, who: str) -> list[str]:  # noqa: F811
+def _check_tab(page, label: str, width: int, who: str) -> list[str]:
     page.get_by_role("tab", name=label).click()
     page.wait_for_timeout(300)
     _open_everything(page)
@@ -133,7 +127,7 @@ def _check_tab(page, label: str, width: int, who: str) -> list[str]:  # noqa: F8
 
 
 @pytest.mark.parametrize("who", ["demo-builder", "demo-reviewer"])
-def test_every_control_fits_at_three_widths(server, page, planted, who):  # noqa: F811
+def test_every_control_fits_at_three_widths(server, page, planted, who):
     from playwright.sync_api import expect
 
     problems: list[str] = []
