@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dashboard import views
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
+from dashboard.browser_state import BrowserSession
 from dashboard.web.errors import WebError
 from steering.engine.models import LoadedModel
 from steering.errors import SteeringError

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from dashboard.common import SPLIT_SEED, UserError, need_user
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
+from dashboard.browser_state import BrowserSession
 from steering.data.examples import ExampleSet, load_examples, split_examples
 from steering.evaluation.results import EvaluationReport
 from steering.layers import layers_text

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
+from dashboard.browser_state import BrowserSession
 from dashboard.tabs import (
     admin,
     audit,

@@ -3,7 +3,7 @@
 No torch, transformers or gradio here: the store is usable by any front end and testable in
 milliseconds. Everything goes through :class:`Store`; every public method returns frozen
 dataclasses from :mod:`storage.records` (``Stored<Table>``, derived from the ORM tables
-``<Table>Row`` in :mod:`storage.models`; never live ORM objects) and raises a subclass of
+``<Table>Row`` in :mod:`storage.tables`; never live ORM objects) and raises a subclass of
 :class:`storage.errors.StorageError` for anything the user can fix, with a message meant to be
 shown as is.
 

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from . import audit, models, workflow
+from . import audit, tables, workflow
 from .errors import (
     AlreadyExistsError,
     NotFoundError,
@@ -44,7 +44,7 @@ UNSTEERED = 0  # the submission id under which unsteered requests are counted
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 StoredApiKey = derive_record(
-    models.ApiKeyRow,
+    tables.ApiKeyRow,
     "StoredApiKey",
     hide=frozenset({"key_hash"}),
     doc="An API key's label, limits and state (its hash never leaves the store).",
@@ -122,8 +122,8 @@ def _check_submissions(submissions: Any) -> list[int] | None:
     return sorted(set(ids))
 
 
-def _key_row(s: Session, name: str) -> models.ApiKeyRow:
-    row = s.execute(select(models.ApiKeyRow).where(models.ApiKeyRow.name == name)).scalar()
+def _key_row(s: Session, name: str) -> tables.ApiKeyRow:
+    row = s.execute(select(tables.ApiKeyRow).where(tables.ApiKeyRow.name == name)).scalar()
     if row is None:
         raise NotFoundError(f"There is no API key named {name!r}; list them with 'api-keys'.")
     return row
@@ -134,12 +134,12 @@ def add_key(s: Session, name: str, submissions: Any, actor: str) -> tuple[Stored
     _check_name(name)
     allowed = _check_submissions(submissions)
     for submission_id in allowed or ():
-        if s.get(models.SubmissionRow, submission_id) is None:
+        if s.get(tables.SubmissionRow, submission_id) is None:
             raise NotFoundError(f"There is no submission with id {submission_id}.")
-    if s.execute(select(models.ApiKeyRow.id).where(models.ApiKeyRow.name == name)).scalar():
+    if s.execute(select(tables.ApiKeyRow.id).where(tables.ApiKeyRow.name == name)).scalar():
         raise AlreadyExistsError(f"An API key named {name!r} already exists; choose another name.")
     secret = new_secret()
-    row = models.ApiKeyRow(
+    row = tables.ApiKeyRow(
         name=name,
         key_hash=hash_secret(secret),
         prefix=secret[:8],
@@ -172,7 +172,7 @@ def revoke_key(s: Session, name: str, actor: str) -> StoredApiKey:
 
 
 def list_keys(s: Session) -> list[StoredApiKey]:
-    rows = s.execute(select(models.ApiKeyRow).order_by(models.ApiKeyRow.name)).scalars()
+    rows = s.execute(select(tables.ApiKeyRow).order_by(tables.ApiKeyRow.name)).scalars()
     return [StoredApiKey.from_row(r) for r in rows]
 
 
@@ -181,13 +181,13 @@ def key_for_secret(s: Session, secret: str) -> StoredApiKey | None:
     if not isinstance(secret, str) or not secret.startswith(KEY_PREFIX) or len(secret) > 200:
         return None
     row = s.execute(
-        select(models.ApiKeyRow).where(models.ApiKeyRow.key_hash == hash_secret(secret))
+        select(tables.ApiKeyRow).where(tables.ApiKeyRow.key_hash == hash_secret(secret))
     ).scalar()
     return StoredApiKey.from_row(row) if row is not None and row.active else None
 
 
 def switch(s: Session, name: str) -> bool:
-    row = s.get(models.ApiSwitchRow, name)
+    row = s.get(tables.ApiSwitchRow, name)
     return SWITCH_DEFAULTS[name] if row is None else bool(row.enabled)
 
 
@@ -199,9 +199,9 @@ def set_switch(s: Session, name: str, enabled: bool, actor: str) -> bool:
         raise ValidationError(f"Unknown switch {name!r}: choose steering or sampling.")
     if switch(s, name) == bool(enabled):
         return False
-    row = s.get(models.ApiSwitchRow, name)
+    row = s.get(tables.ApiSwitchRow, name)
     if row is None:
-        row = models.ApiSwitchRow(name=name)
+        row = tables.ApiSwitchRow(name=name)
         s.add(row)
     row.enabled, row.changed_by, row.changed_at = bool(enabled), actor, datetime.now(UTC)
     s.flush()
@@ -238,7 +238,7 @@ def served_submission(s: Session, key: StoredApiKey, submission_id: Any) -> Serv
             f"The API key {key.name!r} is not allowed to use submission {submission_id}; ask an "
             "admin to create a key for it."
         )
-    row = s.get(models.SubmissionRow, submission_id)
+    row = s.get(tables.SubmissionRow, submission_id)
     if row is None:
         raise PermissionDeniedError(f"There is no submission {submission_id}.")
     if row.status != workflow.APPROVED:
@@ -246,7 +246,7 @@ def served_submission(s: Session, key: StoredApiKey, submission_id: Any) -> Serv
         raise PermissionDeniedError(
             f"Submission {submission_id} {why}; only approved submissions can be used."
         )
-    vector = s.get_one(models.VectorRow, row.vector_id)
+    vector = s.get_one(tables.VectorRow, row.vector_id)
     return ServedSubmission(
         submission_id=row.id,
         vector_id=row.vector_id,
@@ -260,7 +260,7 @@ def served_submission(s: Session, key: StoredApiKey, submission_id: Any) -> Serv
 def count_use(s: Session, key_id: int, submission_id: int, moment: datetime) -> None:
     """Add one request to the (key, submission, hour) counter, creating it at 1."""
     hour = hour_of(moment)
-    U = models.ApiUsageRow
+    U = tables.ApiUsageRow
     where = (U.key_id == key_id, U.submission_id == submission_id, U.hour == hour)
     changed = s.execute(update(U).where(*where).values(count=U.count + 1)).rowcount
     if not changed:
@@ -270,7 +270,7 @@ def count_use(s: Session, key_id: int, submission_id: int, moment: datetime) -> 
 
 def usage(s: Session) -> list[UsageCount]:
     """Every counter, newest hour first, with the key's name."""
-    U, K = models.ApiUsageRow, models.ApiKeyRow
+    U, K = tables.ApiUsageRow, tables.ApiKeyRow
     rows = s.execute(
         select(K.name, U.submission_id, U.hour, U.count)
         .join(K, K.id == U.key_id)
@@ -283,7 +283,7 @@ def add_sample(
     s: Session, key_id: int, submission_id: int, messages: list[Any], answer: str
 ) -> None:
     s.add(
-        models.ApiSampleRow(
+        tables.ApiSampleRow(
             key_id=key_id,
             submission_id=submission_id,
             messages=messages,
@@ -294,7 +294,7 @@ def add_sample(
 
 
 def samples(s: Session) -> list[ApiSample]:
-    S, K = models.ApiSampleRow, models.ApiKeyRow
+    S, K = tables.ApiSampleRow, tables.ApiKeyRow
     rows = s.execute(
         select(K.name, S.submission_id, S.messages, S.answer, S.created_at)
         .join(K, K.id == S.key_id)

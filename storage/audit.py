@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from .canonical import canonical_json, format_ts
 from .errors import ValidationError
-from .models import AuditChainHeadRow, AuditEventRow
+from .tables import AuditChainHeadRow, AuditEventRow
 from .records import VerifyResult
 from .signing import Signer
 

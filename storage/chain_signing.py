@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from . import audit
 from .errors import StorageError
 from .integrity import CHAIN_ACCEPTED_BROKEN, CHAIN_SIGNED
-from .models import AuditEventRow
+from .tables import AuditEventRow
 from .signing import Signer
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit, checkpoints
-from .models import AuditChainHeadRow, AuditEventRow
+from .tables import AuditChainHeadRow, AuditEventRow
 from .records import VerifyResult
 from .signing import Keyring, SigningKeyError
 

@@ -1,4 +1,4 @@
-"""Frozen values returned by the store, derived from the ORM tables in ``models.py``.
+"""Frozen values returned by the store, derived from the ORM tables in ``tables.py``.
 
 Public methods never hand out live ORM objects: a caller (a Gradio handler, a CLI) holds these
 after the session is gone, so there are no detached-instance surprises and nobody can change a
@@ -21,7 +21,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from sqlalchemy import JSON, inspect
 
-from . import models
+from . import tables
 from .canonical import parse_ts
 from .checkpoints import Checkpoint
 
@@ -34,7 +34,7 @@ def _copy_json(value: Any) -> Any:
 
 
 def derive_record(
-    model: type[models.Base],
+    model: type[tables.Base],
     name: str,
     *,
     hide: frozenset[str] = frozenset(),
@@ -68,7 +68,7 @@ def derive_record(
         fields.append((key, kind))
         converters[key] = convert
 
-    def from_row(cls: type, row: models.Base, **more: Any) -> Any:
+    def from_row(cls: type, row: tables.Base, **more: Any) -> Any:
         values = {}
         for key, convert in converters.items():
             value = getattr(row, key)
@@ -86,27 +86,27 @@ def derive_record(
 
 
 StoredUser = derive_record(
-    models.UserRow,
+    tables.UserRow,
     "StoredUser",
     hide=frozenset({"password_hash"}),
     doc="A user account (the password hash never leaves the store).",
 )
 StoredExampleSet = derive_record(
-    models.ExampleSetRow, "StoredExampleSet", doc="An uploaded example set (the file's metadata)."
+    tables.ExampleSetRow, "StoredExampleSet", doc="An uploaded example set (the file's metadata)."
 )
 StoredVector = derive_record(
-    models.VectorRow, "StoredVector", doc="A stored control vector and its lineage."
+    tables.VectorRow, "StoredVector", doc="A stored control vector and its lineage."
 )
 StoredEvaluation = derive_record(
-    models.EvaluationRow,
+    tables.EvaluationRow,
     "StoredEvaluation",
     doc="An evaluation run: its config and results as the engine's ``to_dict()`` JSON.",
 )
 StoredReview = derive_record(
-    models.ReviewRow, "StoredReview", doc="One decision: approve | reject | revoke, with comment."
+    tables.ReviewRow, "StoredReview", doc="One decision: approve | reject | revoke, with comment."
 )
 StoredSubmission = derive_record(
-    models.SubmissionRow,
+    tables.SubmissionRow,
     "StoredSubmission",
     extra=[("reviews", tuple, ())],
     doc=(
@@ -115,7 +115,7 @@ StoredSubmission = derive_record(
     ),
 )
 StoredAuditEvent = derive_record(
-    models.AuditEventRow,
+    tables.AuditEventRow,
     "StoredAuditEvent",
     decode={"ts": (datetime, parse_ts), "details": (dict[str, Any], json.loads)},
     doc="One link of the audit chain, with its timestamp and details decoded.",

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import audit, chain_signing, checkpoints, integrity, models, records, signing, workflow
+from . import audit, chain_signing, checkpoints, integrity, tables, records, signing, workflow
 from .errors import PermissionDeniedError, ValidationError
 from .export import FORMATS, to_csv, to_json
 from .files import replace_file
@@ -69,7 +69,7 @@ class AuditMixin(StoreBase):
         Pass the signed-in user's ``viewer_role``: failed sign-ins are left out for builders
         (only reviewers and admins see them). None (the CLI, the system) shows everything.
         """
-        M = models.AuditEventRow
+        M = tables.AuditEventRow
         stmt = select(M)
         if viewer_role is not None and not workflow.may_review(viewer_role):
             stmt = stmt.where(M.action != FAILED_LOGIN)
@@ -210,9 +210,9 @@ class AuditMixin(StoreBase):
         verified = self.verify()
         with self._read(snapshot=True) as s:
             rows = s.execute(
-                select(models.AuditEventRow)
-                .where(models.AuditEventRow.seq <= verified.head_seq)
-                .order_by(models.AuditEventRow.seq)
+                select(tables.AuditEventRow)
+                .where(tables.AuditEventRow.seq <= verified.head_seq)
+                .order_by(tables.AuditEventRow.seq)
             ).scalars()
             events = [records.StoredAuditEvent.from_row(r) for r in rows]
         checkpoint = verified.latest_checkpoint

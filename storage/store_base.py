@@ -30,7 +30,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, chain_signing, checkpoints, models, signing
+from . import audit, chain_signing, checkpoints, tables, signing
 from .db import translate_db_errors, write_engine
 from .errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from .files import FileStore
@@ -74,7 +74,7 @@ class StoreBase:
             with self._read() as s:
                 head = audit.read_head(s)
                 first = s.execute(
-                    select(models.AuditEventRow.sig).order_by(models.AuditEventRow.seq).limit(1)
+                    select(tables.AuditEventRow.sig).order_by(tables.AuditEventRow.seq).limit(1)
                 ).first()
             if first is not None and first.sig is None:
                 raise chain_signing.ChainBrokenError(
@@ -133,7 +133,7 @@ class StoreBase:
         allow_system: bool = False,
         roles: frozenset[str] | None = None,
         doing: str = "do this",
-    ) -> models.UserRow | None:
+    ) -> tables.UserRow | None:
         """The acting user, or None for "system" where ``allow_system`` (the CLI, jobs)."""
         if actor == SYSTEM_ACTOR and allow_system:
             return None
@@ -146,13 +146,13 @@ class StoreBase:
         *,
         roles: frozenset[str] | None = None,
         doing: str = "do this",
-    ) -> models.UserRow:
+    ) -> tables.UserRow:
         """The signed-in acting user, checked to exist, be active and hold one of ``roles``."""
         if actor == SYSTEM_ACTOR:
             raise PermissionDeniedError(f"Sign in as a user to {doing}; 'system' cannot.")
         if not isinstance(actor, str) or not actor:
             raise PermissionDeniedError(f"Sign in as a user to {doing}.")
-        user = session.execute(select(models.UserRow).where(models.UserRow.name == actor)).scalar()
+        user = session.execute(select(tables.UserRow).where(tables.UserRow.name == actor)).scalar()
         if user is None:
             raise PermissionDeniedError(f"Unknown user {actor!r}: sign in as an existing user.")
         if not user.active:

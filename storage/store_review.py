@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, models, records, workflow
+from . import audit, tables, records, workflow
 from .errors import ConflictError, PermissionDeniedError, ValidationError
 from .json_values import sha256_json
 from .store_base import StoreBase
@@ -24,7 +24,7 @@ from .vector_file import export_problem
 
 
 def _submission(
-    row: models.SubmissionRow, reviews: list[models.ReviewRow] | tuple[()] = ()
+    row: tables.SubmissionRow, reviews: list[tables.ReviewRow] | tuple[()] = ()
 ) -> records.StoredSubmission:
     """The frozen submission with its reviews (in the order they were made)."""
     return records.StoredSubmission.from_row(
@@ -46,7 +46,7 @@ class ReviewMixin(StoreBase):
         """The evaluated strength the draft stands for; refused unless the evaluation tested it."""
         if evaluation_id is None:
             return float(strength)
-        ev = self._get(s, models.EvaluationRow, evaluation_id, "evaluation")
+        ev = self._get(s, tables.EvaluationRow, evaluation_id, "evaluation")
         if ev.vector_id != vector_id:
             raise ValidationError(
                 f"Evaluation {evaluation_id} was run on vector {ev.vector_id}, not on vector "
@@ -54,7 +54,7 @@ class ReviewMixin(StoreBase):
             )
         return workflow.check_evaluated(strength, layers, evaluation_id, ev.config, ev.results)
 
-    def _check_exportable(self, vector: models.VectorRow) -> None:
+    def _check_exportable(self, vector: tables.VectorRow) -> None:
         """Refuse a vector whose file could not be exported (unreadable, or inf/NaN values)."""
         problem = export_problem(self.files.read(vector.content_hash))
         if problem is not None:
@@ -65,16 +65,16 @@ class ReviewMixin(StoreBase):
 
     def _load_for_change(
         self, s: Session, submission_id: int, expected_version: int
-    ) -> models.SubmissionRow:
-        row: models.SubmissionRow = self._get(s, models.SubmissionRow, submission_id, "submission")
+    ) -> tables.SubmissionRow:
+        row: tables.SubmissionRow = self._get(s, tables.SubmissionRow, submission_id, "submission")
         if row.version != expected_version:
             last = s.execute(
-                select(models.AuditEventRow)
+                select(tables.AuditEventRow)
                 .where(
-                    models.AuditEventRow.object_type == "submission",
-                    models.AuditEventRow.object_id == str(submission_id),
+                    tables.AuditEventRow.object_type == "submission",
+                    tables.AuditEventRow.object_id == str(submission_id),
                 )
-                .order_by(models.AuditEventRow.seq.desc())
+                .order_by(tables.AuditEventRow.seq.desc())
                 .limit(1)
             ).scalar()
             who = f" by {last.actor}" if last is not None else ""
@@ -84,11 +84,11 @@ class ReviewMixin(StoreBase):
             )
         return row
 
-    def _reviews(self, s: Session, submission_id: int) -> list[models.ReviewRow]:
+    def _reviews(self, s: Session, submission_id: int) -> list[tables.ReviewRow]:
         stmt = (
-            select(models.ReviewRow)
-            .where(models.ReviewRow.submission_id == submission_id)
-            .order_by(models.ReviewRow.id)
+            select(tables.ReviewRow)
+            .where(tables.ReviewRow.submission_id == submission_id)
+            .order_by(tables.ReviewRow.id)
         )
         return list(s.execute(stmt).scalars())
 
@@ -110,10 +110,10 @@ class ReviewMixin(StoreBase):
         layers = workflow.check_draft_content(strength, layers)
         with self._write() as s:
             self._actor(s, actor, doing="create submissions")
-            self._get(s, models.VectorRow, vector_id, "vector")
+            self._get(s, tables.VectorRow, vector_id, "vector")
             strength = self._check_evaluation(s, evaluation_id, vector_id, strength, layers)
             now = datetime.now(UTC)
-            row = models.SubmissionRow(
+            row = tables.SubmissionRow(
                 vector_id=vector_id,
                 strength=float(strength),
                 layers=layers,
@@ -141,11 +141,11 @@ class ReviewMixin(StoreBase):
             return _submission(row)
 
     @staticmethod
-    def _frozen_content(s: Session, row: models.SubmissionRow) -> dict[str, Any]:
+    def _frozen_content(s: Session, row: tables.SubmissionRow) -> dict[str, Any]:
         """What a submission *is*: hashing this at submit time freezes it in the audit trail."""
         # The foreign key guarantees the vector exists, so a missing one is a crash, not a None.
-        vector = s.get_one(models.VectorRow, row.vector_id)
-        evaluation = s.get(models.EvaluationRow, row.evaluation_id) if row.evaluation_id else None
+        vector = s.get_one(tables.VectorRow, row.vector_id)
+        evaluation = s.get(tables.EvaluationRow, row.evaluation_id) if row.evaluation_id else None
         return {
             "submission_id": row.id,
             "vector_id": row.vector_id,
@@ -190,11 +190,11 @@ class ReviewMixin(StoreBase):
             self._check_evaluation(
                 s, row.evaluation_id, row.vector_id, row.strength, list(row.layers)
             )
-            self._check_exportable(s.get_one(models.VectorRow, row.vector_id))
+            self._check_exportable(s.get_one(tables.VectorRow, row.vector_id))
             content = self._frozen_content(s, row)
             content_hash = sha256_json(content)
             details: dict[str, Any] = {"content_hash": content_hash, "content": content}
-            evaluation = s.get_one(models.EvaluationRow, row.evaluation_id)
+            evaluation = s.get_one(tables.EvaluationRow, row.evaluation_id)
             concern = workflow.against_evidence(row.strength, evaluation.results)
             if concern is not None:
                 flag = workflow.AgainstEvidence(concern, reason)
@@ -248,7 +248,7 @@ class ReviewMixin(StoreBase):
             row.status = target
             row.updated_at = datetime.now(UTC)
             s.add(
-                models.ReviewRow(
+                tables.ReviewRow(
                     submission_id=row.id, decision=decision, comment=comment, reviewer=actor
                 )
             )
@@ -260,13 +260,13 @@ class ReviewMixin(StoreBase):
     def _against_evidence(s: Session, submission_id: int) -> workflow.AgainstEvidence | None:
         """The flag its (latest) submit event carries, if the submission went against evidence."""
         event = s.execute(
-            select(models.AuditEventRow)
+            select(tables.AuditEventRow)
             .where(
-                models.AuditEventRow.object_type == "submission",
-                models.AuditEventRow.object_id == str(submission_id),
-                models.AuditEventRow.action == "submission.submit",
+                tables.AuditEventRow.object_type == "submission",
+                tables.AuditEventRow.object_id == str(submission_id),
+                tables.AuditEventRow.action == "submission.submit",
             )
-            .order_by(models.AuditEventRow.seq.desc())
+            .order_by(tables.AuditEventRow.seq.desc())
             .limit(1)
         ).scalar()
         if event is None:
@@ -277,10 +277,10 @@ class ReviewMixin(StoreBase):
         """Whether the submission was sent against its evaluation's evidence, and the reason given
         (from its submit event in the audit trail); None when it was not."""
         with self._read() as s:
-            self._get(s, models.SubmissionRow, submission_id, "submission")
+            self._get(s, tables.SubmissionRow, submission_id, "submission")
             return self._against_evidence(s, submission_id)
 
-    def _frozen_hash(self, s: Session, row: models.SubmissionRow) -> str:
+    def _frozen_hash(self, s: Session, row: tables.SubmissionRow) -> str:
         return sha256_json(self._frozen_content(s, row))
 
     def review(
@@ -313,7 +313,7 @@ class ReviewMixin(StoreBase):
 
     def get_submission(self, submission_id: int) -> records.StoredSubmission:
         with self._read() as s:
-            row = self._get(s, models.SubmissionRow, submission_id, "submission")
+            row = self._get(s, tables.SubmissionRow, submission_id, "submission")
             return _submission(row, self._reviews(s, submission_id))
 
     def list_submissions(
@@ -324,18 +324,18 @@ class ReviewMixin(StoreBase):
                 f"Unknown status {status!r}: choose one of {', '.join(workflow.STATUSES)}."
             )
         with self._read() as s:
-            stmt = select(models.SubmissionRow).order_by(models.SubmissionRow.id)
+            stmt = select(tables.SubmissionRow).order_by(tables.SubmissionRow.id)
             if status is not None:
-                stmt = stmt.where(models.SubmissionRow.status == status)
+                stmt = stmt.where(tables.SubmissionRow.status == status)
             if created_by is not None:
-                stmt = stmt.where(models.SubmissionRow.created_by == created_by)
+                stmt = stmt.where(tables.SubmissionRow.created_by == created_by)
             rows = list(s.execute(stmt).scalars())
-            by_sub: dict[int, list[models.ReviewRow]] = {r.id: [] for r in rows}
+            by_sub: dict[int, list[tables.ReviewRow]] = {r.id: [] for r in rows}
             if rows:
                 reviews = s.execute(
-                    select(models.ReviewRow)
-                    .where(models.ReviewRow.submission_id.in_(list(by_sub)))
-                    .order_by(models.ReviewRow.id)
+                    select(tables.ReviewRow)
+                    .where(tables.ReviewRow.submission_id.in_(list(by_sub)))
+                    .order_by(tables.ReviewRow.id)
                 ).scalars()
                 for rv in reviews:
                     by_sub[rv.submission_id].append(rv)
@@ -344,17 +344,17 @@ class ReviewMixin(StoreBase):
     def check_submission(self, submission_id: int) -> bool:
         """True if a submitted submission still matches the hash frozen in its submit event."""
         with self._read(snapshot=True) as s:
-            row = self._get(s, models.SubmissionRow, submission_id, "submission")
+            row = self._get(s, tables.SubmissionRow, submission_id, "submission")
             if row.content_hash is None:
                 return True  # a draft is not frozen
             event = s.execute(
-                select(models.AuditEventRow)
+                select(tables.AuditEventRow)
                 .where(
-                    models.AuditEventRow.action == "submission.submit",
-                    models.AuditEventRow.object_type == "submission",
-                    models.AuditEventRow.object_id == str(submission_id),
+                    tables.AuditEventRow.action == "submission.submit",
+                    tables.AuditEventRow.object_type == "submission",
+                    tables.AuditEventRow.object_id == str(submission_id),
                 )
-                .order_by(models.AuditEventRow.seq)
+                .order_by(tables.AuditEventRow.seq)
                 .limit(1)
             ).scalar()
             if event is None:

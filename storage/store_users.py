@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
-from . import audit, models, records, signing
+from . import audit, tables, records, signing
 from .errors import AlreadyExistsError, NotFoundError
 from .store_base import StoreBase
 from .users import (
@@ -41,9 +41,9 @@ class UsersMixin(StoreBase):
                 self._actor(
                     s, actor, allow_system=True, roles=frozenset({"admin"}), doing="add users"
                 )
-                if s.execute(select(models.UserRow.id).where(models.UserRow.name == name)).scalar():
+                if s.execute(select(tables.UserRow.id).where(tables.UserRow.name == name)).scalar():
                     raise AlreadyExistsError(f"A user named {name!r} already exists.")
-                row = models.UserRow(name=name, role=role, password_hash=password_hash, active=True)
+                row = tables.UserRow(name=name, role=role, password_hash=password_hash, active=True)
                 s.add(row)
                 s.flush()
                 audit.append(s, actor, "user.create", "user", name, {"role": role})
@@ -57,7 +57,7 @@ class UsersMixin(StoreBase):
             self._actor(
                 s, actor, allow_system=True, roles=frozenset({"admin"}), doing="manage users"
             )
-            row = s.execute(select(models.UserRow).where(models.UserRow.name == name)).scalar()
+            row = s.execute(select(tables.UserRow).where(tables.UserRow.name == name)).scalar()
             if row is None:
                 raise NotFoundError(f"There is no user named {name!r}.")
             if row.active != bool(active):
@@ -68,13 +68,13 @@ class UsersMixin(StoreBase):
 
     def list_users(self) -> list[records.StoredUser]:
         with self._read() as s:
-            rows = s.execute(select(models.UserRow).order_by(models.UserRow.name)).scalars()
+            rows = s.execute(select(tables.UserRow).order_by(tables.UserRow.name)).scalars()
             return [records.StoredUser.from_row(r) for r in rows]
 
     def reset_password(self, name: str, password: str, actor: str) -> records.StoredUser:
         """Set a new password for ``name`` (admins, or the system from the CLI); audited."""
         with self._read() as s:
-            row = s.execute(select(models.UserRow).where(models.UserRow.name == name)).scalar()
+            row = s.execute(select(tables.UserRow).where(tables.UserRow.name == name)).scalar()
             if row is None:
                 raise NotFoundError(f"There is no user named {name!r}.")
             role = row.role  # roles never change, so the policy read here still holds below
@@ -84,7 +84,7 @@ class UsersMixin(StoreBase):
             self._actor(
                 s, actor, allow_system=True, roles=frozenset({"admin"}), doing="reset passwords"
             )
-            row = s.execute(select(models.UserRow).where(models.UserRow.name == name)).scalar_one()
+            row = s.execute(select(tables.UserRow).where(tables.UserRow.name == name)).scalar_one()
             row.password_hash = password_hash
             audit.append(s, actor, "user.password_reset", "user", name, {})
             return records.StoredUser.from_row(row)
@@ -102,7 +102,7 @@ class UsersMixin(StoreBase):
         name = name if isinstance(name, str) else ""
         password = password if isinstance(password, str) else ""
         with self._read() as s:
-            row = s.execute(select(models.UserRow).where(models.UserRow.name == name)).scalar()
+            row = s.execute(select(tables.UserRow).where(tables.UserRow.name == name)).scalar()
             stored = row.password_hash if row is not None else None
             active = bool(row and row.active)
         ok = self._passwords.check(stored, password)  # also runs for unknown names
@@ -113,7 +113,7 @@ class UsersMixin(StoreBase):
         with self._write() as s:
             if ok and active:
                 row = s.execute(
-                    select(models.UserRow).where(models.UserRow.name == name)
+                    select(tables.UserRow).where(tables.UserRow.name == name)
                 ).scalar_one()
                 if new_hash is not None:
                     row.password_hash = new_hash

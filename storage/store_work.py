@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import audit, models, records
+from . import audit, tables, records
 from .errors import ValidationError
 from .json_values import json_dict, sha256_json
 from .store_base import StoreBase
@@ -46,7 +46,7 @@ class WorkMixin(StoreBase):
         file_sha, _ = self.files.save(data, suffix if len(suffix) <= 17 else "")
         with self._write() as s:
             self._actor(s, actor, doing="upload example sets")
-            row = models.ExampleSetRow(
+            row = tables.ExampleSetRow(
                 name=name.strip(),
                 filename=filename,
                 content_hash=content_hash,
@@ -75,7 +75,7 @@ class WorkMixin(StoreBase):
     def list_example_sets(self) -> list[records.StoredExampleSet]:
         with self._read() as s:
             rows = s.execute(
-                select(models.ExampleSetRow).order_by(models.ExampleSetRow.id)
+                select(tables.ExampleSetRow).order_by(tables.ExampleSetRow.id)
             ).scalars()
             return [records.StoredExampleSet.from_row(r) for r in rows]
 
@@ -95,8 +95,8 @@ class WorkMixin(StoreBase):
         with self._write() as s:
             self._actor(s, actor, doing="add vectors")
             if example_set_id is not None:
-                self._get(s, models.ExampleSetRow, example_set_id, "example set")
-            row = models.VectorRow(
+                self._get(s, tables.ExampleSetRow, example_set_id, "example set")
+            row = tables.VectorRow(
                 content_hash=digest,
                 file_suffix=suffix.lower(),
                 lineage=lineage,
@@ -117,14 +117,14 @@ class WorkMixin(StoreBase):
     def get_vector(self, vector_id: int) -> records.StoredVector:
         with self._read() as s:
             return records.StoredVector.from_row(
-                self._get(s, models.VectorRow, vector_id, "vector")
+                self._get(s, tables.VectorRow, vector_id, "vector")
             )
 
     def list_vectors(self, created_by: str | None = None) -> list[records.StoredVector]:
         """Every vector (only ``created_by``'s when given), newest first."""
-        stmt = select(models.VectorRow).order_by(models.VectorRow.id.desc())
+        stmt = select(tables.VectorRow).order_by(tables.VectorRow.id.desc())
         if created_by is not None:
-            stmt = stmt.where(models.VectorRow.created_by == created_by)
+            stmt = stmt.where(tables.VectorRow.created_by == created_by)
         with self._read() as s:
             return [records.StoredVector.from_row(r) for r in s.execute(stmt).scalars()]
 
@@ -143,8 +143,8 @@ class WorkMixin(StoreBase):
         results_hash = sha256_json({"config": config, "results": results})
         with self._write() as s:
             self._actor(s, actor, doing="record evaluations")
-            self._get(s, models.VectorRow, vector_id, "vector")
-            row = models.EvaluationRow(
+            self._get(s, tables.VectorRow, vector_id, "vector")
+            row = tables.EvaluationRow(
                 vector_id=vector_id,
                 config=config,
                 results=results,
@@ -166,13 +166,13 @@ class WorkMixin(StoreBase):
     def get_evaluation(self, evaluation_id: int) -> records.StoredEvaluation:
         with self._read() as s:
             return records.StoredEvaluation.from_row(
-                self._get(s, models.EvaluationRow, evaluation_id, "evaluation")
+                self._get(s, tables.EvaluationRow, evaluation_id, "evaluation")
             )
 
     def list_evaluations(self, created_by: str | None = None) -> list[records.StoredEvaluation]:
         """Every evaluation (only ``created_by``'s when given), newest first."""
-        stmt = select(models.EvaluationRow).order_by(models.EvaluationRow.id.desc())
+        stmt = select(tables.EvaluationRow).order_by(tables.EvaluationRow.id.desc())
         if created_by is not None:
-            stmt = stmt.where(models.EvaluationRow.created_by == created_by)
+            stmt = stmt.where(tables.EvaluationRow.created_by == created_by)
         with self._read() as s:
             return [records.StoredEvaluation.from_row(r) for r in s.execute(stmt).scalars()]

@@ -22,8 +22,8 @@ import pandas as pd
 from dashboard import views
 from dashboard.common import KNOWN_ERRORS, UserError, need_user
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
-from dashboard.tabs.events import guarded, identify
+from dashboard.browser_state import BrowserSession
+from dashboard.events import guarded, identify
 from storage import StoredUser
 from storage.workflow import ROLES
 

@@ -17,8 +17,8 @@ import pandas as pd
 from dashboard import views
 from dashboard.common import UserError, export_folder, need_user
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
-from dashboard.tabs.events import download_markdown, guarded, offer_file
+from dashboard.browser_state import BrowserSession
+from dashboard.events import download_markdown, guarded, offer_file
 from storage import SigningKeyError
 from storage.export import FORMATS
 from storage.workflow import may_review

@@ -24,8 +24,8 @@ from dashboard.common import (
     quiet,
 )
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
-from dashboard.tabs.events import guarded, guarded_steps, progress_bar
+from dashboard.browser_state import BrowserSession
+from dashboard.events import guarded, guarded_steps, progress_bar
 from dashboard.web.uploads import take_upload, uploaded_file
 from steering.build import METHODS, LayerRecommendation, build_vector
 from steering.engine.models import fingerprint

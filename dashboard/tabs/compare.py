@@ -24,9 +24,9 @@ from dashboard.common import (
     sha256_text,
 )
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
-from dashboard.tabs.events import guarded, guarded_steps, progress_bar
-from dashboard.tabs.evidence import create_evidence
+from dashboard.browser_state import BrowserSession
+from dashboard.events import guarded, guarded_steps, progress_bar
+from dashboard.evidence import create_evidence
 from steering.data.examples import Example
 from steering.engine.generate import Answer, side_by_side_answers
 from steering.evaluation.answers import expected_form, extract_answer, is_correct

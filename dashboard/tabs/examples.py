@@ -14,8 +14,8 @@ import pandas as pd
 from dashboard import earlier, views
 from dashboard.common import SPLIT_SEED, UserError, export_folder, need_user
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
-from dashboard.tabs.events import download_markdown, guarded, offer_file
+from dashboard.browser_state import BrowserSession
+from dashboard.events import download_markdown, guarded, offer_file
 from dashboard.web.uploads import take_upload, uploaded_file
 from steering.data.examples import (
     ExampleSet,

@@ -8,8 +8,8 @@ import pandas as pd
 from dashboard import views
 from dashboard.common import Progress, need_user, quiet
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
-from dashboard.tabs.events import guarded, progress_bar
+from dashboard.browser_state import BrowserSession
+from dashboard.events import guarded, progress_bar
 from steering.engine import bundled
 from steering.engine.bundled import BundledModel
 from steering.engine.models import describe

@@ -16,9 +16,9 @@ import plotly.graph_objects as go
 from dashboard import views
 from dashboard.common import UserError, need_user, submission_choices
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
-from dashboard.tabs.events import guarded
-from dashboard.tabs.evidence import create_evidence
+from dashboard.browser_state import BrowserSession
+from dashboard.events import guarded
+from dashboard.evidence import create_evidence
 from steering.evaluation.results import EvaluationReport
 from storage import StoredSubmission
 from storage.workflow import ACTIONS, DRAFT, STATUSES, TRANSITIONS, available_actions, refusal

@@ -18,9 +18,9 @@ import gradio as gr
 from dashboard import earlier
 from dashboard.common import KNOWN_ERRORS, submission_choices
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
+from dashboard.browser_state import BrowserSession
 from dashboard.tabs.downloads import DownloadsTab
-from dashboard.tabs.events import identify, problem
+from dashboard.events import identify, problem
 from dashboard.tabs.review import ReviewTab
 from storage.workflow import APPROVED, SUBMITTED
 

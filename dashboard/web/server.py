@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
-from .api import ApiDispatch, api_for
+from dashboard.api.service import ApiDispatch, api_for
 from .cache import prepare_file_cache
 from .download_links import serve_download
 from .downloads import DownloadOffers

@@ -12,7 +12,7 @@ it exists (streaming) with its log-probability. Greedy rows (temperature 0) take
 log-probabilities do not depend on its batch neighbours beyond float rounding: left padding is
 masked out of attention and the position ids count real tokens only.
 
-No web, no store here: the API (``dashboard/web/api.py``) turns tickets into HTTP answers.
+No web, no store here: the API (``dashboard/api/service.py``) turns tickets into HTTP answers.
 """
 
 from __future__ import annotations

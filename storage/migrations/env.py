@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from storage.models import Base
+from storage.tables import Base
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -6,7 +6,7 @@ import csv
 import io
 
 from dashboard.context import AppContext
-from dashboard.session import BrowserSession
+from dashboard.browser_state import BrowserSession
 from dashboard.tabs import build, compare, examples, review
 from steering.evaluation.results import (
     EvaluationReport,
@@ -48,7 +48,7 @@ def rows(n: int = 12, *, negatives: bool = True) -> list[dict[str, str]]:
 def login(ctx: AppContext, name: str, password: str = PASSWORD) -> BrowserSession:
     """The session a handler sees after /login: identity as the store has it (argon2 checked).
 
-    In the app, :func:`dashboard.tabs.events.identify` fills these fields from the request on
+    In the app, :func:`dashboard.events.identify` fills these fields from the request on
     every event; tests of the plain actions build the same value directly.
     """
     user = ctx.store.check_login(name, password)

@@ -6,9 +6,9 @@ import gradio as gr
 import pytest
 
 from dashboard.common import UserError
-from dashboard.session import BrowserSession
+from dashboard.browser_state import BrowserSession
 from dashboard.tabs import admin
-from dashboard.tabs.events import problem
+from dashboard.events import problem
 from dashboard.ui import build_ui
 from storage import ValidationError
 from tests.app.support import PASSWORD, login

@@ -7,8 +7,9 @@ import pytest
 
 import app as app_main
 from dashboard.common import UserError
-from dashboard.session import BrowserSession
-from dashboard.tabs import events, examples
+from dashboard.browser_state import BrowserSession
+from dashboard import events
+from dashboard.tabs import examples
 from dashboard.web import NotSignedInError, SignedInUser
 from storage import Store
 

@@ -15,7 +15,7 @@ class BrowserSession:
     """Who is signed in and what they have made so far in this browser session.
 
     ``user`` and ``role`` are copied from the authenticated request at the start of every event
-    (:func:`dashboard.tabs.events.guarded`), never trusted from the state itself; ``owner`` is the
+    (:func:`dashboard.events.guarded`), never trusted from the state itself; ``owner`` is the
     sign-in session the work belongs to, so a state reached from another sign-in starts empty.
 
     Named apart from SQLAlchemy's ``Session`` (a database unit of work): this one lives in the

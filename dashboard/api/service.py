@@ -45,7 +45,7 @@ from storage import (
 )
 from storage.api_keys import UNSTEERED
 
-from .api_protocol import (
+from .protocol import (
     DONE_EVENT,
     ApiError,
     ChatRequest,
@@ -55,8 +55,8 @@ from .api_protocol import (
     new_id,
     parse_chat,
 )
-from .api_rate import RateLimiter
-from .errors import SettingsError
+from .rate import RateLimiter
+from dashboard.web.errors import SettingsError
 
 PREFIX = "/v1"
 MAX_BODY_BYTES = 1024 * 1024

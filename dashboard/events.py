@@ -11,7 +11,7 @@ import gradio as gr
 from gradio.context import LocalContext
 
 from dashboard.common import KNOWN_ERRORS, Progress
-from dashboard.session import BrowserSession
+from dashboard.browser_state import BrowserSession
 from dashboard.web import current_user
 from dashboard.web.download_links import offer
 
