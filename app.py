@@ -1,50 +1,104 @@
 """Start the control-vector lab dashboard: ``python app.py [--host H] [--port P] [--db URL]``.
 
 Options fall back to environment variables (``STEERING_HOST``, ``STEERING_PORT``, ``DATABASE_URL``,
-``STEERING_DATA_DIR``, ``STEERING_MODEL``). The UI lives in the ``dashboard`` package; this file
-only parses options, opens the store, sets up demo accounts on a first local run, and serves
-the dashboard behind the sign-in page (:mod:`dashboard.web`).
+``STEERING_DATA_DIR``, ``STEERING_MODEL``). Every package's settings are read first
+(:func:`read_settings`): each bad variable is printed as one ``error:`` line and the process exits
+with status 2 before the store opens or a model loads. The UI lives in the ``dashboard`` package;
+this file only parses options, opens the store, sets up demo accounts on a first local run, and
+serves the dashboard behind the sign-in page (:mod:`dashboard.web`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dashboard.api.settings import ApiSettings
+from dashboard.api.settings import settings as api_settings
+from dashboard.web.errors import SettingsError as WebSettingsError
+from dashboard.web.settings import WebSettings
+from dashboard.web.settings import settings as web_settings
+from steering.settings import SettingsError as EngineSettingsError
+from steering.settings import SteeringSettings
+from steering.settings import settings as engine_settings
+from storage.settings import StorageSettings
+from storage.settings import settings as storage_settings
+
+if TYPE_CHECKING:
+    from storage import Store
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEMO_USERS = (("demo-builder", "builder"), ("demo-reviewer", "reviewer"))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    env = os.environ.get
+@dataclass(frozen=True)
+class AppSettings:
+    """Every package's settings, read from the environment before anything else happens."""
+
+    engine: SteeringSettings
+    storage: StorageSettings
+    web: WebSettings
+    api: ApiSettings
+
+
+def read_settings() -> tuple[AppSettings | None, list[str]]:
+    """All settings, or None and every problem (one line each) when a variable is bad."""
+    problems: list[str] = []
+    try:
+        engine = engine_settings()
+    except EngineSettingsError as error:
+        problems.extend(error.problems)
+        engine = SteeringSettings()  # stands in so that the API's own variables are still checked
+    try:
+        web = web_settings()
+    except WebSettingsError as error:
+        problems.extend(error.problems)
+        web = WebSettings()
+    try:
+        api = api_settings(engine=engine)
+    except WebSettingsError as error:
+        problems.extend(error.problems)
+        api = ApiSettings()
+    if problems:
+        return None, problems
+    return AppSettings(engine=engine, storage=storage_settings(), web=web, api=api), []
+
+
+def build_parser(
+    web: WebSettings | None = None, stored: StorageSettings | None = None
+) -> argparse.ArgumentParser:
+    """The options; their defaults come from the settings (by default this process's)."""
+    web = web or web_settings()
+    stored = stored or storage_settings()
     parser = argparse.ArgumentParser(description="The control-vector lab dashboard.")
     parser.add_argument(
         "--host",
-        default=env("STEERING_HOST", "127.0.0.1"),
+        default=web.host,
         help="address to listen on (default: $STEERING_HOST, else 127.0.0.1)",
     )
     parser.add_argument(
         "--port",
         type=int,
-        default=int(env("STEERING_PORT", "7860")),
+        default=web.port,
         help="port (default: $STEERING_PORT, else 7860)",
     )
     parser.add_argument(
         "--db",
-        default=env("DATABASE_URL"),
+        default=stored.database_url,
         help="database URL (default: $DATABASE_URL, else SQLite in the data folder)",
     )
     parser.add_argument(
         "--data-dir",
-        default=env("STEERING_DATA_DIR"),
+        default=stored.data_dir,
         help="data folder (default: $STEERING_DATA_DIR, else ./data)",
     )
     parser.add_argument(
         "--model",
-        default=env("STEERING_MODEL", "default"),
+        default=web.model,
         help="model preselected and used (default: $STEERING_MODEL, else the bundled model)",
     )
     parser.add_argument(
@@ -56,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def ensure_users(store, host: str) -> list[tuple[str, str, str]] | None:
+def ensure_users(store: Store, host: str) -> list[tuple[str, str, str]] | None:
     """Demo accounts on a first local run: ``[(name, role, password)]``; None if users exist.
 
     Raises SystemExit with instructions when there are no users and the address is not local:
@@ -71,7 +125,7 @@ def ensure_users(store, host: str) -> list[tuple[str, str, str]] | None:
             "  python -m storage add-user NAME --role builder\n"
             "  python -m storage add-user NAME --role reviewer"
         )
-    created = []
+    created: list[tuple[str, str, str]] = []
     for name, role in DEMO_USERS:
         password = secrets.token_urlsafe(12)
         store.add_user(name, role, password)
@@ -80,7 +134,12 @@ def ensure_users(store, host: str) -> list[tuple[str, str, str]] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    found, problems = read_settings()
+    if found is None:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    args = build_parser(found.web, found.storage).parse_args(argv)
 
     from storage import StorageError, Store
 
@@ -98,15 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dashboard.context import AppContext
     from dashboard.ui import build_ui, css
     from dashboard.web.cache import prepare_file_cache
-    from dashboard.web.errors import WebError
     from dashboard.web.server import create_server
-    from dashboard.web.settings import WebSettings
 
-    try:
-        settings = WebSettings.from_env()
-    except WebError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     # Before the Blocks is built: its components read the cache folder when created.
     prepare_file_cache(store.data_dir)
     ctx = AppContext(store=store, default_model=args.model)
@@ -121,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else ""
     )
     server = create_server(
-        ctx, blocks, data_dir=store.data_dir, settings=settings, css=css(), login_note=note
+        ctx, blocks, data_dir=store.data_dir, settings=found.web, css=css(), login_note=note
     )
     print(f"Dashboard on http://{args.host}:{args.port} (sign in at /login)", flush=True)
     import uvicorn

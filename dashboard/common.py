@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dashboard import views
-from dashboard.context import AppContext
 from dashboard.browser_state import BrowserSession
+from dashboard.context import AppContext
+from dashboard.views.review import submission_label
 from dashboard.web.errors import WebError
 from steering.engine.models import LoadedModel
 from steering.errors import SteeringError
@@ -65,7 +65,7 @@ def export_folder(ctx: AppContext, user: str) -> Path:
 def submission_choices(ctx: AppContext, status: str | None = None) -> list[tuple[str, int]]:
     """``(label, id)`` pairs for a dropdown of submissions, newest first."""
     subs = ctx.store.list_submissions(status=status or None)
-    return [(views.submission_label(s), s.id) for s in reversed(subs)]
+    return [(submission_label(s), s.id) for s in reversed(subs)]
 
 
 # ------------------------------------------------------------------ one heavy job per user

@@ -27,7 +27,9 @@ class AppContext:
     batchers: dict[str, MicroBatcher] = field(default_factory=dict, repr=False)
     _batcher_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def model(self, spec: str | None = None, on_load: Callable[[], None] | None = None):
+    def model(
+        self, spec: str | None = None, on_load: Callable[[], None] | None = None
+    ) -> LoadedModel:
         """The model for ``spec``, loading it on first use; concurrent callers wait for one load."""
         spec = (spec or self.default_model).strip() or self.default_model
         cached = self.models.get(spec)
@@ -54,6 +56,10 @@ class AppContext:
         thread = threading.Thread(target=run, name="preload-model", daemon=True)
         thread.start()
         return thread
+
+    def loaded_models(self) -> list[LoadedModel]:
+        """The models loaded so far (a snapshot: a load may finish while a request runs)."""
+        return list(dict(self.models).values())
 
     def is_loaded(self, spec: str | None = None) -> bool:
         return (spec or self.default_model) in self.models

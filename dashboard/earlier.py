@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dashboard.browser_state import BrowserSession
 from dashboard.common import SPLIT_SEED, UserError, need_user
 from dashboard.context import AppContext
-from dashboard.browser_state import BrowserSession
 from steering.data.examples import ExampleSet, load_examples, split_examples
 from steering.evaluation.results import EvaluationReport
 from steering.layers import layers_text

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dashboard.common import Progress
@@ -178,7 +178,7 @@ def phased_progress(
     report: Progress,
     expected: Estimate,
     bounds: Sequence[tuple[str, int]],
-    clock=time.monotonic,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Progress:
     """A progress callback naming the running phase and the time left.
 

@@ -10,8 +10,8 @@ from typing import Any
 import gradio as gr
 from gradio.context import LocalContext
 
-from dashboard.common import KNOWN_ERRORS, Progress
 from dashboard.browser_state import BrowserSession
+from dashboard.common import KNOWN_ERRORS, Progress
 from dashboard.web import current_user
 from dashboard.web.download_links import offer
 

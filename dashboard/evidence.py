@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from dashboard import views
+from dashboard.views.common import md
+from dashboard.views.compare import RESULT_LABELS, SIDE_COLUMNS, EvaluationView
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,9 @@ class Evidence:
     table: gr.Dataframe
     effects: gr.Dataframe
 
-    def show(self, view: views.EvaluationView) -> dict:
+    def show(self, view: EvaluationView) -> dict:
         """Component values that display ``view``."""
-        verdict = f"\n\n{views.md(view.verdict)}" if view.verdict else ""
+        verdict = f"\n\n{md(view.verdict)}" if view.verdict else ""
         return {
             self.headline: view.headline + verdict,
             self.chart: view.figure,
@@ -78,13 +79,13 @@ def create_evidence(prefix: str, table_label: str) -> Evidence:
         technical = gr.Markdown(elem_id=f"{prefix}-diagnostics")
         table = gr.Dataframe(
             label=table_label,
-            headers=views.RESULT_LABELS,
+            headers=RESULT_LABELS,
             interactive=False,
             elem_id=f"{prefix}-table",
         )
         effects = gr.Dataframe(
             label="Side effects per strength",
-            headers=views.SIDE_COLUMNS,
+            headers=SIDE_COLUMNS,
             interactive=False,
             wrap=True,
             elem_id=f"{prefix}-effects",

@@ -11,7 +11,15 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from dashboard import views
+from dashboard.views.audit import checkpoint_rows
+from dashboard.views.common import vector_origin
+from dashboard.views.compare import evaluation_view
+from dashboard.views.review import (
+    HISTORY_COLUMNS,
+    against_evidence_markdown,
+    history_rows,
+    lineage_markdown,
+)
 from steering.evaluation.results import EvaluationReport
 from steering.layers import layers_text
 from storage import (
@@ -63,7 +71,7 @@ def checkpoint_html(checkpoint: Checkpoint | None) -> str:
             "<h2>Audit checkpoint</h2>",
             "<p>Keep a copy of this report somewhere else: this signed checkpoint of the audit "
             "trail lets anyone detect a later rewrite of the trail.</p>",
-            _table(views.checkpoint_rows(checkpoint), ["", ""]),
+            _table(checkpoint_rows(checkpoint), ["", ""]),
             "<p><small>To check the lab against it, save this line as a file and run "
             "<code>python -m storage verify --checkpoints FILE</code>:</small></p>",
             f"<pre>{_e(checkpoint.to_line())}</pre>",
@@ -108,7 +116,8 @@ def _setting(key: str, value: Any) -> str:
 
 
 def _markdown(text: str) -> str:
-    """The views' Markdown as HTML; raw HTML stays text (user text was escaped by ``views.md``)."""
+    """The views' Markdown as HTML; raw HTML stays text (user text was escaped by
+    :func:`dashboard.views.common.md`)."""
     return _MARKDOWN.render(text)
 
 
@@ -135,14 +144,14 @@ def evaluation_report_html(
     """
     report = EvaluationReport.from_dict(evaluation.results)
     lineage = vector.lineage
-    view = views.evaluation_view(
+    view = evaluation_view(
         report, submitted=submission.strength, config=evaluation.config, lineage=lineage
     )
     if against_evidence is None:
         concern = workflow.against_evidence(submission.strength, evaluation.results)
         if concern is not None:
             against_evidence = AgainstEvidence(concern, None)
-    warning = views.against_evidence_markdown(against_evidence)
+    warning = against_evidence_markdown(against_evidence)
     if against_evidence is not None and against_evidence.reason is None:
         warning = warning.replace(
             "(no reason was given)", "see the submit event in the audit trail"
@@ -151,13 +160,13 @@ def evaluation_report_html(
         full_html=False, include_plotlyjs=True, config={"displaylogo": False}
     )
     table, side = view.table, view.side_effects
-    words, hashes = views.lineage_markdown(lineage, submission.layers)
+    words, hashes = lineage_markdown(lineage, submission.layers)
     settings = [
         [label, _setting(key, evaluation.config[key])]
         for key, label in _SETTINGS
         if key in evaluation.config
     ]
-    reviews = views.history_rows(submission.reviews)
+    reviews = history_rows(submission.reviews)
     verdict = f"<p>{_e(view.verdict)}</p>" if view.verdict else ""
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -177,10 +186,10 @@ def evaluation_report_html(
         "<h2>Side effects on everyday prompts</h2>",
         f"<div id='side-effects'>{_markdown(view.effects)}</div>",
         "<h2>Where the vector came from</h2>",
-        f"<p>Where the vector came from: {_e(views.vector_origin(lineage))}</p>",
+        f"<p>Where the vector came from: {_e(vector_origin(lineage))}</p>",
         _markdown(words),
         "<h2>Reviews</h2>",
-        _table(reviews, views.HISTORY_COLUMNS) if reviews else "<p>No reviews yet.</p>",
+        _table(reviews, HISTORY_COLUMNS) if reviews else "<p>No reviews yet.</p>",
         "<details id='technical'><summary><b>Technical details</b></summary>",
         "<h3>The paper's diagnostics</h3>",
         _markdown(view.technical),

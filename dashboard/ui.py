@@ -12,8 +12,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from dashboard.context import AppContext
 from dashboard.browser_state import BrowserSession
+from dashboard.context import AppContext
 from dashboard.tabs import (
     admin,
     audit,

@@ -21,9 +21,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from . import audit, tables, workflow
@@ -34,7 +34,7 @@ from .errors import (
     StorageError,
     ValidationError,
 )
-from .records import derive_record
+from .records import RowRecord
 
 KEY_PREFIX = "cvl-"
 STEERING = "steering"  # on unless an admin switches it off
@@ -43,12 +43,22 @@ SWITCH_DEFAULTS = {STEERING: True, SAMPLING: False}
 UNSTEERED = 0  # the submission id under which unsteered requests are counted
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
-StoredApiKey = derive_record(
-    tables.ApiKeyRow,
-    "StoredApiKey",
-    hide=frozenset({"key_hash"}),
-    doc="An API key's label, limits and state (its hash never leaves the store).",
-)
+
+@dataclass(frozen=True)
+class StoredApiKey(RowRecord):
+    """An API key's label, limits and state (its hash never leaves the store)."""
+
+    TABLE = tables.ApiKeyRow
+    HIDE = frozenset({"key_hash"})
+
+    id: int
+    name: str
+    prefix: str
+    submissions: tuple[int, ...] | None
+    active: bool
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 class SteeringOffError(StorageError):
@@ -262,7 +272,8 @@ def count_use(s: Session, key_id: int, submission_id: int, moment: datetime) -> 
     hour = hour_of(moment)
     U = tables.ApiUsageRow
     where = (U.key_id == key_id, U.submission_id == submission_id, U.hour == hour)
-    changed = s.execute(update(U).where(*where).values(count=U.count + 1)).rowcount
+    result = s.execute(update(U).where(*where).values(count=U.count + 1))
+    changed = cast(CursorResult[Any], result).rowcount
     if not changed:
         s.add(U(key_id=key_id, submission_id=submission_id, hour=hour, count=1))
         s.flush()

@@ -20,16 +20,16 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from .canonical import canonical_json, format_ts
 from .errors import ValidationError
-from .tables import AuditChainHeadRow, AuditEventRow
 from .records import VerifyResult
 from .signing import Signer
+from .tables import AuditChainHeadRow, AuditEventRow, Base
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -40,6 +40,8 @@ _MAX_RENUMBER_SHIFT = 1000
 _HEAD_KEY = "storage.audit.locked_head"
 _SIGNER_KEY = "storage.audit.signer"
 APPENDED_KEY = "storage.audit.appended"
+
+_Row = TypeVar("_Row", bound=Base)
 
 
 def event_body(
@@ -155,6 +157,31 @@ def append(
     head.last_hash = digest
     session.flush()
     return event
+
+
+def add_with_event(
+    session: Session,
+    row: _Row,
+    actor: str,
+    action: str,
+    object_type: str,
+    details: dict[str, Any],
+    *,
+    object_id: str | int | None = None,
+) -> _Row:
+    """Add ``row`` and append its audit event, together, in the caller's transaction.
+
+    The event names ``object_id``, by default the row's own primary key (assigned by the flush
+    before the event is written). Returns the row.
+    """
+    session.add(row)
+    session.flush()
+    if object_id is None:
+        identity = inspect(row).identity
+        assert identity is not None  # flushed above, so the row has its key
+        object_id = identity[0]
+    append(session, actor, action, object_type, object_id, details)
+    return row
 
 
 def row_hash(event: AuditEventRow, seq: int | None = None) -> str:

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from . import audit
 from .errors import StorageError
 from .integrity import CHAIN_ACCEPTED_BROKEN, CHAIN_SIGNED
-from .tables import AuditEventRow
 from .signing import Signer
+from .tables import AuditEventRow
 
 
 class ChainBrokenError(StorageError):

@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from .canonical import canonical_json, format_ts
+from .settings import settings
 from .signing import Keyring, Signer
 
-CHECKPOINT_FILE_ENV = "STEERING_CHECKPOINT_FILE"
 DEFAULT_CHECKPOINT_NAME = "checkpoints.jsonl"
 # Besides every approve / reject / revoke, a checkpoint whenever the chain passes a multiple of this.
 CHECKPOINT_EVERY = 100
 
 
 def checkpoint_path(data_dir: Path) -> Path:
-    named = os.environ.get(CHECKPOINT_FILE_ENV)
+    named = settings().checkpoint_file
     return Path(named).expanduser().resolve() if named else data_dir / DEFAULT_CHECKPOINT_NAME
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 from collections.abc import Callable, Sequence
 
 from .errors import StorageError
 from .migrate import current_revision
+from .settings import settings
 from .store import Store
 from .users import SYSTEM_ACTOR
 from .workflow import ROLES
@@ -140,7 +140,7 @@ def _api_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_password() -> str:
-    from_env = os.environ.get("STEERING_PASSWORD")
+    from_env = settings().password
     if from_env:
         return from_env
     if not sys.stdin.isatty():
@@ -318,6 +318,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The environment first, like app.py and python -m steering. Every storage variable is free
+    # text (nothing can be reported yet); a bad path or URL is reported when the store opens it.
+    settings()
     args = build_parser().parse_args(argv)
     try:
         return run(args)

@@ -14,7 +14,6 @@ the connection so that the rest of the package can assume:
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from .errors import DatabaseUnavailableError
+from .settings import settings
 
 DEFAULT_DB_FILENAME = "lab.db"
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -37,7 +37,7 @@ _BEGIN_OPTION = "storage_sqlite_begin"
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     """The data folder: explicit argument, else ``STEERING_DATA_DIR``, else ``./data``."""
     if data_dir is None:
-        data_dir = os.environ.get("STEERING_DATA_DIR") or "data"
+        data_dir = settings().data_dir or "data"
     return Path(data_dir).expanduser().resolve()
 
 
@@ -47,7 +47,7 @@ def resolve_url(url: str | None, data_dir: Path) -> str:
     Plain ``postgresql://`` / ``postgres://`` URLs are pointed at psycopg 3, the only
     PostgreSQL driver this project installs.
     """
-    url = url or os.environ.get("DATABASE_URL") or None
+    url = url or settings().database_url
     if url is None:
         return f"sqlite:///{data_dir / DEFAULT_DB_FILENAME}"
     for prefix in ("postgresql://", "postgres://"):

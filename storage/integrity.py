@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit, checkpoints
-from .tables import AuditChainHeadRow, AuditEventRow
 from .records import VerifyResult
 from .signing import Keyring, SigningKeyError
+from .tables import AuditChainHeadRow, AuditEventRow
 
 # Audit actions written by the migration that signs an older plain chain (chain_signing.py).
 CHAIN_SIGNED = "chain.signed"
@@ -44,11 +44,10 @@ def _details(session: Session, action: str) -> tuple[int, dict] | None:
 
 def _check_key_matches(session: Session, keyring: Keyring, where: str) -> None:
     """Exit-2 case: the public key given cannot be the one that signed this chain at all."""
-    used = set(
-        session.execute(
-            select(AuditEventRow.key_id).where(AuditEventRow.key_id.is_not(None)).distinct()
-        ).scalars()
-    )
+    named = session.execute(
+        select(AuditEventRow.key_id).where(AuditEventRow.key_id.is_not(None)).distinct()
+    ).scalars()
+    used = {key_id for key_id in named if key_id is not None}
     if used and not used & keyring.key_ids():
         raise SigningKeyError(
             f"The public key in {where} did not sign this audit trail: its events name key "
@@ -177,7 +176,7 @@ def verify(session: Session, keyring: Keyring | None, log: Path | None, where: s
     signed = _details(session, CHAIN_SIGNED)
     migration_head = int(signed[1].get("head_seq", 0)) if signed else 0
     accepted = _details(session, CHAIN_ACCEPTED_BROKEN)
-    lenient_until, mismatch = 0, frozenset()
+    lenient_until, mismatch = 0, frozenset[int]()
     if not plain.ok and accepted is not None:
         accepted_seq = accepted[1].get("first_broken_seq")
         if plain.first_broken_seq is not None and plain.first_broken_seq == accepted_seq:

@@ -2,9 +2,9 @@
 
 Public methods never hand out live ORM objects: a caller (a Gradio handler, a CLI) holds these
 after the session is gone, so there are no detached-instance surprises and nobody can change a
-row by mutating an attribute. Each record type is *generated* from its table's mapped columns
-(same names, order and types), so adding a column to a table adds it to the record; only the
-exceptions are written here: what must never leave the store (the password hash), columns stored
+row by mutating an attribute. Each record type lists its table's mapped columns (same names and
+types; a test checks they match) and is filled by one generic conversion; only the exceptions are
+said per record: what must never leave the store (the password hash), columns stored
 in an encoded form (an audit event's text timestamp and JSON details), and what a caller gets
 alongside a row (a submission's reviews). JSON columns are copied, lists become tuples.
 """
@@ -14,10 +14,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Self
 
 from sqlalchemy import JSON, inspect
 
@@ -33,93 +33,157 @@ def _copy_json(value: Any) -> Any:
     return tuple(copy.deepcopy(value)) if isinstance(value, list) else copy.deepcopy(value)
 
 
-def derive_record(
-    model: type[tables.Base],
-    name: str,
-    *,
-    hide: frozenset[str] = frozenset(),
-    decode: dict[str, tuple[Any, _Convert]] | None = None,
-    extra: Sequence[tuple[str, Any, Any]] = (),
-    doc: str = "",
-) -> type:
-    """A frozen dataclass with ``model``'s mapped columns, built by one generic conversion.
-
-    ``hide``: columns left out. ``decode``: column -> (record type, function of the stored
-    value). ``extra``: (name, type, default) fields after the columns, given to ``from_row``.
-    The class gets ``from_row(row, **extra)``.
-    """
-    decode = decode or {}
-    hints = get_type_hints(model)
-    fields: list[tuple[str, Any]] = []
-    converters: dict[str, _Convert | None] = {}
-    for attr in inspect(model).column_attrs:
-        key = attr.key
-        if key in hide:
+def _converters(
+    table: type[tables.Base], hide: frozenset[str], decode: dict[str, _Convert]
+) -> dict[str, _Convert | None]:
+    """Column -> conversion (None: as stored) for every mapped column of ``table`` not hidden."""
+    out: dict[str, _Convert | None] = {}
+    for attr in inspect(table).column_attrs:
+        if attr.key in hide:
             continue
-        if key in decode:
-            kind, convert = decode[key]
+        if attr.key in decode:
+            out[attr.key] = decode[attr.key]
+        elif isinstance(attr.columns[0].type, JSON):
+            out[attr.key] = _copy_json
         else:
-            (kind,) = get_args(hints[key])  # Mapped[X] -> X
-            convert = None
-            if isinstance(attr.columns[0].type, JSON):
-                convert = _copy_json
-                if get_origin(kind) is list:
-                    kind = tuple[(*get_args(kind), ...)]
-        fields.append((key, kind))
-        converters[key] = convert
+            out[attr.key] = None
+    return out
 
-    def from_row(cls: type, row: tables.Base, **more: Any) -> Any:
-        values = {}
-        for key, convert in converters.items():
-            value = getattr(row, key)
-            values[key] = value if convert is None else convert(value)
+
+class RowRecord:
+    """The one generic conversion from a row: each record names its table, what it hides and
+    what it decodes; every other mapped column is copied under the same name.
+
+    The fields are written out (so type checkers and readers see them); a test checks that they
+    are exactly the table's columns, so a new column cannot be forgotten.
+    """
+
+    TABLE: ClassVar[type[tables.Base]]
+    HIDE: ClassVar[frozenset[str]] = frozenset()
+    DECODE: ClassVar[dict[str, _Convert]] = {}
+
+    @classmethod
+    def from_row(cls, row: tables.Base, **more: Any) -> Self:
+        values = {
+            key: getattr(row, key) if convert is None else convert(getattr(row, key))
+            for key, convert in _converters(cls.TABLE, cls.HIDE, cls.DECODE).items()
+        }
         return cls(**values, **more)
 
-    record = dataclasses.make_dataclass(
-        name,
-        [*fields, *((n, t, dataclasses.field(default=d)) for n, t, d in extra)],
-        frozen=True,
-        namespace={"from_row": classmethod(from_row), "__doc__": doc or None},
-    )
-    record.__module__ = __name__  # so the class pickles and reprs as storage.records.<name>
-    return record
+
+@dataclasses.dataclass(frozen=True)
+class StoredUser(RowRecord):
+    """A user account (the password hash never leaves the store)."""
+
+    TABLE = tables.UserRow
+    HIDE = frozenset({"password_hash"})
+
+    id: int
+    name: str
+    role: str
+    active: bool
+    created_at: datetime
 
 
-StoredUser = derive_record(
-    tables.UserRow,
-    "StoredUser",
-    hide=frozenset({"password_hash"}),
-    doc="A user account (the password hash never leaves the store).",
-)
-StoredExampleSet = derive_record(
-    tables.ExampleSetRow, "StoredExampleSet", doc="An uploaded example set (the file's metadata)."
-)
-StoredVector = derive_record(
-    tables.VectorRow, "StoredVector", doc="A stored control vector and its lineage."
-)
-StoredEvaluation = derive_record(
-    tables.EvaluationRow,
-    "StoredEvaluation",
-    doc="An evaluation run: its config and results as the engine's ``to_dict()`` JSON.",
-)
-StoredReview = derive_record(
-    tables.ReviewRow, "StoredReview", doc="One decision: approve | reject | revoke, with comment."
-)
-StoredSubmission = derive_record(
-    tables.SubmissionRow,
-    "StoredSubmission",
-    extra=[("reviews", tuple, ())],
-    doc=(
-        "A vector at a chosen strength and layers, through the review workflow. Pass ``version`` "
-        "back as ``expected_version`` to change it; ``content_hash`` is set when submitted."
-    ),
-)
-StoredAuditEvent = derive_record(
-    tables.AuditEventRow,
-    "StoredAuditEvent",
-    decode={"ts": (datetime, parse_ts), "details": (dict[str, Any], json.loads)},
-    doc="One link of the audit chain, with its timestamp and details decoded.",
-)
+@dataclasses.dataclass(frozen=True)
+class StoredExampleSet(RowRecord):
+    """An uploaded example set (the file's metadata)."""
+
+    TABLE = tables.ExampleSetRow
+
+    id: int
+    name: str
+    filename: str
+    content_hash: str
+    file_sha256: str
+    row_count: int
+    created_by: str
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredVector(RowRecord):
+    """A stored control vector and its lineage."""
+
+    TABLE = tables.VectorRow
+
+    id: int
+    content_hash: str
+    file_suffix: str
+    lineage: dict[str, Any]
+    example_set_id: int | None
+    created_by: str
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredEvaluation(RowRecord):
+    """An evaluation run: its config and results as the engine's ``to_dict()`` JSON."""
+
+    TABLE = tables.EvaluationRow
+
+    id: int
+    vector_id: int
+    config: dict[str, Any]
+    results: dict[str, Any]
+    results_hash: str
+    created_by: str
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredReview(RowRecord):
+    """One decision: approve | reject | revoke, with comment."""
+
+    TABLE = tables.ReviewRow
+
+    id: int
+    submission_id: int
+    decision: str
+    comment: str
+    reviewer: str
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredSubmission(RowRecord):
+    """A vector at a chosen strength and layers, through the review workflow. Pass ``version``
+    back as ``expected_version`` to change it; ``content_hash`` is set when submitted."""
+
+    TABLE = tables.SubmissionRow
+
+    id: int
+    vector_id: int
+    strength: float
+    layers: tuple[int, ...]
+    evaluation_id: int | None
+    status: str
+    version: int
+    content_hash: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    reviews: tuple[StoredReview, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredAuditEvent(RowRecord):
+    """One link of the audit chain, with its timestamp and details decoded."""
+
+    TABLE = tables.AuditEventRow
+    DECODE = {"ts": parse_ts, "details": json.loads}
+
+    seq: int
+    ts: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+    sig: str | None
+    key_id: str | None
 
 
 @dataclasses.dataclass(frozen=True)

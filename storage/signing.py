@@ -20,7 +20,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .errors import StorageError
 from .files import create_exclusive, replace_file
+from .settings import AUDIT_KEY_FILE, settings
 
-KEY_FILE_ENV = "STEERING_AUDIT_KEY_FILE"
 DEFAULT_KEY_NAME = "audit-signing.key"
 KEYRING_FORMAT = "control-vector-lab audit keyring"
 
@@ -52,7 +51,7 @@ class KeyPaths:
 
 def key_paths(data_dir: Path) -> KeyPaths:
     """``$STEERING_AUDIT_KEY_FILE``, else ``<data_dir>/audit-signing.key``, and its neighbours."""
-    named = os.environ.get(KEY_FILE_ENV)
+    named = settings().audit_key_file
     private = Path(named).expanduser().resolve() if named else data_dir / DEFAULT_KEY_NAME
     stem = private.name[: -len(".key")] if private.name.endswith(".key") else private.name
     return KeyPaths(
@@ -205,7 +204,7 @@ def load_signer(path: Path) -> Signer:
         raise SigningKeyError(
             f"The audit signing key {path} is missing, and this audit trail already has signed "
             f"events, so no new key is made silently. Restore the key from a backup, set "
-            f"{KEY_FILE_ENV} to where it is, or retire it with 'python -m storage rotate-key'."
+            f"{AUDIT_KEY_FILE} to where it is, or retire it with 'python -m storage rotate-key'."
         ) from exc
     except OSError as exc:
         raise SigningKeyError(f"The audit signing key {path} cannot be read ({exc}).") from exc

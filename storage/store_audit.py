@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import audit, chain_signing, checkpoints, integrity, tables, records, signing, workflow
+from . import audit, chain_signing, checkpoints, integrity, records, signing, tables, workflow
 from .errors import PermissionDeniedError, ValidationError
 from .export import FORMATS, to_csv, to_json
 from .files import replace_file

@@ -30,7 +30,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, chain_signing, checkpoints, tables, signing
+from . import audit, chain_signing, checkpoints, signing, tables
 from .db import translate_db_errors, write_engine
 from .errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from .files import FileStore

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, tables, records, workflow
+from . import audit, records, tables, workflow
 from .errors import ConflictError, PermissionDeniedError, ValidationError
 from .json_values import sha256_json
 from .store_base import StoreBase
@@ -109,36 +109,41 @@ class ReviewMixin(StoreBase):
         """
         layers = workflow.check_draft_content(strength, layers)
         with self._write() as s:
-            self._actor(s, actor, doing="create submissions")
-            self._get(s, tables.VectorRow, vector_id, "vector")
-            strength = self._check_evaluation(s, evaluation_id, vector_id, strength, layers)
-            now = datetime.now(UTC)
-            row = tables.SubmissionRow(
-                vector_id=vector_id,
-                strength=float(strength),
-                layers=layers,
-                evaluation_id=evaluation_id,
-                status=workflow.DRAFT,
-                created_by=actor,
-                created_at=now,
-                updated_at=now,
+            return _submission(
+                self._new_draft(s, vector_id, strength, layers, evaluation_id, actor)
             )
-            s.add(row)
-            s.flush()
-            audit.append(
-                s,
-                actor,
-                "submission.create",
-                "submission",
-                row.id,
-                {
-                    "vector_id": vector_id,
-                    "strength": float(strength),
-                    "layers": layers,
-                    "evaluation_id": evaluation_id,
-                },
-            )
-            return _submission(row)
+
+    def _new_draft(
+        self,
+        s: Session,
+        vector_id: int,
+        strength: float,
+        layers: list[int],
+        evaluation_id: int | None,
+        actor: str,
+    ) -> tables.SubmissionRow:
+        """Check and add a draft (``layers`` already checked) and its ``submission.create`` event."""
+        self._actor(s, actor, doing="create submissions")
+        self._get(s, tables.VectorRow, vector_id, "vector")
+        strength = self._check_evaluation(s, evaluation_id, vector_id, strength, layers)
+        now = datetime.now(UTC)
+        row = tables.SubmissionRow(
+            vector_id=vector_id,
+            strength=float(strength),
+            layers=layers,
+            evaluation_id=evaluation_id,
+            status=workflow.DRAFT,
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        details = {
+            "vector_id": vector_id,
+            "strength": float(strength),
+            "layers": layers,
+            "evaluation_id": evaluation_id,
+        }
+        return audit.add_with_event(s, row, actor, "submission.create", "submission", details)
 
     @staticmethod
     def _frozen_content(s: Session, row: tables.SubmissionRow) -> dict[str, Any]:
@@ -175,36 +180,66 @@ class ReviewMixin(StoreBase):
         with self._write() as s:
             self._actor(s, actor, doing="submit for review")
             row = self._load_for_change(s, submission_id, expected_version)
-            workflow.check_transition(submission_id, row.status, workflow.SUBMITTED)
-            if row.created_by != actor:
-                raise PermissionDeniedError(
-                    f"Only {row.created_by}, who created submission {submission_id}, can submit it."
-                )
-            if row.evaluation_id is None:
-                raise ValidationError(
-                    f"Submission {submission_id} has no evaluation: reviewers need the evidence. "
-                    "Run an evaluation and attach it before submitting."
-                )
-            # Checked again here: drafts made before this rule, or edited behind the store.
-            workflow.check_draft_content(row.strength, list(row.layers))
-            self._check_evaluation(
-                s, row.evaluation_id, row.vector_id, row.strength, list(row.layers)
-            )
-            self._check_exportable(s.get_one(tables.VectorRow, row.vector_id))
-            content = self._frozen_content(s, row)
-            content_hash = sha256_json(content)
-            details: dict[str, Any] = {"content_hash": content_hash, "content": content}
-            evaluation = s.get_one(tables.EvaluationRow, row.evaluation_id)
-            concern = workflow.against_evidence(row.strength, evaluation.results)
-            if concern is not None:
-                flag = workflow.AgainstEvidence(concern, reason)
-                details["against_evidence"] = flag.to_dict()
-            row.status = workflow.SUBMITTED
-            row.content_hash = content_hash
-            row.updated_at = datetime.now(UTC)
-            s.flush()
-            audit.append(s, actor, "submission.submit", "submission", row.id, details)
+            self._freeze(s, row, actor, reason)
             return _submission(row, self._reviews(s, row.id))
+
+    def create_and_submit(
+        self,
+        vector_id: int,
+        strength: float,
+        layers: list[int] | tuple[int, ...],
+        evaluation_id: int | None,
+        by: str,
+        reason: str | None = None,
+    ) -> records.StoredSubmission:
+        """Create a draft and submit it in one unit of work: one user action, one transaction.
+
+        Every check of :meth:`create_submission` and :meth:`submit` applies; when any refuses,
+        the whole action is refused and neither the draft nor an audit event is left behind (a
+        retry does not pile up drafts). On success the events are exactly those of the two
+        calls in turn: ``submission.create`` then ``submission.submit``.
+        """
+        layers = workflow.check_draft_content(strength, layers)
+        reason = workflow.check_reason(reason)
+        with self._write() as s:
+            # _new_draft checks the acting user, and submitting asks nothing more of them.
+            row = self._new_draft(s, vector_id, strength, layers, evaluation_id, by)
+            self._freeze(s, row, by, reason)
+            return _submission(row, self._reviews(s, row.id))
+
+    def _freeze(
+        self, s: Session, row: tables.SubmissionRow, actor: str, reason: str | None
+    ) -> None:
+        """Check and submit a draft (its actor already checked): freeze its content and audit
+        its hash (``submission.submit``)."""
+        submission_id = row.id
+        workflow.check_transition(submission_id, row.status, workflow.SUBMITTED)
+        if row.created_by != actor:
+            raise PermissionDeniedError(
+                f"Only {row.created_by}, who created submission {submission_id}, can submit it."
+            )
+        if row.evaluation_id is None:
+            raise ValidationError(
+                f"Submission {submission_id} has no evaluation: reviewers need the evidence. "
+                "Run an evaluation and attach it before submitting."
+            )
+        # Checked again here: drafts made before this rule, or edited behind the store.
+        workflow.check_draft_content(row.strength, list(row.layers))
+        self._check_evaluation(s, row.evaluation_id, row.vector_id, row.strength, list(row.layers))
+        self._check_exportable(s.get_one(tables.VectorRow, row.vector_id))
+        content = self._frozen_content(s, row)
+        content_hash = sha256_json(content)
+        details: dict[str, Any] = {"content_hash": content_hash, "content": content}
+        evaluation = s.get_one(tables.EvaluationRow, row.evaluation_id)
+        concern = workflow.against_evidence(row.strength, evaluation.results)
+        if concern is not None:
+            flag = workflow.AgainstEvidence(concern, reason)
+            details["against_evidence"] = flag.to_dict()
+        row.status = workflow.SUBMITTED
+        row.content_hash = content_hash
+        row.updated_at = datetime.now(UTC)
+        s.flush()
+        audit.append(s, actor, "submission.submit", "submission", row.id, details)
 
     def _decide(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
-from . import audit, tables, records, signing
+from . import audit, records, signing, tables
 from .errors import AlreadyExistsError, NotFoundError
 from .store_base import StoreBase
 from .users import (
@@ -107,7 +107,9 @@ class UsersMixin(StoreBase):
             active = bool(row and row.active)
         ok = self._passwords.check(stored, password)  # also runs for unknown names
         new_hash = (
-            self._passwords.hash(password) if ok and self._passwords.needs_rehash(stored) else None
+            self._passwords.hash(password)
+            if ok and stored is not None and self._passwords.needs_rehash(stored)
+            else None
         )
         extra = {} if client is None else {"client": str(client)[:200]}
         with self._write() as s:

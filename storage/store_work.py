@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import audit, tables, records
+from . import audit, records, tables
 from .errors import ValidationError
 from .json_values import json_dict, sha256_json
 from .store_base import StoreBase

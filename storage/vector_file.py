@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import struct
 import sys
+from typing import Literal
 
 # dtype -> (bytes per value, memoryview code of an unsigned int that size, exponent-bits mask).
 # A float is non-finite exactly when all its exponent bits are set (inf and NaN alike).
-_FLOATS: dict[str, tuple[int, str, int]] = {
+_Code = Literal["Q", "I", "H"]
+_FLOATS: dict[str, tuple[int, _Code, int]] = {
     "F64": (8, "Q", 0x7FF0000000000000),
     "F32": (4, "I", 0x7F800000),
     "F16": (2, "H", 0x7C00),
@@ -71,6 +73,6 @@ def _tensor_problem(name: str, info: object, body: memoryview) -> str | None:
     return None
 
 
-def _swapped(raw: memoryview, size: int, code: str) -> list[int]:
+def _swapped(raw: memoryview, size: int, code: _Code) -> list[int]:
     """Little-endian values read on a big-endian machine."""
     return [int.from_bytes(raw[i : i + size], "little") for i in range(0, len(raw), size)]

@@ -1,8 +1,8 @@
-"""The OpenAI-compatible API under ``/v1``: approved vectors, per request, behind API keys.
+"""The API's service: who is asking, which model, which steering, and the answer itself.
 
 ``GET /v1/models`` lists the models this process has loaded (by the name the dashboard shows);
 ``POST /v1/chat/completions`` answers with one of them, steered by ``control_vector.submission``
-when the request names one. Order of checks: API key (401; the dashboard's cookie is never
+when the request names one (the routes are in :mod:`dashboard.api.routes`). Order of checks: API key (401; the dashboard's cookie is never
 read here), the key's rate limit (429), the body (400), the model (404), then the gate in
 :func:`storage.api_keys.served_submission` (403 unless approved and allowed to this key; 503
 while an admin has steering switched off) and the vector's fit to the model (403). What is
@@ -13,27 +13,24 @@ Generation goes through the model's micro-batcher (``steering.engine.serving``):
 requests share forward passes whatever vectors they use. Each answered request increments a
 (key, submission, hour) counter; prompts and answers are kept only while sampling is on.
 
-:class:`ApiDispatch` sends ``/v1`` requests here before the session gate runs, so the cookie
-plays no part; everything else goes on to the gate unchanged.
+Loaded models are reached through :class:`~dashboard.api.host.ModelHost` (the dashboard's
+context); the prompt is rendered, tokenized and measured against the model's context by the
+engine's text rule (:mod:`steering.engine.text`), as everywhere else in the lab.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from steering.engine.models import LoadedModel, fingerprint, has_chat_template
+from steering.engine.models import LoadedModel, fingerprint
 from steering.engine.serving import ServeRequest, Ticket
 from steering.engine.steer import RowSteering
+from steering.engine.text import ChatTemplateError, context_length, prompt_ids, render_messages
 from steering.vectors import ControlVector
 from storage import (
     PermissionDeniedError,
@@ -45,6 +42,7 @@ from storage import (
 )
 from storage.api_keys import UNSTEERED
 
+from .host import ModelHost
 from .protocol import (
     DONE_EVENT,
     ApiError,
@@ -53,73 +51,13 @@ from .protocol import (
     completion_body,
     logprob_entry,
     new_id,
-    parse_chat,
 )
 from .rate import RateLimiter
-from dashboard.web.errors import SettingsError
+from .settings import ApiSettings
+from .settings import settings as api_settings
 
-PREFIX = "/v1"
-MAX_BODY_BYTES = 1024 * 1024
 ANSWER_TIMEOUT_S = 600.0
 UTF8_MAX_BYTES = 4
-
-
-def _setting(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise SettingsError(f"{name}={raw!r} must be a whole number of at least 1, e.g. {default}.")
-    return int(raw)
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    """``STEERING_API_RATE`` (requests per key per minute, 60) and ``STEERING_MAX_PROMPT_TOKENS``
-    (2,048: the longest prompt, and the most tokens one answer may ask for)."""
-
-    rate_per_minute: int = 60
-    max_prompt_tokens: int = 2048
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
-        env = os.environ if env is None else env
-        return cls(
-            rate_per_minute=_setting(env, "STEERING_API_RATE", 60),
-            max_prompt_tokens=_setting(env, "STEERING_MAX_PROMPT_TOKENS", 2048),
-        )
-
-
-def render_messages(tokenizer: Any, messages: tuple[dict[str, str], ...]) -> str:
-    """The prompt text: the model's chat template, else ``role: content`` lines and ``assistant:``."""
-    if has_chat_template(tokenizer):
-        try:
-            return tokenizer.apply_chat_template(
-                list(messages), add_generation_prompt=True, tokenize=False
-            )
-        except Exception as error:  # templates raise their own errors (e.g. role order)
-            raise ApiError(
-                400, f"The model's chat template refused the messages: {error}"
-            ) from None
-    lines = [f"{m['role']}: {m['content']}" for m in messages]
-    return "\n".join([*lines, "assistant:"])
-
-
-def prompt_ids(tokenizer: Any, text: str) -> tuple[int, ...]:
-    """Tokens of the rendered prompt, by the engine's text rule (no added specials after a
-    chat template, the tokenizer's own otherwise)."""
-    add_special = not has_chat_template(tokenizer)
-    return tuple(tokenizer(text, add_special_tokens=add_special)["input_ids"])
-
-
-def context_length(loaded: LoadedModel) -> int | None:
-    config = loaded.model.config
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    for name in ("max_position_embeddings", "n_positions"):
-        value = getattr(text, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
 
 
 @dataclass
@@ -137,11 +75,10 @@ class _Answer:
 
 @dataclass
 class ApiService:
-    """The API's state: the store, the loaded models (``ctx``), caches and the rate limiter."""
+    """The API's state: the host (store and loaded models), caches and the rate limiter."""
 
-    store: Store
-    ctx: Any = None  # dashboard.context.AppContext; None serves no models (tests of the gate)
-    settings: ApiSettings = field(default_factory=ApiSettings.from_env)
+    host: ModelHost
+    settings: ApiSettings = field(default_factory=api_settings)
     limiter: RateLimiter | None = None
     _vectors: dict[int, ControlVector] = field(default_factory=dict)
     _fingerprints: dict[int, str] = field(default_factory=dict)
@@ -149,6 +86,10 @@ class ApiService:
     def __post_init__(self) -> None:
         if self.limiter is None:
             self.limiter = RateLimiter(self.settings.rate_per_minute)
+
+    @property
+    def store(self) -> Store:
+        return self.host.store
 
     # ------------------------------------------------------------------ who and how much
 
@@ -181,9 +122,7 @@ class ApiService:
     # ------------------------------------------------------------------ models and vectors
 
     def loaded_models(self) -> list[LoadedModel]:
-        if self.ctx is None:
-            return []
-        return list(dict(self.ctx.models).values())
+        return list(self.host.loaded_models())
 
     def model(self, name: str) -> LoadedModel:
         for loaded in self.loaded_models():
@@ -249,7 +188,11 @@ class ApiService:
                 "strength": served.strength,
                 "layers": list(served.layers),
             }
-        ids = prompt_ids(loaded.tokenizer, render_messages(loaded.tokenizer, chat.messages))
+        try:
+            text = render_messages(loaded.tokenizer, chat.messages)
+        except ChatTemplateError as error:
+            raise ApiError(400, str(error)) from None
+        ids = prompt_ids(loaded.tokenizer, text)
         limit = self.settings.max_prompt_tokens
         if len(ids) > limit:
             raise ApiError(
@@ -257,7 +200,7 @@ class ApiService:
                 f"The messages are {len(ids)} tokens long; the limit is {limit}. Shorten them.",
                 "context_length_exceeded",
             )
-        room = context_length(loaded)
+        room = context_length(loaded.model)
         budget = min(chat.max_tokens, limit)
         if room is not None:
             if len(ids) >= room:
@@ -276,7 +219,7 @@ class ApiService:
             top_p=chat.top_p,
             seed=chat.seed,
         )
-        ticket = self.ctx.batcher(loaded).submit(request)
+        ticket = self.host.batcher(loaded).submit(request)
         return _Answer(new_id(), loaded.name, key, chat, ticket, len(ids), steering)
 
     def _count(self, answer: _Answer, text: str) -> None:
@@ -337,94 +280,3 @@ class ApiService:
         self._count(answer, text)
         yield chunk_event(ident, name, {}, finish_reason=answer.ticket.finish_reason)
         yield DONE_EVENT
-
-
-def _error(error: ApiError) -> JSONResponse:
-    headers = {"www-authenticate": 'Bearer realm="cvlab-api"'} if error.status == 401 else {}
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
-
-
-async def _body(request: Request) -> Any:
-    size, chunks = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, "The request body is larger than 1 MB.", "request_too_large")
-        chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks) or b"null")
-    except ValueError:
-        raise ApiError(400, "The request body is not valid JSON.", "invalid_json") from None
-
-
-def build_api(service: ApiService) -> FastAPI:
-    """The ``/v1`` application (mounted by :class:`ApiDispatch`)."""
-    api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-
-    async def authenticated(request: Request) -> StoredApiKey:
-        key = await run_in_threadpool(service.authenticate, request)
-        service.check_rate(key)
-        return key
-
-    @api.get(PREFIX + "/models")
-    async def list_models(request: Request) -> Response:
-        try:
-            await authenticated(request)
-        except ApiError as error:
-            return _error(error)
-        data = [
-            {"id": m.name, "object": "model", "created": 0, "owned_by": "control-vector-lab"}
-            for m in service.loaded_models()
-        ]
-        return JSONResponse({"object": "list", "data": data})
-
-    @api.post(PREFIX + "/chat/completions")
-    async def chat_completions(request: Request) -> Response:
-        try:
-            key = await authenticated(request)
-            chat = parse_chat(await _body(request))
-            answer = await run_in_threadpool(service.start, key, chat)
-            if chat.stream:
-                return StreamingResponse(
-                    service.stream(answer),
-                    media_type="text/event-stream",
-                    headers={"cache-control": "no-cache"},
-                )
-            return JSONResponse(await run_in_threadpool(service.complete, answer))
-        except ApiError as error:
-            return _error(error)
-
-    async def unknown(request: Request) -> Response:
-        try:
-            await authenticated(request)
-        except ApiError as error:
-            return _error(error)
-        return _error(ApiError(404, f"There is no route {request.url.path}.", "unknown_url"))
-
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    api.add_api_route(PREFIX, unknown, methods=methods)
-    api.add_api_route(PREFIX + "/{rest:path}", unknown, methods=methods)
-
-    return api
-
-
-class ApiDispatch:
-    """ASGI middleware: ``/v1`` requests go to the API app, the rest on to the session gate."""
-
-    def __init__(self, app: ASGIApp, api: ASGIApp) -> None:
-        self.app = app
-        self.api = api
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
-            await self.api(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-def api_for(store_or_ctx: Any) -> FastAPI:
-    """The API app for what ``create_server`` was given: an AppContext (models) or a Store."""
-    store = getattr(store_or_ctx, "store", store_or_ctx)
-    ctx = store_or_ctx if hasattr(store_or_ctx, "models") else None
-    return build_api(ApiService(store=store, ctx=ctx))

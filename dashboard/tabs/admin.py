@@ -19,11 +19,13 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from dashboard import views
+from dashboard.browser_state import BrowserSession
 from dashboard.common import KNOWN_ERRORS, UserError, need_user
 from dashboard.context import AppContext
-from dashboard.browser_state import BrowserSession
 from dashboard.events import guarded, identify
+from dashboard.views.admin import USER_COLUMNS
+from dashboard.views.admin import users_table as users_view
+from dashboard.views.common import md
 from storage import StoredUser
 from storage.workflow import ROLES
 
@@ -54,7 +56,7 @@ def users_table(ctx: AppContext, session: BrowserSession) -> pd.DataFrame:
     """Every account with its role, whether it is active and its failed sign-ins."""
     need_admin(ctx, session)
     failed = ctx.store.failed_logins(ADMIN_ROLE, limit=FAILED_WINDOW)
-    return views.users_table(ctx.store.list_users(), failed)
+    return users_view(ctx.store.list_users(), failed)
 
 
 def _existing(ctx: AppContext, name: str | None) -> StoredUser:
@@ -70,7 +72,7 @@ def set_active(ctx: AppContext, session: BrowserSession, name: str | None, activ
     """Deactivate or reactivate ``name``; returns what happened, in words."""
     admin = need_admin(ctx, session)
     user = _existing(ctx, name)
-    shown = views.md(user.name)
+    shown = md(user.name)
     if user.active == active:
         return f"{shown} is already {'active' if active else 'deactivated'}; nothing changed."
     if not active and user.name == admin:
@@ -92,7 +94,7 @@ def reset_password(
     user = _existing(ctx, name)
     ctx.store.reset_password(user.name, password or "", actor=admin)
     return (
-        f"**New password set** for {views.md(user.name)}. Tell them in person or by another "
+        f"**New password set** for {md(user.name)}. Tell them in person or by another "
         "safe channel. Recorded in the audit trail (the password itself is never stored)."
     )
 
@@ -105,7 +107,7 @@ def add_user(
     if not role:
         raise UserError(f"Choose a role: {', '.join(ROLES)}.")
     user = ctx.store.add_user((name or "").strip(), role, password or "", actor=admin)
-    return f"**Added** {views.md(user.name)} as a {user.role}. Recorded in the audit trail."
+    return f"**Added** {md(user.name)} as a {user.role}. Recorded in the audit trail."
 
 
 KEY_COLUMNS = ["key", "starts with", "state", "submissions", "requests", "created by", "created"]
@@ -149,7 +151,7 @@ def add_api_key(ctx: AppContext, session: BrowserSession, name: str, submissions
     )
     limits = ", ".join(map(str, key.submissions)) if key.submissions else "any approved one"
     return (
-        f"**Created** the API key {views.md(key.name)} (submissions: {limits}). Copy it now, "
+        f"**Created** the API key {md(key.name)} (submissions: {limits}). Copy it now, "
         f"it is not shown again (only its hash is stored):\n\n`{secret}`"
     )
 
@@ -159,7 +161,7 @@ def revoke_api_key(ctx: AppContext, session: BrowserSession, name: str | None) -
     if not name:
         raise UserError("Choose a key first.")
     key = ctx.store.revoke_api_key(name, actor=admin)
-    return f"**Revoked** {views.md(key.name)}: its next request is refused. Recorded."
+    return f"**Revoked** {md(key.name)}: its next request is refused. Recorded."
 
 
 def set_switch(ctx: AppContext, session: BrowserSession, name: str, enabled: bool) -> str:
@@ -208,7 +210,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> AdminTab:
             "deactivated; every change here is recorded in the audit trail under your name."
         )
         users = gr.Dataframe(
-            interactive=False, headers=views.USER_COLUMNS, elem_id="admin-users", label="Users"
+            interactive=False, headers=USER_COLUMNS, elem_id="admin-users", label="Users"
         )
         with gr.Row(equal_height=True):
             picked = gr.Dropdown(choices=[], label="User", elem_id="admin-user", scale=2)

@@ -9,16 +9,26 @@ store's counters, not from audit events: one event per API request would flood t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from dashboard import views
+from dashboard.browser_state import BrowserSession
 from dashboard.common import UserError, export_folder, need_user
 from dashboard.context import AppContext
-from dashboard.browser_state import BrowserSession
 from dashboard.events import download_markdown, guarded, offer_file
+from dashboard.views.audit import (
+    AUDIT_COLUMNS,
+    FAILED_SIGNIN_COLUMNS,
+    IntegrityView,
+    caught_markdown,
+    failed_signins_table,
+    integrity_view,
+)
+from dashboard.views.audit import audit_table as audit_view
+from dashboard.views.common import md
 from storage import SigningKeyError
 from storage.export import FORMATS
 from storage.workflow import may_review
@@ -42,31 +52,31 @@ def audit_table(
         newest_first=True,
         viewer_role=str(session.role),
     )
-    return views.audit_table(events)
+    return audit_view(events)
 
 
-def verify_audit(ctx: AppContext, session: BrowserSession) -> views.IntegrityView:
+def verify_audit(ctx: AppContext, session: BrowserSession) -> IntegrityView:
     """Check links, signatures and checkpoints; say in words whether the trail is intact."""
     need_user(session)
     try:
         result = ctx.store.verify()
     except SigningKeyError as error:
         # Without the public key nothing can be said either way: neither "intact" nor "tampered".
-        return views.IntegrityView(
+        return IntegrityView(
             ok=False,
             summary=(
-                f"**Cannot check the signatures.** {views.md(error)} Until the person who runs "
+                f"**Cannot check the signatures.** {md(error)} Until the person who runs "
                 "the lab restores the key files, nobody can tell whether the audit trail is intact."
             ),
             details="",
         )
-    return views.integrity_view(result)
+    return integrity_view(result)
 
 
 def failed_signins(ctx: AppContext, session: BrowserSession) -> pd.DataFrame:
     """The newest failed sign-ins; the store refuses builders with a message they can act on."""
     need_user(session)
-    return views.failed_signins_table(ctx.store.failed_logins(str(session.role)))
+    return failed_signins_table(ctx.store.failed_logins(str(session.role)))
 
 
 USAGE_COLUMNS = ["hour (UTC)", "key", "submission", "requests"]
@@ -122,7 +132,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
             interactive=False,
             wrap=True,
             max_chars=160,
-            headers=views.AUDIT_COLUMNS,
+            headers=AUDIT_COLUMNS,
             max_height=460,
             elem_id="audit-table",
             label="Audit trail",
@@ -137,13 +147,13 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
             details = gr.Markdown(elem_id="audit-details")
         failed_table = gr.Dataframe(
             interactive=False,
-            headers=views.FAILED_SIGNIN_COLUMNS,
+            headers=FAILED_SIGNIN_COLUMNS,
             visible=False,
             elem_id="audit-failed-table",
             label="Failed sign-ins (newest first)",
         )
         with gr.Accordion("What this check catches", open=False, elem_id="audit-caught"):
-            gr.Markdown(views.caught_markdown())
+            gr.Markdown(caught_markdown())
         export_file = gr.File(label="Audit trail", visible=False, elem_id="audit-file")
         usage_button = gr.Button("API usage", elem_id="audit-usage")
         usage = gr.Dataframe(
@@ -175,7 +185,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
 
     usage_button.click(guarded(result, do_usage), [state], [usage, result])
 
-    def exporter(fmt: str):
+    def exporter(fmt: str) -> Callable[[BrowserSession], dict]:
         def do_export(session: BrowserSession) -> dict:
             path = export_audit(ctx, session, fmt)
             return {

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import gradio as gr
 import plotly.graph_objects as go
 
-from dashboard import charts, earlier, estimates, views
+from dashboard import charts, earlier, estimates
+from dashboard.browser_state import BrowserSession
 from dashboard.common import (
     SPLIT_SEED,
     Progress,
@@ -24,8 +25,8 @@ from dashboard.common import (
     quiet,
 )
 from dashboard.context import AppContext
-from dashboard.browser_state import BrowserSession
 from dashboard.events import guarded, guarded_steps, progress_bar
+from dashboard.views.common import md, vector_origin
 from dashboard.web.uploads import take_upload, uploaded_file
 from steering.build import METHODS, LayerRecommendation, build_vector
 from steering.engine.models import fingerprint
@@ -78,7 +79,7 @@ def recommendation_markdown(recommendation: LayerRecommendation) -> str:
     """The recommended layers, the rule that picked them and its reason in plain words."""
     return (
         f"**Recommended layers: {layers_text(recommendation.layers)}** — "
-        f"{views.md(recommendation.reason)} Picked by the {recommendation.rule} rule."
+        f"{md(recommendation.reason)} Picked by the {recommendation.rule} rule."
     )
 
 
@@ -189,12 +190,12 @@ def reopen_vector(ctx: AppContext, session: BrowserSession, vector_id: int | Non
     reopened = earlier.reopen_vector(ctx, session, vector_id)
     stored = reopened.stored
     summary = (
-        f"Reopened vector #{stored.id} ({views.md(earlier.vector_label(stored))}); it steers "
+        f"Reopened vector #{stored.id} ({md(earlier.vector_label(stored))}); it steers "
         f"layers {reopened.layers_text}."
     )
     if reopened.example_set is not None:
         summary += (
-            f" Its example set **{views.md(reopened.example_set.name or '')}** is chosen again, "
+            f" Its example set **{md(reopened.example_set.name or '')}** is chosen again, "
             "split as for the build."
         )
     return BuildView(None, summary, reopened.layers_text)
@@ -235,8 +236,8 @@ def import_vector(ctx: AppContext, session: BrowserSession, file: str | None) ->
     session.recommended = list(vector.layers)
     steer = layers_text(vector.layers)
     summary = (
-        f"Vector #{stored.id}: {views.md(views.vector_origin(vector.metadata))}. It steers "
-        f"layers {steer} of {views.md(loaded.name)}; the Compare tab uses them."
+        f"Vector #{stored.id}: {md(vector_origin(vector.metadata))}. It steers "
+        f"layers {steer} of {md(loaded.name)}; the Compare tab uses them."
     )
     if session.example_set is None:
         summary += " To evaluate it, choose an example set first (tab 2, Examples)."
@@ -369,7 +370,7 @@ def wire(
         position: str,
         layers: str,
         rows: float | None,
-        progress=gr.Progress(),  # noqa: B008
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> Iterator[dict]:
         # The estimate first, on the status line, where it stays while the build runs.
         yield {tab.status: announce_build(ctx, session, method, int(rows or 0))}

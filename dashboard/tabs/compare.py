@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from dashboard import earlier, estimates, views
+from dashboard import earlier, estimates
+from dashboard.browser_state import BrowserSession
 from dashboard.common import (
     Progress,
     UserError,
@@ -24,9 +25,10 @@ from dashboard.common import (
     sha256_text,
 )
 from dashboard.context import AppContext
-from dashboard.browser_state import BrowserSession
 from dashboard.events import guarded, guarded_steps, progress_bar
 from dashboard.evidence import create_evidence
+from dashboard.views.common import md
+from dashboard.views.compare import EvaluationView, evaluation_view
 from steering.data.examples import Example
 from steering.engine.generate import Answer, side_by_side_answers
 from steering.evaluation.answers import expected_form, extract_answer, is_correct
@@ -41,6 +43,13 @@ def _need_vector(session: BrowserSession) -> ControlVector:
     if session.vector is None or session.vector_id is None:
         raise UserError("Build a vector first (tab 3, Build).")
     return session.vector
+
+
+def _need_vector_id(session: BrowserSession) -> int:
+    """The stored id of the session's vector (asked only after :func:`_need_vector` passed)."""
+    _need_vector(session)
+    assert session.vector_id is not None
+    return session.vector_id
 
 
 def steer_layers(session: BrowserSession, layers: str | None) -> list[int]:
@@ -97,7 +106,7 @@ def compare_answers(
         user,
         "generate",
         "vector",
-        session.vector_id,
+        _need_vector_id(session),
         {"prompt_sha256": sha256_text(prompt), "strength": float(strength), "layers": chosen},
     )
     return answers
@@ -135,16 +144,16 @@ def yardstick(session: BrowserSession, prompt: str, answers: dict[str, Answer]) 
     example, split = known
     answer = str(example.answer)
     choices = tuple(example.choices) if example.choices else None
-    lines = [f"**Correct answer: {views.md(answer)}** (row {example.row}, a {split} question)."]
+    lines = [f"**Correct answer: {md(answer)}** (row {example.row}, a {split} question)."]
     for key, label in (("unsteered", "Without the vector"), ("steered", "With the vector")):
         found = extract_answer(answers[key].text, answer, choices)
         right = is_correct(found, answer)
-        read = "no answer found" if found is None else f"answer read: {views.md(found)}"
+        read = "no answer found" if found is None else f"answer read: {md(found)}"
         cut = " (stopped at the token limit before finishing)" if answers[key].cut else ""
         mark = "✓ right" if right else "✗ wrong"
         lines.append(f"- {label}: **{mark}** ({read}){cut}")
     if expected_form(answer) != answer.strip():
-        lines.append(f"\nAnswers are compared in the form {views.md(expected_form(answer))}.")
+        lines.append(f"\nAnswers are compared in the form {md(expected_form(answer))}.")
     return "\n".join(lines)
 
 
@@ -156,7 +165,7 @@ def evaluate(
     max_questions: int | None = None,
     side_effects: bool = True,
     progress: Progress = quiet,
-) -> views.EvaluationView:
+) -> EvaluationView:
     """Held-out evaluation at several strengths; stored with its configuration."""
     user = need_user(session)
     vector = _need_vector(session)
@@ -191,10 +200,10 @@ def evaluate(
         "side_effects": bool(side_effects),
         "dataset_hash": session.example_set.content_hash if session.example_set else "",
     }
-    stored = ctx.store.add_evaluation(session.vector_id, config, report.to_dict(), user)
+    stored = ctx.store.add_evaluation(_need_vector_id(session), config, report.to_dict(), user)
     session.evaluation, session.evaluation_id = report, stored.id
     session.evaluation_layers = chosen
-    return views.evaluation_view(report, config=config, lineage=vector.metadata)
+    return evaluation_view(report, config=config, lineage=vector.metadata)
 
 
 def _evaluation_rows(session: BrowserSession, max_questions: int | None) -> tuple[list, list]:
@@ -246,11 +255,11 @@ def announce_evaluation(
 
 def reopen_evaluation(
     ctx: AppContext, session: BrowserSession, evaluation_id: int | None
-) -> views.EvaluationView:
+) -> EvaluationView:
     """One of the user's earlier evaluations (and its vector) back in the session, to submit."""
     reopened = earlier.reopen_evaluation(ctx, session, evaluation_id)
-    lineage = reopened.vector.stored.lineage if reopened.vector else session.vector.metadata
-    return views.evaluation_view(reopened.report, config=reopened.stored.config, lineage=lineage)
+    lineage = reopened.vector.stored.lineage if reopened.vector else _need_vector(session).metadata
+    return evaluation_view(reopened.report, config=reopened.stored.config, lineage=lineage)
 
 
 def evidence_concern(session: BrowserSession, strength: float | None) -> str | None:
@@ -301,10 +310,15 @@ def submit(
             f"This goes against the evidence. {concern} You may still submit it: write why in "
             "'Why submit against the evidence', so the reviewer knows you decided it knowingly."
         )
-    draft = ctx.store.create_submission(
-        session.vector_id, float(strength), chosen, session.evaluation_id, user
+    # One action, one transaction: a refusal leaves no draft behind to pile up on retries.
+    sent = ctx.store.create_and_submit(
+        _need_vector_id(session),
+        float(strength),
+        chosen,
+        session.evaluation_id,
+        user,
+        reason if concern else None,
     )
-    sent = ctx.store.submit(draft.id, user, draft.version, reason if concern else None)
     message = (
         f"Submission #{sent.id} sent for review: vector #{sent.vector_id} at strength "
         f"{sent.strength:g} on layers {layers_text(sent.layers)}. A reviewer other than you "
@@ -320,7 +334,7 @@ def concern_markdown(concern: str | None) -> str:
     if concern is None:
         return ""
     return (
-        f"⚠ **Against the evidence:** {views.md(concern)} You may still submit it; write why "
+        f"⚠ **Against the evidence:** {md(concern)} You may still submit it; write why "
         "below. The reviewer, the report and the audit trail will show it."
     )
 
@@ -475,7 +489,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
         layers: str,
         limit: float | None,
         effects_on: bool,
-        progress=gr.Progress(),  # noqa: B008
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> Iterator[dict]:
         # The estimate first, on the status line, where it stays while the evaluation runs.
         announced = announce_evaluation(ctx, session, alphas, int(limit or 0), effects_on)
@@ -487,7 +501,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
         took = estimates.duration_words(time.monotonic() - started).removeprefix("about ")
         yield {**evaluated(session, view), eval_status: f"Evaluated in {took}. {announced}"}
 
-    def evaluated(session: BrowserSession, view: views.EvaluationView) -> dict:
+    def evaluated(session: BrowserSession, view: EvaluationView) -> dict:
         """The evidence on screen, the strengths offered for submission, the list of evaluations."""
         flagged = evidence_concern(session, view.chosen_alpha)
         return {

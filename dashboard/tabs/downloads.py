@@ -12,11 +12,11 @@ from pathlib import Path
 
 import gradio as gr
 
+from dashboard.browser_state import BrowserSession
 from dashboard.common import UserError, export_folder, need_user
 from dashboard.context import AppContext
-from dashboard.report import evaluation_report_html
-from dashboard.browser_state import BrowserSession
 from dashboard.events import download_markdown, guarded, offer_file
+from dashboard.report import evaluation_report_html
 from steering.export import BLOCK_ZERO_NOTICE, export_gguf
 from steering.vectors import ControlVector
 from storage import StoredSubmission

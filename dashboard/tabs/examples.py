@@ -5,17 +5,20 @@ A file with any problem is refused whole: every problem is listed with its row, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from dashboard import earlier, views
+from dashboard import earlier
+from dashboard.browser_state import BrowserSession
 from dashboard.common import SPLIT_SEED, UserError, export_folder, need_user
 from dashboard.context import AppContext
-from dashboard.browser_state import BrowserSession
 from dashboard.events import download_markdown, guarded, offer_file
+from dashboard.views.common import md
+from dashboard.views.examples import ERROR_COLUMNS, PREVIEW_COLUMNS, preview_table, row_errors_table
 from dashboard.web.uploads import take_upload, uploaded_file
 from steering.data.examples import (
     ExampleSet,
@@ -77,11 +80,11 @@ def _accept(
     except ExampleSetError as error:
         count = len(error.errors)
         summary = (
-            f"**{views.md(filename)} was not accepted: {count} problem{'s' if count != 1 else ''} "
+            f"**{md(filename)} was not accepted: {count} problem{'s' if count != 1 else ''} "
             "found. Nothing was stored.** Fix the rows listed below and upload the file again."
         )
-        empty = pd.DataFrame(columns=views.PREVIEW_COLUMNS)
-        return ExamplesView(empty, views.row_errors_table(error.errors), summary, [])
+        empty = pd.DataFrame(columns=PREVIEW_COLUMNS)
+        return ExamplesView(empty, row_errors_table(error.errors), summary, [])
     stored = ctx.store.add_example_set(
         example_set.name or name,
         data,
@@ -99,14 +102,14 @@ def _view(session: BrowserSession, example_set: ExampleSet) -> ExamplesView:
     build, heldout = session.build_rows, session.heldout_rows
     negatives = "with" if example_set.has_negatives else "without"
     summary = (
-        f"**{views.md(example_set.name or 'Examples')}**: {len(example_set.examples)} rows "
+        f"**{md(example_set.name or 'Examples')}**: {len(example_set.examples)} rows "
         f"({negatives} a 'negative' column of flawed answers). Split at random, the same way "
         f"every time (seed {SPLIT_SEED}): **{len(build)} build rows** to make the vector, "
         f"**{len(heldout)} held-out rows** kept apart to test it."
     )
     return ExamplesView(
-        views.preview_table(example_set),
-        pd.DataFrame(columns=views.ERROR_COLUMNS),
+        preview_table(example_set),
+        pd.DataFrame(columns=ERROR_COLUMNS),
         summary,
         [e.prompt for e in heldout],
     )
@@ -145,7 +148,7 @@ class ExamplesTab:
 
 
 # The preview's column widths, in PREVIEW_COLUMNS order: every column stays on screen.
-PREVIEW_WIDTHS = ["6%", "22%", "22%", "18%", "10%", "14%", "8%"]
+PREVIEW_WIDTHS: list[str | int] = ["6%", "22%", "22%", "18%", "10%", "14%", "8%"]
 
 
 def create_ui() -> ExamplesTab:
@@ -202,7 +205,7 @@ def create_ui() -> ExamplesTab:
         status = gr.Markdown(elem_id="examples-status")
         errors = gr.Dataframe(
             label="Problems found (fix these rows and upload again)",
-            headers=views.ERROR_COLUMNS,
+            headers=ERROR_COLUMNS,
             visible=False,
             interactive=False,
             wrap=True,
@@ -210,7 +213,7 @@ def create_ui() -> ExamplesTab:
         )
         preview = gr.Dataframe(
             label="Preview (every column of the file)",
-            headers=views.PREVIEW_COLUMNS,
+            headers=PREVIEW_COLUMNS,
             interactive=False,
             wrap=True,
             max_chars=90,
@@ -268,7 +271,7 @@ def wire(ctx: AppContext, state: gr.State, tab: ExamplesTab, question: gr.Dropdo
     tab.upload.upload(guarded(tab.status, do_upload), [state, tab.upload, tab.fraction], outputs)
     tab.earlier.input(guarded(tab.status, do_reopen), [state, tab.earlier, tab.fraction], outputs)
 
-    def templater(fmt: str):
+    def templater(fmt: str) -> Callable[[BrowserSession], dict]:
         def do_template(session: BrowserSession) -> dict:
             path = template_file(ctx, session, fmt)
             return {tab.status: download_markdown(path.name, offer_file(path))}

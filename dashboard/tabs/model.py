@@ -5,11 +5,11 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from dashboard import views
+from dashboard.browser_state import BrowserSession
 from dashboard.common import Progress, need_user, quiet
 from dashboard.context import AppContext
-from dashboard.browser_state import BrowserSession
 from dashboard.events import guarded, progress_bar
+from dashboard.views.model import bundled_models_markdown, model_card_markdown, model_card_table
 from steering.engine import bundled
 from steering.engine.bundled import BundledModel
 from steering.engine.models import describe
@@ -39,7 +39,7 @@ def load_model_card(
         session.forget_work()
     card = describe(loaded)
     ctx.store.record_event(user, "model.load", "model", spec[:200], {"name": card["name"]})
-    return views.model_card_table(card)
+    return model_card_table(card)
 
 
 def create_ui(ctx: AppContext, state: gr.State) -> None:
@@ -58,7 +58,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
             label="Bundled models installed here",
             elem_id="model-picker",
         )
-        gr.Markdown(views.bundled_models_markdown(models), elem_id="model-bundled")
+        gr.Markdown(bundled_models_markdown(models), elem_id="model-bundled")
         with gr.Row(elem_id="model-row"):
             spec = gr.Textbox(
                 value=ctx.default_model,
@@ -75,10 +75,14 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
 
     picker.change(lambda key: key or gr.skip(), picker, spec)
 
-    def do_load(session: BrowserSession, value: str, progress=gr.Progress()) -> dict:  # noqa: B008
+    def do_load(
+        session: BrowserSession,
+        value: str,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> dict:
         table = load_model_card(ctx, session, value, progress_bar(progress))
         return {
-            card: views.model_card_markdown(table),
+            card: model_card_markdown(table),
             status: "**Model ready.** Next: **2 · Examples**.",
             state: session,
         }

@@ -13,12 +13,18 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard import views
+from dashboard.browser_state import BrowserSession
 from dashboard.common import UserError, need_user, submission_choices
 from dashboard.context import AppContext
-from dashboard.browser_state import BrowserSession
 from dashboard.events import guarded
 from dashboard.evidence import create_evidence
+from dashboard.views.compare import EvaluationView, evaluation_view
+from dashboard.views.review import (
+    HISTORY_COLUMNS,
+    against_evidence_markdown,
+    history_table,
+    submission_summary,
+)
 from steering.evaluation.results import EvaluationReport
 from storage import StoredSubmission
 from storage.workflow import ACTIONS, DRAFT, STATUSES, TRANSITIONS, available_actions, refusal
@@ -32,7 +38,7 @@ class SubmissionView:
     """One submission's evidence and the review actions this user is offered on it."""
 
     summary: str
-    evidence: views.EvaluationView
+    evidence: EvaluationView
     history: pd.DataFrame
     actions: tuple[str, ...]  # of "approve", "reject", "revoke", as storage.workflow allows
     note: str  # why nothing can be decided, when nothing can
@@ -95,7 +101,7 @@ def show_submission(
     vector = ctx.store.get_vector(sub.vector_id)
     stored = None if sub.evaluation_id is None else ctx.store.get_evaluation(sub.evaluation_id)
     report = EvaluationReport.from_dict({} if stored is None else stored.results)
-    evaluation = views.evaluation_view(
+    evaluation = evaluation_view(
         report,
         submitted=sub.strength,
         config={} if stored is None else stored.config,
@@ -106,14 +112,14 @@ def show_submission(
     actions = available_actions(
         actor=user, role=str(session.role), creator=sub.created_by, status=sub.status
     )
-    summary = views.submission_summary(sub, vector, intact, evaluation.verdict)
+    summary = submission_summary(sub, vector, intact, evaluation.verdict)
     return SubmissionView(
         summary=f"{summary}\n\n{submitted_evidence(report, sub.strength, sub.layers)}",
         evidence=evaluation,
-        history=views.history_table(sub.reviews),
+        history=history_table(sub.reviews),
         actions=actions,
         note="" if actions else _why_not(session, sub),
-        warning=views.against_evidence_markdown(ctx.store.against_evidence(sub.id)),
+        warning=against_evidence_markdown(ctx.store.against_evidence(sub.id)),
     )
 
 
@@ -197,7 +203,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> ReviewTab:
         evidence = create_evidence("review", "Results")
         history = gr.Dataframe(
             label="Review history",
-            headers=views.HISTORY_COLUMNS,
+            headers=HISTORY_COLUMNS,
             interactive=False,
             wrap=True,
             elem_id="review-history",

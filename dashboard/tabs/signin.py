@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import gradio as gr
 
 from dashboard import earlier
+from dashboard.browser_state import BrowserSession
 from dashboard.common import KNOWN_ERRORS, submission_choices
 from dashboard.context import AppContext
-from dashboard.browser_state import BrowserSession
-from dashboard.tabs.downloads import DownloadsTab
 from dashboard.events import identify, problem
+from dashboard.tabs.downloads import DownloadsTab
 from dashboard.tabs.review import ReviewTab
 from storage.workflow import APPROVED, SUBMITTED
 

@@ -62,13 +62,14 @@ def is_https(
     return False
 
 
-def _starlette_request(request: Any) -> Any:
+def _starlette_request(request: Any) -> HTTPConnection:
     """The Starlette request behind a ``gr.Request`` (or the request itself)."""
     # isinstance, not hasattr: gr.Request answers any attribute by converting the inner one.
-    if isinstance(request, HTTPConnection):
-        inner = request
-    else:
-        inner = getattr(request, "__dict__", {}).get("request")
+    inner: object = (
+        request
+        if isinstance(request, HTTPConnection)
+        else getattr(request, "__dict__", {}).get("request")
+    )
     if not isinstance(inner, HTTPConnection):
         raise NotSignedInError("This action needs a signed-in user: sign in and try again.")
     return inner

@@ -58,10 +58,8 @@ async def _credentials(request: Request) -> dict[str, str]:
     else:
         form = await request.form(max_files=0, max_fields=8)
         body = {k: v for k, v in form.items() if isinstance(v, str)}
-    return {
-        k: body.get(k) if isinstance(body.get(k), str) else ""
-        for k in ("username", "password", "next")
-    }
+    fields = {k: body.get(k) for k in ("username", "password", "next")}
+    return {k: v if isinstance(v, str) else "" for k, v in fields.items()}
 
 
 def _same_origin(request: Request) -> bool:

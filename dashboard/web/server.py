@@ -19,7 +19,10 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
-from dashboard.api.service import ApiDispatch, api_for
+from dashboard.api.host import ModelHost, host_for
+from dashboard.api.routes import ApiDispatch, api_for
+from storage import Store
+
 from .cache import prepare_file_cache
 from .download_links import serve_download
 from .downloads import DownloadOffers
@@ -29,6 +32,7 @@ from .identity import USER_KEY
 from .login import login_form, login_submit, logout
 from .sessions import SessionTable
 from .settings import WebSettings
+from .settings import settings as web_settings
 from .state import WebState
 from .throttle import LoginThrottle
 from .uploads import UploadLimit
@@ -60,7 +64,7 @@ def _point_cache(blocks: gr.Blocks, gradio_app: Any, folder: Path) -> None:
 
 
 def create_server(
-    store_or_ctx: Any,
+    source: Store | ModelHost,
     blocks: gr.Blocks,
     *,
     data_dir: str | Path,
@@ -69,13 +73,15 @@ def create_server(
     allowed_paths: Sequence[str] = (),
     login_note: str = "",
 ) -> FastAPI:
-    """The app to hand to uvicorn; ``store_or_ctx`` is a ``storage.Store`` or has ``.store``.
+    """The app to hand to uvicorn, for a bare ``Store`` (no models: the sign-in tests) or a
+    :class:`~dashboard.api.host.ModelHost` such as the dashboard's context (store and models).
 
     Empties Gradio's file cache under ``data_dir`` (call :func:`prepare_file_cache` yourself
     before building ``blocks`` so its components are created pointing there too).
     """
-    settings = settings or WebSettings.from_env()
-    store = getattr(store_or_ctx, "store", store_or_ctx)
+    settings = settings or web_settings()
+    host = host_for(source)
+    store = host.store
     data_dir = Path(data_dir)
     cache = prepare_file_cache(data_dir)
     web = WebState(
@@ -96,7 +102,7 @@ def create_server(
     app.add_middleware(SessionGate, web=web)
     # Added after the gate, so it runs before it: /v1 (API keys only, never the cookie) goes to
     # the OpenAI-compatible API, everything else on to the gate.
-    app.add_middleware(ApiDispatch, api=api_for(store_or_ctx))
+    app.add_middleware(ApiDispatch, api=api_for(host))
     gr.mount_gradio_app(
         app,
         blocks,

@@ -17,11 +17,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 PAIR_FREE_FAILURES = 5
 NAME_FREE_FAILURES = 50
 ADDRESS_FAILURES_PER_HOUR = 100
 HOUR_S = 3600.0
+_Key = TypeVar("_Key")
 FORGET_AFTER_S = 24 * HOUR_S  # a counter with no failure for a day starts again from zero
 
 
@@ -144,10 +146,13 @@ class LoginThrottle:
 
     def _forget(self, now: float) -> None:
         # Bounded memory: counters idle for a day go (checked on each try; cheap dict scans).
-        for table in (self._pairs, self._names):
-            old = [k for k, c in table.items() if now - c.last_failure > FORGET_AFTER_S]
-            for key in old:
-                del table[key]
+        self._forget_idle(self._pairs, now)
+        self._forget_idle(self._names, now)
         gone = [a for a, w in self._addresses.items() if not w.times or now - w.times[-1] > HOUR_S]
         for address in gone:
             del self._addresses[address]
+
+    @staticmethod
+    def _forget_idle(table: dict[_Key, _Doubling], now: float) -> None:
+        for key in [k for k, c in table.items() if now - c.last_failure > FORGET_AFTER_S]:
+            del table[key]

@@ -15,6 +15,7 @@ from steering.cli.export import add_export_command
 from steering.cli.generate import add_generate_command
 from steering.cli.info import add_info_command
 from steering.errors import SteeringError
+from steering.settings import SettingsError, settings
 
 # Each command lives in its own module; this one only assembles them and catches user errors
 # (the docstring above is the ``--help`` description, kept as users know it).
@@ -35,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a user error prints ``error: ...`` on stderr and returns 2."""
+    try:
+        settings()  # the environment first: every bad variable is named before any work
+    except SettingsError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

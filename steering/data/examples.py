@@ -22,7 +22,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +123,7 @@ class ExampleSet:
     def __len__(self) -> int:
         return len(self.examples)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Example]:
         return iter(self.examples)
 
     @property
@@ -707,9 +707,11 @@ def _validate_row(number: int, record: dict[str, object]) -> tuple[Example | Non
         errors += _check_answer(number, answer, choices)
     if errors:
         return None, errors
+    prompt, positive = required["prompt"], required["positive"]
+    assert prompt is not None and positive is not None  # blank ones were reported above
     example = Example(
-        prompt=required["prompt"],
-        positive=required["positive"],
+        prompt=prompt,
+        positive=positive,
         negative=negative,
         answer=answer,
         choices=choices,

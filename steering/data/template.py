@@ -48,7 +48,7 @@ def template_bytes(fmt: str) -> bytes:
         from openpyxl import Workbook  # only needed for this format
 
         workbook = Workbook()
-        sheet = workbook.active
+        sheet = workbook.worksheets[0]  # a new workbook has exactly one sheet
         sheet.title = "examples"
         sheet.append(header)
         for row in TEMPLATE_ROWS:

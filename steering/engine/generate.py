@@ -12,15 +12,19 @@ import threading
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import torch
 
 from steering.engine.activations import pad_batch
 from steering.engine.models import LoadedModel
 from steering.engine.steer import steer
-from steering.engine.text import Encoded, TextTooLongError, encode
+from steering.engine.text import Encoded, TextTooLongError, context_length, encode
 from steering.errors import SteeringError
 from steering.vectors import ControlVector
+
+if TYPE_CHECKING:
+    from transformers import GenerationMixin
 
 # Seeded sampling reseeds torch's global generator; one sampling call at a time keeps it replayable.
 _sampling_lock = threading.Lock()
@@ -118,7 +122,7 @@ def generate_answers(
     with seeded, steering, torch.inference_mode():
         if do_sample and seed is not None:
             torch.manual_seed(seed)
-        output = loaded.model.generate(
+        output = cast("GenerationMixin", loaded.model).generate(
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask,
             max_new_tokens=max_new_tokens,
@@ -153,8 +157,8 @@ def _stop_ids(loaded: LoadedModel) -> set[int]:
 
 def _check_context(loaded: LoadedModel, encoded: Sequence[Encoded], max_new_tokens: int) -> None:
     """The prompt and the answer asked for must fit the model's context together."""
-    context = getattr(loaded.model.config, "max_position_embeddings", None)
-    if not isinstance(context, int) or context <= 0:
+    context = context_length(loaded.model)
+    if context is None:
         return
     longest = max(len(e.ids) for e in encoded)
     if longest + max_new_tokens > context:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -27,6 +27,10 @@ from torch import nn
 from steering.engine import few_rows
 from steering.engine.bundled import SMOLLM2, bundled_model, cache_root, content_sha256
 from steering.errors import ModelLoadError, UnsupportedArchitectureError
+from steering.settings import settings
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 DEFAULT_MODEL = SMOLLM2.key
 
@@ -46,7 +50,7 @@ _BLOCK_PATHS = (
 class LoadedModel:
     """A model, its tokenizer and where they came from."""
 
-    model: nn.Module
+    model: PreTrainedModel
     tokenizer: Any
     spec: str
     name: str
@@ -84,7 +88,7 @@ def default_dtype(device: torch.device) -> torch.dtype:
 
 def configure_threads() -> int:
     """Use every core for torch's CPU kernels unless ``STEERING_THREADS`` says otherwise."""
-    wanted = int(os.environ.get("STEERING_THREADS", "0") or 0) or (os.cpu_count() or 1)
+    wanted = settings().threads or (os.cpu_count() or 1)
     if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
     return wanted
@@ -108,6 +112,7 @@ def load_model(
     dtype = dtype or default_dtype(target)
     spec = (spec or DEFAULT_MODEL).strip()
 
+    folder: Path | str  # a local folder, or a hub id
     bundled = bundled_model(spec)
     if bundled is not None:
         folder, source = _gguf_cache_folder(bundled.require_gguf())
@@ -130,7 +135,9 @@ def load_model(
         tokenizer = AutoTokenizer.from_pretrained(
             folder, trust_remote_code=trust_remote_code, local_files_only=local_only
         )
-        model = AutoModelForCausalLM.from_pretrained(
+        # Typed as the nn.Module it is used as: transformers' stub of the decorated
+        # PreTrainedModel.to takes the model itself as its first argument.
+        model: nn.Module = AutoModelForCausalLM.from_pretrained(
             folder, dtype=dtype, trust_remote_code=trust_remote_code, local_files_only=local_only
         )
     except OSError as error:
@@ -145,7 +152,7 @@ def load_model(
     _prepare_tokenizer(tokenizer)
     decoder_blocks(model)  # fail early, with a clear message, on an unsupported architecture
     return LoadedModel(
-        model=model,
+        model=cast("PreTrainedModel", model),
         tokenizer=tokenizer,
         spec=spec,
         name=name,
@@ -155,7 +162,7 @@ def load_model(
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+    if settings().hub_offline:
         return False
     try:
         with socket.create_connection(("huggingface.co", 443), timeout=timeout):
@@ -281,7 +288,7 @@ def decoder_blocks(model: nn.Module) -> nn.ModuleList:
 
 
 def hidden_size(model: nn.Module) -> int:
-    config = model.config
+    config = _config(model)
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
     for name in ("hidden_size", "n_embd", "d_model"):
         value = getattr(text_config, name, None)
@@ -298,6 +305,11 @@ def cache_kwarg_name(model: nn.Module) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+def _config(model: nn.Module) -> Any:
+    """The model's transformers config (nn.Module's ``__getattr__`` types it as a tensor)."""
+    return model.config
+
+
 def has_chat_template(tokenizer: Any) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
@@ -307,7 +319,7 @@ def describe(loaded: LoadedModel) -> dict[str, Any]:
     return {
         "name": loaded.name,
         "spec": loaded.spec,
-        "architecture": loaded.model.config.model_type or "unknown",
+        "architecture": _config(loaded.model).model_type or "unknown",
         "layers": loaded.num_layers,
         "hidden_size": loaded.hidden_size,
         "parameters": sum(p.numel() for p in loaded.model.parameters()),
@@ -325,12 +337,13 @@ def fingerprint(loaded: LoadedModel | nn.Module, tokenizer: Any = None) -> str:
     The same weights in the same dtype give the same fingerprint on any device or after a reload;
     it changes when a sampled weight, the config or the vocabulary changes.
     """
+    model: nn.Module
     if isinstance(loaded, LoadedModel):
         model, tokenizer = loaded.model, loaded.tokenizer
     else:
         model = loaded
     digest = hashlib.sha256()
-    config = model.config.to_dict()
+    config = _config(model).to_dict()
     for volatile in (
         "_name_or_path",
         "_commit_hash",

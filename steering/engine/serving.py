@@ -28,7 +28,7 @@ import torch
 from steering.engine.activations import pad_batch
 from steering.engine.models import LoadedModel, cache_kwarg_name
 from steering.engine.steer import RowSteering, steer_rows
-from steering.engine.text import Encoded
+from steering.engine.text import Encoded, TextTooLongError, context_length
 from steering.errors import SteeringError
 
 WINDOW_S = 0.020
@@ -84,7 +84,7 @@ class Ticket:
     """A request's place in the batcher; its tokens arrive as they are generated."""
 
     request: ServeRequest
-    events: queue.Queue = field(default_factory=queue.Queue, repr=False)
+    events: queue.Queue[Token | _Done | _Failed] = field(default_factory=queue.Queue, repr=False)
     finish_reason: str | None = None
 
     def stream(self, timeout: float | None = None) -> Iterator[Token]:
@@ -141,11 +141,19 @@ def decode_batch(
     """Generate every request's answer in one batch; ``emit(row, token)`` as tokens appear.
 
     Returns each row's finish reason: "stop" (an end-of-text token, not emitted) or "length".
+    A row's budget never runs past the model's context; a prompt that fills it is refused.
     """
     if not requests:
         return []
     if any(not r.prompt_ids for r in requests):
         raise SteeringError("A prompt has no tokens: send some text.")
+    context = context_length(loaded.model)
+    longest = max(len(r.prompt_ids) for r in requests)
+    if context is not None and longest >= context:
+        raise TextTooLongError(
+            f"The prompt is {longest:,} tokens long; this model reads at most {context:,}. "
+            "Shorten it."
+        )
     model, device = loaded.model, loaded.device
     rows = len(requests)
     batch = pad_batch(
@@ -156,7 +164,7 @@ def decode_batch(
         device=device,
     )
     mask, positions = batch.attention_mask, batch.position_ids
-    generators = []
+    generators: list[torch.Generator | None] = []
     for r in requests:
         if r.temperature <= 0:
             generators.append(None)
@@ -166,6 +174,10 @@ def decode_batch(
         generators.append(generator)
     stops = stop_ids(loaded)
     budget = [max(1, r.max_new_tokens) for r in requests]
+    if context is not None:
+        budget = [
+            min(b, context - len(r.prompt_ids)) for b, r in zip(budget, requests, strict=True)
+        ]
     produced = [0] * rows
     reasons: list[str | None] = [None] * rows
     cache_arg = cache_kwarg_name(model)
@@ -203,6 +215,15 @@ def decode_batch(
             mask = torch.cat([mask, torch.ones((rows, 1), dtype=mask.dtype, device=device)], 1)
             positions = positions[:, -1:] + 1
     return [reason or "length" for reason in reasons]
+
+
+def _emitter(batch: Sequence[Ticket]) -> Callable[[int, Token], None]:
+    """``emit`` for :func:`decode_batch`: row ``b``'s tokens go to ``batch[b]``'s ticket."""
+
+    def emit(row: int, token: Token) -> None:
+        batch[row].events.put(token)
+
+    return emit
 
 
 class MicroBatcher:
@@ -260,7 +281,7 @@ class MicroBatcher:
                 reasons = decode_batch(
                     self.loaded,
                     [t.request for t in batch],
-                    lambda row, token, batch=batch: batch[row].events.put(token),
+                    _emitter(batch),
                 )
             except BaseException as error:  # the callers report it; the worker keeps serving
                 for ticket in batch:

@@ -52,6 +52,8 @@ def _steering_hook(module: nn.Module, _inputs: tuple, output: object) -> object:
     if not additions:
         return None
     hidden = output[0] if isinstance(output, tuple) else output
+    if not isinstance(hidden, torch.Tensor):
+        return None  # a block that returns no hidden state (never in supported models)
     for addition in additions:
         hidden = _apply(hidden, addition)
     if isinstance(output, tuple):

@@ -130,6 +130,8 @@ def _choice_table(
         zip(questions, candidates, scores, strict=True)
     ):
         correct = _answer_index(question.answer, cands)
+        if correct is None:  # as_questions(need_choices=True) refused such rows already
+            raise SteeringError(f"Row {question.row}: the answer is not one of its choices.")
         first_ids = first_answer_tokens(loaded.tokenizer, question.prompt, cands)
         for condition, unit in zip(conditions, per_condition, strict=True):
             predicted = int(np.argmax(unit.logprobs))

@@ -38,16 +38,19 @@ import math
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from steering.engine.models import LoadedModel, cache_kwarg_name
 from steering.engine.steer import steer
-from steering.engine.text import encode
+from steering.engine.text import context_length, encode
 from steering.errors import SteeringError
 from steering.progress import ProgressCallback
 from steering.vectors import ControlVector
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 LOG2 = math.log(2.0)
 
@@ -102,11 +105,13 @@ class _Question:
     first_tokens: list[int | None]
 
 
-def _prepare(tokenizer, prompt: str, candidates: Sequence[str]) -> _Question:
-    prompt_ids = list(encode(tokenizer, prompt).ids)
+def _prepare(
+    tokenizer: Any, prompt: str, candidates: Sequence[str], context: int | None = None
+) -> _Question:
+    prompt_ids = list(encode(tokenizer, prompt, context=context).ids)
     starts, continuations = [], []
     for candidate in candidates:
-        enc = encode(tokenizer, prompt, candidate)
+        enc = encode(tokenizer, prompt, candidate, context=context)
         ids = list(enc.ids)
         start = 0
         for a, b in zip(ids, prompt_ids, strict=False):
@@ -130,7 +135,7 @@ def first_answer_tokens(tokenizer: Any, prompt: str, candidates: Sequence[str]) 
     return _prepare(tokenizer, prompt, candidates).first_tokens
 
 
-def _head(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+def _head(model: PreTrainedModel, hidden: torch.Tensor) -> torch.Tensor:
     logits = model.get_output_embeddings()(hidden).float()
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
@@ -181,8 +186,10 @@ def score_units(
         raise ValueError("one candidate list per prompt")
     if any(not cands for cands in candidates):
         raise SteeringError("Every question needs at least one candidate answer.")
-    tokenizer = loaded.tokenizer
-    questions = [_prepare(tokenizer, p, c) for p, c in zip(prompts, candidates, strict=True)]
+    tokenizer, context = loaded.tokenizer, context_length(loaded.model)
+    questions = [
+        _prepare(tokenizer, p, c, context) for p, c in zip(prompts, candidates, strict=True)
+    ]
     results: list[list[UnitScores | None]] = [[None] * len(conditions) for _ in questions]
     unsteered = [j for j, c in enumerate(conditions) if not c.steered]
     steered = [j for j, c in enumerate(conditions) if c.steered]
@@ -295,7 +302,7 @@ def _continuation_logprobs(
     conditions: Sequence[Condition],
     cand_rows: list[tuple[int, int]],
     longer: list[int],
-    out,
+    out: Any,
     prompt_mask: torch.Tensor,
     offsets: list[int],
 ) -> torch.Tensor:

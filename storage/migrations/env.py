@@ -19,7 +19,10 @@ if connection is not None:
     with context.begin_transaction():
         context.run_migrations()
 else:  # e.g. `alembic -x` style use by a developer with sqlalchemy.url set
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("error: set sqlalchemy.url (or run migrations through storage.migrate)")
+    engine = create_engine(url)
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():

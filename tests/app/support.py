@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from dashboard.context import AppContext
 from dashboard.browser_state import BrowserSession
+from dashboard.context import AppContext
 from dashboard.tabs import build, compare, examples, review
 from steering.evaluation.results import (
     EvaluationReport,

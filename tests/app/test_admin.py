@@ -5,10 +5,10 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from dashboard.common import UserError
 from dashboard.browser_state import BrowserSession
-from dashboard.tabs import admin
+from dashboard.common import UserError
 from dashboard.events import problem
+from dashboard.tabs import admin
 from dashboard.ui import build_ui
 from storage import ValidationError
 from tests.app.support import PASSWORD, login

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from dashboard import views
 from dashboard.common import UserError
 from dashboard.report import evaluation_report_html
 from dashboard.tabs import audit
+from dashboard.views.audit import CAUGHT_ROWS, FAILED_SIGNIN_COLUMNS, caught_markdown
 from storage import PermissionDeniedError, signing
 from tests.app.support import PASSWORD, approved, login
 
@@ -41,7 +41,7 @@ def test_failed_signins_are_shown_to_a_reviewer_and_hidden_from_a_builder(ctx):
     _fail_two_signins(ctx)
     rita, bob = login(ctx, "rita"), login(ctx, "bob")
     table = audit.failed_signins(ctx, rita)
-    assert list(table.columns) == views.FAILED_SIGNIN_COLUMNS
+    assert list(table.columns) == FAILED_SIGNIN_COLUMNS
     # Newest first: the unknown name, then bob's wrong password.
     # HMAC-SHA256 of the typed name with the secret beside the key, computed here.
     secret = signing.login_secret(ctx.store.key_paths)
@@ -139,9 +139,9 @@ def test_what_is_caught_follows_the_storage_readme_row_for_row():
     section = STORAGE_README.read_text(encoding="utf-8").split("## What is caught", 1)[1]
     rows = [line for line in section.splitlines() if line.startswith("| ")][1:]  # no header
     readme_verdicts = [re.split(r"[\s:(]", row.split("|")[3].strip())[0] for row in rows]
-    tab_verdicts = [re.split(r"[\s:(]", row[2])[0] for row in views.CAUGHT_ROWS]
+    tab_verdicts = [re.split(r"[\s:(]", row[2])[0] for row in CAUGHT_ROWS]
     assert readme_verdicts == tab_verdicts == ["yes", "only", "refused", "up", "yes", "only"]
-    table = views.caught_markdown().splitlines()
+    table = caught_markdown().splitlines()
     assert len(table) == 2 + len(rows)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard import charts, views
+from dashboard import charts
 from dashboard.common import KNOWN_ERRORS, UserError
 from dashboard.tabs import build, compare, examples, model
+from dashboard.views.common import md
 from steering.build import EFFECT_SIZE_RULE, MIDDLE_LAYER_RULE, LayerRecommendation, LayerScore
 from steering.engine.generate import side_by_side
 from steering.evaluation.results import EvaluationReport
@@ -158,7 +159,7 @@ def test_build_chart_plots_effect_sizes_and_says_which_rule_picked_the_layers(
     assert rec.rule in (EFFECT_SIZE_RULE, MIDDLE_LAYER_RULE)
     assert f"**Recommended layers: {view.layers_text}** — " in view.summary
     assert f"Picked by the {rec.rule} rule." in view.summary
-    assert views.md(rec.reason) in view.summary
+    assert md(rec.reason) in view.summary
 
 
 def test_the_rule_and_its_reason_are_shown_in_words():

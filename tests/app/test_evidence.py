@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from dashboard import views
 from dashboard.tabs import compare
+from dashboard.views.compare import (
+    evaluation_view,
+    example_set_markdown,
+    recommendation_markdown,
+    samples_markdown,
+    side_effects_markdown,
+)
+from dashboard.views.review import lineage_markdown
 from steering.engine.generate import Answer
 from steering.evaluation.results import NeutralAnswer, Sample, SideEffects, Verdict
 from tests.app.support import builder_with_vector, sample_report
@@ -17,7 +24,7 @@ from tests.app.support import builder_with_vector, sample_report
 
 def test_the_recommendation_comes_first_with_the_number_behind_it():
     report = sample_report()  # 7 of 10 at the chosen 0.5, 5 of 10 without; p = 0.25
-    line = views.recommendation_markdown(report)
+    line = recommendation_markdown(report)
     assert line == (
         "**Recommendation: not enough evidence.** At strength 0.5, the one the evaluation chose, "
         "the model answered 7 of 10 held-out questions (70%) correctly, against 5 of 10 "
@@ -25,18 +32,18 @@ def test_the_recommendation_comes_first_with_the_number_behind_it():
         "with probability 0.25)."
     )
     improves = dataclasses.replace(report, outcome=Verdict.IMPROVES)
-    assert views.recommendation_markdown(improves).startswith("**Recommendation: deploy.**")
+    assert recommendation_markdown(improves).startswith("**Recommendation: deploy.**")
     worse = dataclasses.replace(report, outcome=Verdict.WORSE)
-    assert views.recommendation_markdown(worse).startswith("**Recommendation: do not deploy.**")
+    assert recommendation_markdown(worse).startswith("**Recommendation: do not deploy.**")
 
 
 def test_below_guessing_is_pointed_out():
     # Three options per question: guessing gets 1/3 right; 5 of 10 is above it, 0.2 below.
     report = dataclasses.replace(sample_report(), chance=1 / 3, options=(3, 3))
-    assert "below guessing" not in views.recommendation_markdown(report)
+    assert "below guessing" not in recommendation_markdown(report)
     low = dataclasses.replace(report.results[1], accuracy=0.2, correct=2)
     worse = dataclasses.replace(report, results=(report.results[0], low), outcome=Verdict.WORSE)
-    line = views.recommendation_markdown(worse)
+    line = recommendation_markdown(worse)
     assert "2 of 10 held-out questions (20%)" in line
     assert line.endswith("That is below guessing (33% right by picking at random).")
 
@@ -45,7 +52,7 @@ def test_nothing_chosen_says_so_with_the_unsteered_number():
     report = dataclasses.replace(
         sample_report(), chosen_alpha=0.0, outcome=Verdict.NO_STRENGTH_CHOSEN
     )
-    line = views.recommendation_markdown(report, submitted=0.5)
+    line = recommendation_markdown(report, submitted=0.5)
     assert line.startswith("**Recommendation: do not deploy.** No strength did better")
     assert "without the vector it answered 5 of 10 held-out questions (50%) correctly" in line
     assert line.endswith("The submitted strength 0.5 answered 7 of 10 held-out questions (70%) "
@@ -54,7 +61,7 @@ def test_nothing_chosen_says_so_with_the_unsteered_number():
 
 def test_the_chart_has_guessing_the_unsteered_line_and_both_strengths():
     report = dataclasses.replace(sample_report(), chance=7 / 18)
-    figure = views.evaluation_view(report, submitted=1.0).figure
+    figure = evaluation_view(report, submitted=1.0).figure
     named = {trace.name: trace for trace in figure.data}
     guessing = named["guessing (39%)"]
     assert list(guessing.y) == [7 / 18, 7 / 18]  # the chance line, across the strengths
@@ -63,7 +70,7 @@ def test_the_chart_has_guessing_the_unsteered_line_and_both_strengths():
     assert list(named["submitted strength 1"].x) == [1.0, 1.0]
     assert list(named["chosen by the evaluation 0.5"].x) == [0.5, 0.5]
     # Submitted = chosen: one mark only.
-    same = {t.name for t in views.evaluation_view(report, submitted=0.5).figure.data}
+    same = {t.name for t in evaluation_view(report, submitted=0.5).figure.data}
     assert "submitted strength 0.5" in same
     assert not any(name.startswith("chosen by") for name in same)
 
@@ -71,7 +78,7 @@ def test_the_chart_has_guessing_the_unsteered_line_and_both_strengths():
 def test_samples_are_shown_marked_also_when_nothing_changed():
     unchanged = Sample(4, "What is 1 plus 1?", "2", "2", "2", 0.5, None, None, True, True)
     report = dataclasses.replace(sample_report(), samples=(unchanged,))
-    text = views.evaluation_view(report).samples
+    text = evaluation_view(report).samples
     assert "the vector changed none of these answers" in text
     assert text.splitlines()[-1] == "| 4 | What is 1 plus 1? | 2 | ✓ right: 2 | ✓ right: 2 |"
 
@@ -81,7 +88,7 @@ def test_generated_answers_cut_by_the_token_limit_say_so():
         5, "What is 3 plus 4?", "7", None, "7", 0.5, "Let me think about", "The answer is 7",
         False, True, steered_cut=False, unsteered_cut=True,
     )  # fmt: skip
-    text = views.samples_markdown(dataclasses.replace(sample_report(), samples=(cut,)), 0.5)
+    text = samples_markdown(dataclasses.replace(sample_report(), samples=(cut,)), 0.5)
     without, with_vector = text.splitlines()[-1].split(" | ")[3:5]
     assert (
         without
@@ -97,7 +104,7 @@ def test_side_effects_in_words_with_the_prompts_whose_answer_changed():
         for i in range(10)
     )
     side = SideEffects(perplexity={0.0: 10.0, 0.5: 12.5}, changed_share={0.5: 0.9}, answers=answers)
-    text = views.side_effects_markdown(side, 0.5)
+    text = side_effects_markdown(side, 0.5)
     assert text.startswith(
         "At strength 0.5 the vector changed **9 of 10** answers to everyday prompts"
     )
@@ -105,13 +112,13 @@ def test_side_effects_in_words_with_the_prompts_whose_answer_changed():
     assert "Below, 2 of them:" in text
     assert "*Everyday prompt 1?*" in text and "at strength 0.5: new 1" in text
     assert "Everyday prompt 3?" not in text  # two quoted, not all nine
-    assert views.side_effects_markdown(SideEffects(), 0.5).endswith("were not measured in this "
+    assert side_effects_markdown(SideEffects(), 0.5).endswith("were not measured in this "
                                                                     "evaluation.")  # fmt: skip
 
 
 def test_the_example_set_in_one_paragraph():
     report = dataclasses.replace(sample_report(), chance=1 / 3, options=(3, 3))
-    text = views.example_set_markdown(
+    text = example_set_markdown(
         report, {"build_rows": 80, "heldout_rows": 80}, {"dataset_name": "logic-160"}
     )
     assert text == (
@@ -132,7 +139,7 @@ def test_lineage_in_words_with_the_hashes_apart():
         "split_seed": 0,
         "dataset_hash": "d" * 64,
     }
-    words, details = views.lineage_markdown(lineage, (6, 7))
+    words, details = lineage_markdown(lineage, (6, 7))
     assert "steered on layers 6-7" in words and "covers layers 0-29" in words
     for raw in ("method_paper_name", "model_fingerprint", "split_seed", "[0"):
         assert raw not in words
@@ -178,8 +185,8 @@ def test_a_submitted_strength_below_guessing_is_said_and_no_choice_is_not_marked
     report = dataclasses.replace(
         sample_report(), chosen_alpha=0.0, outcome=Verdict.NO_STRENGTH_CHOSEN, chance=0.75
     )
-    line = views.recommendation_markdown(report, submitted=0.5)
+    line = recommendation_markdown(report, submitted=0.5)
     # 7 of 10 (70%) at the submitted strength is below 75%.
     assert line.endswith("correctly. That is below guessing (75% right by picking at random).")
-    names = {t.name for t in views.evaluation_view(report, submitted=0.5).figure.data}
+    names = {t.name for t in evaluation_view(report, submitted=0.5).figure.data}
     assert not any(name.startswith("chosen by") for name in names)  # none was chosen

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard import views
 from dashboard.common import KNOWN_ERRORS
 from dashboard.tabs import model
 from dashboard.ui import build_ui
+from dashboard.views.model import bundled_models_markdown, bundled_models_table
 from steering.engine import bundled
 from steering.engine.bundled import BUNDLED_MODELS, GEMMA3, SMOLLM2
 from tests.app.support import PASSWORD, login
@@ -34,7 +34,7 @@ def test_both_installed_models_are_offered_with_size_licence_and_source(ctx, mon
     assert labels[0].startswith("SmolLM2-135M-Instruct") and "135M parameters" in labels[0]
     assert labels[1].startswith("Gemma 3 270M") and "270M parameters" in labels[1]
     described = _described(demo)
-    table = views.bundled_models_table(list(BUNDLED_MODELS))
+    table = bundled_models_table(list(BUNDLED_MODELS))
     assert table["licence"].tolist() == ["Apache 2.0", GEMMA3.licence]
     assert table["source"].tolist() == [SMOLLM2.source, GEMMA3.source]
     for licence in ("Apache 2.0", "Gemma Terms of Use"):
@@ -62,7 +62,7 @@ def test_the_picker_preselects_the_default_model(ctx, monkeypatch):
 
 
 def test_no_installed_model_says_so():
-    assert "No bundled model is installed" in views.bundled_models_markdown([])
+    assert "No bundled model is installed" in bundled_models_markdown([])
 
 
 def test_loading_a_bundled_model_that_is_not_installed_says_how_to_install(

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 import app as app_main
-from dashboard.common import UserError
-from dashboard.browser_state import BrowserSession
 from dashboard import events
+from dashboard.browser_state import BrowserSession
+from dashboard.common import UserError
 from dashboard.tabs import examples
 from dashboard.web import NotSignedInError, SignedInUser
 from storage import Store

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from dashboard import charts, views
+from dashboard import charts
+from dashboard.views.common import md, number
+from dashboard.views.compare import SIDE_COLUMNS, evaluation_view, results_table, side_effects_table
+from dashboard.views.review import history_table
 from steering.evaluation.results import EvaluationReport, SideEffects
 from storage import StoredReview
 from tests.app.support import VERDICT, sample_report
@@ -12,7 +15,7 @@ from tests.app.support import VERDICT, sample_report
 
 def test_results_table_labels_and_values_come_from_the_report():
     report = sample_report()
-    table = views.results_table(report.results)
+    table = results_table(report.results)
     assert list(table.columns) == [
         "strength",
         "accuracy",
@@ -41,21 +44,21 @@ def test_results_table_leaves_unmeasured_values_empty():
     for row in stored["results"]:
         row["kl"] = None  # an evaluation that did not measure KL
     report = EvaluationReport.from_dict(stored)
-    assert views.results_table(report.results)["KL (nats)"].tolist() == ["", ""]
+    assert results_table(report.results)["KL (nats)"].tolist() == ["", ""]
 
 
 def test_numbers_print_as_people_read_them():
-    assert views.number(40) == "40"
-    assert views.number(40.0) == "40"
-    assert views.number(0.123456) == "0.1235"
-    assert views.number(-0.00001) == "0"
-    assert views.number(12.3456, digits=2) == "12.35"
-    assert views.number(None) == ""
+    assert number(40) == "40"
+    assert number(40.0) == "40"
+    assert number(0.123456) == "0.1235"
+    assert number(-0.00001) == "0"
+    assert number(12.3456, digits=2) == "12.35"
+    assert number(None) == ""
 
 
 def test_evaluation_view_shows_the_reports_verdict_chart_and_samples():
     report = sample_report(sample_answer="<b>5</b>")
-    view = views.evaluation_view(report)
+    view = evaluation_view(report)
     assert view.verdict == VERDICT
     assert view.chosen_alpha == 0.5
     band, line = view.figure.data[0], view.figure.data[1]
@@ -76,10 +79,10 @@ def test_side_effects_table_one_row_per_strength_in_order():
         perplexity={1.0: 12.345, 0.0: 10.0, 0.5: 11.0},
         changed_share={0.0: 0.0, 0.5: 0.25, 1.0: 0.5},
     )
-    table = views.side_effects_table(side)
-    assert list(table.columns) == views.SIDE_COLUMNS
+    table = side_effects_table(side)
+    assert list(table.columns) == SIDE_COLUMNS
     assert table.values.tolist() == [["0", "10", "0%"], ["0.5", "11", "25%"], ["1", "12.35", "50%"]]
-    assert views.side_effects_table(SideEffects()).empty
+    assert side_effects_table(SideEffects()).empty
 
 
 def test_evaluations_stored_before_the_typed_results_still_show():
@@ -94,7 +97,7 @@ def test_evaluations_stored_before_the_typed_results_still_show():
         "side_effects": {"perplexity": {"0.0": 10.0, "1.0": 11.5}, "changed_share": {}},
         "samples": [{"prompt": "What is 2 plus 1?", "steered": "3"}],
     }
-    view = views.evaluation_view(EvaluationReport.from_dict(legacy))
+    view = evaluation_view(EvaluationReport.from_dict(legacy))
     assert view.table["correct"].tolist() == ["5", "6"]
     assert view.table["KL (nats)"].tolist() == ["", ""]
     assert view.side_effects.values.tolist() == [["0", "10", ""], ["1", "11.5", ""]]
@@ -106,7 +109,7 @@ def test_evaluations_stored_before_the_typed_results_still_show():
 
 
 def test_an_empty_evaluation_says_so():
-    view = views.evaluation_view(EvaluationReport.from_dict({}))
+    view = evaluation_view(EvaluationReport.from_dict({}))
     assert view.verdict == "" and view.table.empty
     assert view.samples == (
         "No strength other than 0 was evaluated, so there are no answers to compare."
@@ -126,10 +129,10 @@ def test_history_in_words():
     when = dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC)
     review = StoredReview(id=1, submission_id=2, decision="approve", comment="ok", reviewer="rita",
                           created_at=when)  # fmt: skip
-    assert views.history_table([review]).values.tolist() == [
+    assert history_table([review]).values.tolist() == [
         ["2026-01-02 03:04", "rita", "approve", "ok"]
     ]
 
 
 def test_markdown_escape_of_user_text():
-    assert views.md("<img src=x onerror=alert(1)>") == "\\<img src=x onerror=alert\\(1\\)\\>"
+    assert md("<img src=x onerror=alert(1)>") == "\\<img src=x onerror=alert\\(1\\)\\>"

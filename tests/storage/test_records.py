@@ -71,11 +71,11 @@ def test_inputs_are_validated(store: Store, people: dict) -> None:
 def test_records_are_derived_from_the_tables_and_detached(store: Store, people: dict) -> None:
     from sqlalchemy import inspect
 
-    from storage import StoredSubmission, StoredUser, models
+    from storage import StoredSubmission, StoredUser, tables
 
-    columns = [a.key for a in inspect(models.SubmissionRow).column_attrs]
+    columns = [a.key for a in inspect(tables.SubmissionRow).column_attrs]
     assert [f.name for f in dataclasses.fields(StoredSubmission)] == [*columns, "reviews"]
-    user_columns = {a.key for a in inspect(models.UserRow).column_attrs}
+    user_columns = {a.key for a in inspect(tables.UserRow).column_attrs}
     assert {f.name for f in dataclasses.fields(StoredUser)} == user_columns - {"password_hash"}
 
     vector = store.add_vector(b"weights", dict(LINEAGE), "alice")
