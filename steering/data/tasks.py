@@ -1,9 +1,9 @@
 """Built-in example-set generators: the bundled sets in ``assets/examples/``.
 
 The sets are generated, not hand-written, so that they are reproducible from a seed, can be
-regenerated after a wording change, and have exactly the columns of the pair format in
-``docs/product.md``. ``python -m steering.data.tasks`` rewrites the files; the files themselves are
-committed so that the app never needs to run this module.
+regenerated after a wording change, and have exactly the columns of the pair format in the
+README's "Example pairs" section. ``python -m steering.data.tasks`` rewrites the files; the files
+themselves are committed so that the app never needs to run this module.
 
 The sets:
 

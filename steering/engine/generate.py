@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 
 import torch
 
@@ -39,37 +39,35 @@ class Answer:
     limit: int  # the token limit it was generated under
 
 
+class GenerationOptions(TypedDict, total=False):
+    """The keywords every generating function here takes; the defaults are ``_generate``'s.
+
+    One list for :func:`generate_texts`, :func:`generate_answers`, :func:`side_by_side` and
+    :func:`side_by_side_answers`, so a new knob is added once and type-checked at every call.
+    """
+
+    layers: Sequence[int] | None  # which of the vector's layers to steer (None: all of them)
+    preserve_norm: bool  # rescale each steered token to its unsteered norm
+    max_new_tokens: int  # at least 1; 64 by default
+    do_sample: bool  # greedy unless True
+    temperature: float  # when sampling; 0.7 by default
+    top_p: float  # when sampling; 0.95 by default
+    seed: int | None  # when sampling: the same seed replays the same answers
+
+
 def generate_texts(
     loaded: LoadedModel,
     prompts: Sequence[str],
     *,
     vector: ControlVector | None = None,
     alphas: Sequence[float] | float = 0.0,
-    layers: Sequence[int] | None = None,
-    preserve_norm: bool = False,
-    max_new_tokens: int = 64,
-    do_sample: bool = False,
-    temperature: float = 0.7,
-    top_p: float = 0.95,
-    seed: int | None = None,
+    **options: Unpack[GenerationOptions],
 ) -> list[str]:
     """Generate one answer per prompt in a single batched call, row ``b`` steered by ``alphas[b]``.
 
     The texts of :func:`generate_answers`.
     """
-    answers = generate_answers(
-        loaded,
-        prompts,
-        vector=vector,
-        alphas=alphas,
-        layers=layers,
-        preserve_norm=preserve_norm,
-        max_new_tokens=max_new_tokens,
-        do_sample=do_sample,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-    )
+    answers = generate_answers(loaded, prompts, vector=vector, alphas=alphas, **options)
     return [answer.text for answer in answers]
 
 
@@ -79,6 +77,18 @@ def generate_answers(
     *,
     vector: ControlVector | None = None,
     alphas: Sequence[float] | float = 0.0,
+    **options: Unpack[GenerationOptions],
+) -> list[Answer]:
+    """One answer per prompt from a single batched call, row ``b`` steered by ``alphas[b]``."""
+    return _generate(loaded, prompts, vector, alphas, **options)
+
+
+def _generate(
+    loaded: LoadedModel,
+    prompts: Sequence[str],
+    vector: ControlVector | None,
+    alphas: Sequence[float] | float,
+    *,
     layers: Sequence[int] | None = None,
     preserve_norm: bool = False,
     max_new_tokens: int = 64,
@@ -87,7 +97,6 @@ def generate_answers(
     top_p: float = 0.95,
     seed: int | None = None,
 ) -> list[Answer]:
-    """One answer per prompt from a single batched call, row ``b`` steered by ``alphas[b]``."""
     if not prompts:
         return []
     if any(not p.strip() for p in prompts):
@@ -174,25 +183,10 @@ def side_by_side(
     prompt: str,
     vector: ControlVector,
     alpha: float,
-    *,
-    layers: Sequence[int] | None = None,
-    preserve_norm: bool = False,
-    max_new_tokens: int = 64,
-    do_sample: bool = False,
-    seed: int | None = None,
+    **options: Unpack[GenerationOptions],
 ) -> dict[str, str]:
     """``{"unsteered": ..., "steered": ...}`` for one prompt, both rows in one batch."""
-    answers = side_by_side_answers(
-        loaded,
-        prompt,
-        vector,
-        alpha,
-        layers=layers,
-        preserve_norm=preserve_norm,
-        max_new_tokens=max_new_tokens,
-        do_sample=do_sample,
-        seed=seed,
-    )
+    answers = side_by_side_answers(loaded, prompt, vector, alpha, **options)
     return {key: answer.text for key, answer in answers.items()}
 
 
@@ -201,23 +195,8 @@ def side_by_side_answers(
     prompt: str,
     vector: ControlVector,
     alpha: float,
-    *,
-    layers: Sequence[int] | None = None,
-    preserve_norm: bool = False,
-    max_new_tokens: int = 64,
-    do_sample: bool = False,
-    seed: int | None = None,
+    **options: Unpack[GenerationOptions],
 ) -> dict[str, Answer]:
     """Like :func:`side_by_side`, each answer with whether it stopped at the token limit."""
-    unsteered, steered = generate_answers(
-        loaded,
-        [prompt, prompt],
-        vector=vector,
-        alphas=[0.0, alpha],
-        layers=layers,
-        preserve_norm=preserve_norm,
-        max_new_tokens=max_new_tokens,
-        do_sample=do_sample,
-        seed=seed,
-    )
+    unsteered, steered = _generate(loaded, [prompt, prompt], vector, [0.0, alpha], **options)
     return {"unsteered": unsteered, "steered": steered}

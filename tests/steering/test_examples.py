@@ -251,6 +251,21 @@ def test_file_too_large_and_too_many_rows():
     )
 
 
+def test_a_csv_cell_over_the_csv_field_limit_names_its_row():
+    import csv
+
+    huge = "x" * 15_000_000  # one 15 MB cell, far over Python csv's field size limit
+    text = f'prompt,positive\nq1,a1\n"multi\nline",a2\nq3,{huge}\nq4,a4\n'
+    errors = rejected(csv_bytes(text), "big-cell.csv")
+    assert len(errors) == 1 and errors[0].row == 4  # header 1, q1 2, the two-line cell 3
+    message = str(errors[0])
+    assert message.startswith("row 4: a cell holds more than ")
+    assert f"{csv.field_size_limit():,} characters" in message and len(message) < 300
+    # The same cell opened by a quote that is never closed runs on to the end of the file.
+    errors = rejected(csv_bytes(f'prompt,positive\nq1,"{huge}\nq2,a2\n'), "open-quote.csv")
+    assert errors[0].row == 2 and "never closed" in str(errors[0])
+
+
 def test_file_too_large_is_checked_before_reading_a_path(tmp_path: Path):
     path = tmp_path / "big.csv"
     path.write_bytes(b"prompt,positive\n" + b"a,b\n" * 100)
@@ -479,10 +494,10 @@ def test_a_spreadsheet_that_takes_too_long_is_stopped_with_a_message():
 
 
 def test_a_workbook_that_unpacks_to_too_much_is_refused_before_parsing(monkeypatch):
-    import steering.data.examples as examples_module
+    import steering.data.read_xlsx as read_xlsx
 
     data = raw_xlsx([text_row(1, "prompt", "positive"), text_row(2, "q", "a")])
-    monkeypatch.setattr(examples_module, "XLSX_MAX_UNPACKED", 1_000)
+    monkeypatch.setattr(read_xlsx, "XLSX_MAX_UNPACKED", 1_000)
     errors = rejected(data, "x.xlsx")
     assert "unpacks to more than" in str(errors[0]) and len(errors) == 1
 

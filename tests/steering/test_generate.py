@@ -82,3 +82,27 @@ def greedy_first_token(loaded, prompt):
     ids = list(encode(loaded.tokenizer, prompt).ids)
     with torch.no_grad():
         return int(loaded.model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+
+
+def test_each_pair_takes_the_same_options_and_gives_the_same_answers(tiny_llama):
+    from steering.engine.generate import generate_answers, side_by_side_answers
+
+    vector = vector_for(tiny_llama)
+    sampled = {"do_sample": True, "seed": 11, "temperature": 1.3, "top_p": 0.8}
+    pair = side_by_side(tiny_llama, "Hello", vector, 0.5, max_new_tokens=7, **sampled)
+    batch = generate_texts(
+        tiny_llama, ["Hello", "Hello"], vector=vector, alphas=[0.0, 0.5], max_new_tokens=7,
+        **sampled,
+    )  # fmt: skip
+    assert [pair["unsteered"], pair["steered"]] == batch
+    answers = side_by_side_answers(tiny_llama, "Hello", vector, 0.5, max_new_tokens=7, **sampled)
+    assert {key: answer.text for key, answer in answers.items()} == pair
+    assert [a.text for a in generate_answers(tiny_llama, ["Hi"], max_new_tokens=4)] == (
+        generate_texts(tiny_llama, ["Hi"], max_new_tokens=4)
+    )
+
+
+def test_an_unknown_generation_option_is_refused(tiny_llama):
+    vector = vector_for(tiny_llama)
+    with pytest.raises(TypeError, match="max_tokens"):
+        side_by_side(tiny_llama, "Hello", vector, 0.5, max_tokens=4)  # type: ignore[call-arg]
