@@ -21,8 +21,9 @@ Actors are user names; ``"system"`` is accepted where noted (CLI, background job
 Users (roles: ``workflow.ROLES`` = builder, reviewer, admin)
     ``add_user(name, role, password, actor="system") -> StoredUser``   admin or system only
     ``set_user_active(name, active, actor) -> StoredUser``             users are never deleted
-    ``reset_password(name, password, actor) -> StoredUser``             admin or system only
-    ``list_users() -> list[StoredUser]``
+    ``reset_password(name, password, actor) -> StoredUser``             admin or system only;
+        adds one to the user's ``credential_version`` (the web sessions begun before it end)
+    ``list_users() -> list[StoredUser]``; ``get_user(name) -> StoredUser``  NotFoundError if none
     ``check_login(name, password, client=None) -> StoredUser | None``  successes and failures audited
     ``failed_logins(viewer_role, limit=200) -> list[StoredAuditEvent]`` reviewers/admins only
     New passwords: 8+ characters (12+ for admins), not on the common-password list.
@@ -53,13 +54,16 @@ Review workflow (draft -> submitted -> approved | rejected; approved -> revoked)
 
 Audit trail
     ``record_event(actor, action, object_type, object_id, details=None) -> StoredAuditEvent``
-        for actions that change no stored state ("generate", "vector.export", ...)
+        for actions that change no stored state ("generate", "vector.export", ...);
+        ``object_id`` has at most ``OBJECT_ID_LEN`` (64) characters
     ``audit_events(*, actor, action, object_type, object_id, since, until, after_seq, limit,
     newest_first, viewer_role=None) -> list[StoredAuditEvent]``   builders never see failed sign-ins
-    ``verify(checkpoints_file=None, public_key=None) -> VerifyResult(ok, count, first_broken_seq,
-    reason, message, head_seq, head_hash, signed_at_write, signed_at_migration, checkpoints,
-    latest_checkpoint)``
+    ``verify(checkpoints_file=None, public_key=None, witness_file=None) -> VerifyResult(ok,
+    count, first_broken_seq, reason, message, head_seq, head_hash, signed_at_write,
+    signed_at_migration, checkpoints, latest_checkpoint)``
         reason: "edited" | "deleted" | "inserted" | "reordered" | "truncated" | "bad-signature"
+        | "checkpoint-missing" | "checkpoint-unlinked" (the log or witness lost lines, or they
+        do not link) | "record-mismatch" (a row differs from what the chain says about it)
     ``checkpoint() -> Checkpoint``; ``latest_checkpoint() -> Checkpoint | None``
     ``rotate_key(actor="system") -> (old_key_id, new_key_id)``
     ``migrate_chain(accept_broken=False, actor="system") -> int``      sign a pre-signing chain
@@ -70,7 +74,10 @@ Serving API (:mod:`storage.api_keys`; admins, or ``"system"`` from the CLI)
         only its SHA-256 stored; ``revoke_api_key(name, actor)``; ``list_api_keys()``;
         ``api_key_for(secret) -> StoredApiKey | None``
     ``served_submission(key, submission_id) -> ServedSubmission``   the gate: approved only, the
-        key's limits, steering switched on (PermissionDeniedError / SteeringOffError otherwise)
+        key's limits, steering switched on (PermissionDeniedError / SteeringOffError otherwise);
+        "approved" means the signed audit trail approved exactly the row (RecordMismatchError,
+        a PermissionDeniedError, otherwise); ``confirm_approved(submission)`` the same for a
+        download
     ``set_api_switch("steering" | "sampling", enabled, actor)``; ``api_switch(name)``   audited
     ``record_api_use(key_id, submission_id, sample=None)``   per (key, submission, hour) counter,
         not an audit event; ``api_usage() -> list[UsageCount]``; ``api_samples()``
@@ -107,12 +114,15 @@ from .records import (
     StoredVector,
     VerifyResult,
 )
+from .signed_state import RecordMismatchError
 from .signing import SigningKeyError
 from .store import Store
+from .tables import OBJECT_ID_LEN
 from .users import SYSTEM_ACTOR
 from .workflow import ROLES
 
 __all__ = [
+    "OBJECT_ID_LEN",
     "ROLES",
     "SYSTEM_ACTOR",
     "AlreadyExistsError",
@@ -125,6 +135,7 @@ __all__ = [
     "ExportResult",
     "NotFoundError",
     "PermissionDeniedError",
+    "RecordMismatchError",
     "ServedSubmission",
     "SigningKeyError",
     "SteeringOffError",

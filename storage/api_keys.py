@@ -5,8 +5,9 @@ password hash (argon2, as for users) would protect nothing more here: nobody can
 random value, so a leaked table gives no key, while every API request must look its key up fast.
 
 The gate (:func:`served_submission`) is the one place that decides whether a key may use a
-submission: only ``approved`` ones, only those the key is limited to, only while steering is
-switched on. The caller applies exactly the strength and layers returned, nothing the request says.
+submission: only ``approved`` ones (the row, and the signed audit trail approving exactly that
+row: ``signed_state.py``), only those the key is limited to, only while steering is switched on.
+The caller applies exactly the strength and layers returned, nothing the request says.
 
 Usage is one counter per (key, submission, UTC hour), incremented outside the audit chain, so a
 busy API does not add one signed event per request. Key creation and revocation, and the two
@@ -35,6 +36,7 @@ from .errors import (
     ValidationError,
 )
 from .records import RowRecord
+from .signed_state import SignedApprovals, submission_fields
 
 KEY_PREFIX = "cvl-"
 STEERING = "steering"  # on unless an admin switches it off
@@ -75,6 +77,10 @@ class ServedSubmission:
     layers: tuple[int, ...]
     model_id: str | None
     model_fingerprint: str | None
+    # The number format its evaluation ran in ("float32", "bfloat16"), which the API serves it
+    # in; None for evaluations stored before formats were recorded. Read from the evaluation's
+    # report, which its results hash (frozen in the submission's signed content) covers.
+    dtype: str | None = None
 
 
 @dataclass(frozen=True)
@@ -228,11 +234,15 @@ _REFUSED = {
 }
 
 
-def served_submission(s: Session, key: StoredApiKey, submission_id: Any) -> ServedSubmission:
+def served_submission(
+    s: Session, key: StoredApiKey, submission_id: Any, approvals: SignedApprovals
+) -> ServedSubmission:
     """The approved submission ``key`` may use, with its approved strength and layers.
 
     Raises PermissionDeniedError (the API answers 403) saying why when it may not, and
-    SteeringOffError (503) when steering is switched off."""
+    SteeringOffError (503) when steering is switched off. A row that says approved is served
+    only when ``approvals`` finds that the signed audit trail approved exactly it
+    (RecordMismatchError, a PermissionDeniedError, otherwise)."""
     if isinstance(submission_id, bool) or not isinstance(submission_id, int):
         raise ValidationError(
             "control_vector.submission must be a submission id (a whole number), e.g. "
@@ -256,7 +266,10 @@ def served_submission(s: Session, key: StoredApiKey, submission_id: Any) -> Serv
         raise PermissionDeniedError(
             f"Submission {submission_id} {why}; only approved submissions can be used."
         )
+    approvals.confirm(s, submission_fields(s, row))
     vector = s.get_one(tables.VectorRow, row.vector_id)
+    evaluation = s.get(tables.EvaluationRow, row.evaluation_id) if row.evaluation_id else None
+    evaluated_in = (evaluation.results or {}).get("dtype") if evaluation is not None else None
     return ServedSubmission(
         submission_id=row.id,
         vector_id=row.vector_id,
@@ -264,6 +277,7 @@ def served_submission(s: Session, key: StoredApiKey, submission_id: Any) -> Serv
         layers=tuple(int(i) for i in row.layers),
         model_id=vector.lineage.get("model_id"),
         model_fingerprint=vector.lineage.get("model_fingerprint"),
+        dtype=str(evaluated_in) if evaluated_in else None,
     )
 
 

@@ -29,7 +29,7 @@ from .canonical import canonical_json, format_ts
 from .errors import ValidationError
 from .records import VerifyResult
 from .signing import Signer
-from .tables import AuditChainHeadRow, AuditEventRow, Base
+from .tables import OBJECT_ID_LEN, AuditChainHeadRow, AuditEventRow, Base
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -94,7 +94,7 @@ def lock_head(session: Session, signer: Signer) -> AuditChainHeadRow:
     return head
 
 
-_LIMITS = {"actor": 64, "action": 64, "object_type": 32, "object_id": 64}
+_LIMITS = {"actor": 64, "action": 64, "object_type": 32, "object_id": OBJECT_ID_LEN}
 
 
 def append(

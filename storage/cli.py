@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .errors import StorageError
+from .integrity import RECORD_MISMATCH
 from .migrate import current_revision
 from .settings import settings
 from .store import Store
@@ -54,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     for command, text in (
         ("deactivate-user", "deactivate an account (users are never deleted)"),
         ("reactivate-user", "reactivate a deactivated account"),
-        ("reset-password", "set a new password ($STEERING_PASSWORD or asked)"),
+        (
+            "reset-password",
+            "set a new password ($STEERING_PASSWORD or asked); the user's signed-in sessions end",
+        ),
     ):
         p = sub.add_parser(command, help=text)
         p.add_argument("name")
@@ -62,10 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "verify",
-        help="check hash links, signatures and checkpoints; exit 1 on damage, 2 on a key problem",
+        help="check hash links, signatures, checkpoints and the rows the chain describes; exit "
+        "1 on damage, 2 on a key problem",
     )
     p.add_argument(
-        "--checkpoints", metavar="FILE", help="a checkpoint log (default: this store's own)"
+        "--checkpoints",
+        metavar="FILE",
+        help="checkpoints copied from reports or exports, checked one by one instead of this "
+        "store's log (default: the store's log, which must also be complete and linked)",
+    )
+    p.add_argument(
+        "--witness",
+        metavar="FILE",
+        help="a copy of the checkpoint witness (or of the log), checked as a whole log "
+        "(default: $STEERING_CHECKPOINT_WITNESS when set)",
     )
     p.add_argument(
         "--public-key",
@@ -193,7 +207,11 @@ def _reset_password(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     with Store.open(args.db, args.data_dir, signing=False) as store:
-        result = store.verify(args.checkpoints, args.public_key)
+        result = store.verify(args.checkpoints, args.public_key, args.witness)
+    if not result.ok and result.reason == RECORD_MISMATCH:
+        print(f"stored records BROKEN: {result.message}")
+        print(f"the audit chain itself holds: {result.count} events intact.")
+        return 1
     if not result.ok:
         print(
             f"audit chain BROKEN at event {result.first_broken_seq} ({result.reason}): "

@@ -8,26 +8,35 @@ What each check catches (the README's table says the same, each row backed by a 
   private key, which is not in the database;
 * checkpoints (signed, kept outside the database): truncation of the newest events, and a history
   re-signed by someone holding the key, up to the last checkpoint the log (or a copy in a
-  report) holds.
+  report) holds;
+* the checkpoint log itself (``checkpoint_logs.py``): every checkpoint is also an
+  ``audit.checkpoint`` event, so a deleted, emptied or trimmed log (or witness) is caught, and its
+  lines link, so lines removed from the middle are too;
+* the rows the chain describes (``record_check.py``): a submission, user, API key or switch
+  edited behind the store (reason ``record-mismatch``), once the chain itself holds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, checkpoints
+from . import audit, checkpoint_events, checkpoint_logs, record_check
 from .records import VerifyResult
+from .settings import CHECKPOINT_WITNESS
 from .signing import Keyring, SigningKeyError
-from .tables import AuditChainHeadRow, AuditEventRow
+from .tables import AuditEventRow
 
 # Audit actions written by the migration that signs an older plain chain (chain_signing.py).
 CHAIN_SIGNED = "chain.signed"
 CHAIN_ACCEPTED_BROKEN = "chain.accepted_broken"
+# VerifyResult.reason when the chain holds but a row it describes says something else.
+RECORD_MISMATCH = "record-mismatch"
 
 
 def _details(session: Session, action: str) -> tuple[int, dict] | None:
@@ -103,71 +112,9 @@ def _bad_signature_message(seq: int, row: AuditEventRow | None, keyring: Keyring
     )
 
 
-def _check_checkpoints(
-    session: Session, keyring: Keyring, log: Path, head: AuditChainHeadRow
-) -> tuple[int, checkpoints.Checkpoint | None, tuple[int, str, str] | None]:
-    """Compare every checkpoint in ``log`` with the database; (count, latest, first problem)."""
-    lines = checkpoints.read_log(log)
-    problems: list[tuple[int, str, str]] = []
-    latest: checkpoints.Checkpoint | None = None
-    for line in lines:
-        cp = line.checkpoint
-        if cp is None:
-            problems.append(
-                (
-                    0,
-                    "bad-signature",
-                    f"Checkpoint line {line.number} of {log} is unreadable ({line.problem}).",
-                )
-            )
-            continue
-        if not checkpoints.is_authentic(keyring, cp):
-            problems.append(
-                (
-                    cp.seq,
-                    "bad-signature",
-                    f"Checkpoint line {line.number} of {log} (event {cp.seq}, {cp.time}) is not "
-                    "signed by the audit key: the checkpoint log was tampered with.",
-                )
-            )
-            continue
-        if latest is None or cp.seq >= latest.seq:
-            latest = cp
-        if cp.seq > head.last_seq:
-            problems.append(
-                (
-                    head.last_seq + 1,
-                    "truncated",
-                    f"Events {head.last_seq + 1} to {cp.seq} were removed: the checkpoint of "
-                    f"{cp.time} recorded {cp.seq} events, the database now has {head.last_seq}.",
-                )
-            )
-            continue
-        stored = (
-            audit.GENESIS_HASH
-            if cp.seq == 0
-            else session.execute(
-                select(AuditEventRow.hash).where(AuditEventRow.seq == cp.seq)
-            ).scalar()
-        )
-        if stored != cp.head:
-            problems.append(
-                (
-                    cp.seq,
-                    "edited",
-                    f"The history up to event {cp.seq} differs from the checkpoint of {cp.time}: "
-                    "events up to there were rewritten and re-signed (by someone holding the "
-                    "signing key).",
-                )
-            )
-    first = min(problems, key=lambda p: p[0]) if problems else None
-    return len(lines), latest, first
-
-
-def verify(session: Session, keyring: Keyring | None, log: Path | None, where: str) -> VerifyResult:
+def verify(session: Session, keyring: Keyring | None, logs: Logs, where: str) -> VerifyResult:
     """Everything in one snapshot; ``keyring`` None only when there is nothing signed to check."""
     plain = audit.verify(session)
-    head = audit.read_head(session)
     if keyring is None:
         if plain.count == 0 and plain.ok:
             return plain
@@ -200,12 +147,55 @@ def verify(session: Session, keyring: Keyring | None, log: Path | None, where: s
         )
     if plain_break is not None:
         return base
-    count, latest, problem = (0, None, None)
-    if log is not None:
-        count, latest, problem = _check_checkpoints(session, keyring, log, head)
+    return _anchored(session, keyring, base, logs, plain, lenient_until, at_write, at_migration)
+
+
+@dataclass(frozen=True)
+class Logs:
+    """The checkpoint files verify compares the chain with.
+
+    ``log``: the store's own log (or, with ``log_is_copy``, a copy of a few checkpoints, e.g.
+    from a report, checked line by line only); ``witness``: the second file that receives every
+    checkpoint (``STEERING_CHECKPOINT_WITNESS``, or ``verify --witness FILE``), None when unset.
+    """
+
+    log: Path | None
+    log_is_copy: bool = False
+    witness: Path | None = None
+
+
+def _anchored(
+    session: Session,
+    keyring: Keyring,
+    base: VerifyResult,
+    logs: Logs,
+    plain: VerifyResult,
+    lenient_until: int,
+    at_write: int,
+    at_migration: int,
+) -> VerifyResult:
+    """The chain links and is signed: now the checkpoint logs, then the rows it describes."""
+    head = audit.read_head(session)
+    recorded = checkpoint_events.recorded(session)
+    count, latest, problems = 0, None, []
+    first_recorded = checkpoint_logs.recorded_problem(session, recorded)
+    if first_recorded is not None:
+        problems.append(first_recorded)
+    if logs.log is not None:
+        own = checkpoint_logs.check_log(
+            session, keyring, logs.log, head, None if logs.log_is_copy else recorded
+        )
+        count, latest = own.count, own.latest
+        problems += [own.problem] if own.problem else []
+    witnessed = [r for r in recorded if r.witness]
+    if logs.witness is not None:
+        seen = checkpoint_logs.check_log(
+            session, keyring, logs.witness, head, witnessed, "checkpoint witness"
+        )
+        problems += [seen.problem] if seen.problem else []
     total = head.last_seq
-    if problem is not None:
-        seq, reason, message = problem
+    if problems:
+        seq, reason, message = min(problems, key=lambda p: p[0])
         return dataclasses.replace(
             base,
             ok=False,
@@ -216,18 +206,41 @@ def verify(session: Session, keyring: Keyring | None, log: Path | None, where: s
             checkpoints=count,
             latest_checkpoint=latest,
         )
+    mismatches = record_check.record_problems(session)
+    if mismatches:
+        shown = " ".join(mismatches[:5])
+        more = f" ({len(mismatches) - 5} more)" if len(mismatches) > 5 else ""
+        return dataclasses.replace(
+            base,
+            ok=False,
+            count=total,
+            first_broken_seq=None,
+            reason=RECORD_MISMATCH,
+            message=f"The stored records do not match the signed audit trail: {shown}{more}",
+            checkpoints=count,
+            latest_checkpoint=latest,
+        )
     how = f"{at_write} signed at write time"
     if at_migration:
         how += f", {at_migration} signed at migration"
     if lenient_until:
         how += f"; the old chain was accepted as broken at event {plain.first_broken_seq}"
+    message = f"audit chain ok: {total} events ({how}); {count} checkpoints match"
+    if logs.witness is not None:
+        message += f", and the witness holds all {len(witnessed)} written to it"
+    elif witnessed:
+        message += (
+            f" (the witness that received {len(witnessed)} of them was not checked: set "
+            f"{CHECKPOINT_WITNESS} or pass --witness FILE)"
+        )
+    message += "; the stored records match it"
     return dataclasses.replace(
         base,
         ok=True,
         count=total,
         first_broken_seq=None,
         reason=None,
-        message=f"audit chain ok: {total} events ({how}); {count} checkpoints match",
+        message=message,
         checkpoints=count,
         latest_checkpoint=latest,
     )

@@ -83,6 +83,7 @@ class StoredUser(RowRecord):
     role: str
     active: bool
     created_at: datetime
+    credential_version: int  # one more at each password reset: sessions of older ones end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +119,9 @@ class StoredVector(RowRecord):
 
 @dataclasses.dataclass(frozen=True)
 class StoredEvaluation(RowRecord):
-    """An evaluation run: its config and results as the engine's ``to_dict()`` JSON."""
+    """An evaluation run: its config and results as the engine's ``to_dict()`` JSON, and the
+    outcome it concluded (the engine's ``Verdict`` value), kept beside the JSON so that
+    evaluations stored before the JSON named it have one too (None: the results name none)."""
 
     TABLE = tables.EvaluationRow
 
@@ -129,6 +132,7 @@ class StoredEvaluation(RowRecord):
     results_hash: str
     created_by: str
     created_at: datetime
+    outcome: str | None
 
 
 @dataclasses.dataclass(frozen=True)

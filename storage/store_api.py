@@ -67,7 +67,7 @@ class ApiMixin(StoreBase):
     ) -> api_keys.ServedSubmission:
         """What the API may apply for ``key`` and ``submission_id``; see ``api_keys``."""
         with self._read() as s:
-            return api_keys.served_submission(s, key, submission_id)
+            return api_keys.served_submission(s, key, submission_id, self.signed_approvals)
 
     def record_api_use(
         self,

@@ -1,7 +1,8 @@
 """The audit trail, as part of the ``Store`` facade (see ``store.py``).
 
 Recording actions that change no stored state, reading events back (failed sign-ins only for
-reviewers and admins), full verification (hash links, signatures, checkpoints: ``integrity.py``),
+reviewers and admins), full verification (hash links, signatures, checkpoints, the rows the chain
+describes: ``integrity.py``), the signed trail's word on an approval (``signed_state.py``),
 checkpoints on demand, key rotation, signing a chain written before signing existed
 (``chain_signing.py``) and exporting the trail with its latest checkpoint (``export.py``). The
 chain itself (hashing, signing, locking the head) is ``audit.py``.
@@ -16,7 +17,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import audit, chain_signing, checkpoints, integrity, records, signing, tables, workflow
+from . import (
+    audit,
+    chain_signing,
+    checkpoints,
+    integrity,
+    records,
+    signed_state,
+    signing,
+    tables,
+    workflow,
+)
 from .errors import PermissionDeniedError, ValidationError
 from .export import FORMATS, to_csv, to_json
 from .files import replace_file
@@ -110,29 +121,45 @@ class AuditMixin(StoreBase):
         return signing.load_keyring(path), str(path)
 
     def verify(
-        self, checkpoints_file: str | Path | None = None, public_key: str | Path | None = None
+        self,
+        checkpoints_file: str | Path | None = None,
+        public_key: str | Path | None = None,
+        witness_file: str | Path | None = None,
     ) -> records.VerifyResult:
-        """Check hash links, every signature and every checkpoint; see ``records.VerifyResult``.
+        """Check hash links, every signature, every checkpoint and the rows the chain describes;
+        see ``records.VerifyResult``.
 
-        ``checkpoints_file``: a checkpoint log (or a copy, e.g. from a report) instead of this
-        store's own; ``public_key``: a keyring or PEM public key instead of the one in use.
-        Raises SigningKeyError when no usable public key is at hand or it did not sign this chain.
+        ``checkpoints_file``: checkpoints copied from reports or exports, checked one by one
+        instead of this store's log (which must also be complete and linked); ``witness_file``:
+        a copy of the witness (or of the log), checked as a whole log instead of
+        ``STEERING_CHECKPOINT_WITNESS``; ``public_key``: a keyring or PEM public key instead of
+        the one in use. Raises SigningKeyError when no usable public key is at hand or it did
+        not sign this chain.
         """
         keyring, where = self._keyring(public_key)
         log = Path(checkpoints_file).expanduser() if checkpoints_file else self.checkpoint_path
         if checkpoints_file is not None and not log.is_file():
             raise ValidationError(f"There is no checkpoint file at {log}.")
+        witness = self.witness_path
+        if witness_file is not None:
+            witness = Path(witness_file).expanduser()
+            if not witness.is_file():
+                raise ValidationError(f"There is no checkpoint witness file at {witness}.")
+        logs = integrity.Logs(log, log_is_copy=checkpoints_file is not None, witness=witness)
         with self._read(snapshot=True) as s:
-            return integrity.verify(s, keyring, log, where)
+            return integrity.verify(s, keyring, logs, where)
+
+    def confirm_approved(self, submission: records.StoredSubmission) -> None:
+        """Raise RecordMismatchError unless the signed audit trail approved exactly
+        ``submission`` as read (status, vector and its sha256, strength, layers, evaluation):
+        what a download hands out is what the chain approved, not what a row says."""
+        with self._read() as s:
+            self.signed_approvals.confirm(s, signed_state.submission_fields(s, submission))
 
     def checkpoint(self) -> checkpoints.Checkpoint:
-        """Sign the current head, append it to the checkpoint log and return it."""
-        signer = self._signer()
-        with self._read() as s:
-            head = audit.read_head(s)
-            cp = checkpoints.make_checkpoint(signer, head.last_seq, head.last_hash)
-        checkpoints.append_checkpoint(self.checkpoint_path, cp)
-        return cp
+        """Sign the current head, append it to the checkpoint log (and the witness), record it
+        as an ``audit.checkpoint`` event, and return the log's line."""
+        return self._write_checkpoint(self._signer())
 
     def latest_checkpoint(self) -> checkpoints.Checkpoint | None:
         """The newest authentic checkpoint of the log (None when there is none yet)."""

@@ -30,10 +30,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, chain_signing, checkpoints, signing, tables
+from . import audit, chain_signing, checkpoint_events, checkpoints, signing, tables
 from .db import translate_db_errors, write_engine
 from .errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from .files import FileStore
+from .signed_state import SignedApprovals
 from .signing import Signer
 from .users import SYSTEM_ACTOR, Passwords
 
@@ -59,6 +60,9 @@ class StoreBase:
         self._passwords = Passwords(password_hasher)
         self.key_paths = signing.key_paths(data_dir)
         self.checkpoint_path = checkpoints.checkpoint_path(data_dir)
+        self.witness_path = checkpoints.witness_path(self.checkpoint_path)
+        # "Approved" as the signed trail says it, cached per submission and chain head.
+        self.signed_approvals = SignedApprovals(self.key_paths.keyring)
         self._signer_cache: Signer | None = None
 
     @property
@@ -105,12 +109,20 @@ class StoreBase:
     def _checkpoint_if_due(
         self, start_seq: int, appended: list[tuple[int, str, str]], signer: Signer
     ) -> None:
-        seq, head, _ = appended[-1]
+        if all(action == checkpoint_events.CHECKPOINT_ACTION for _, _, action in appended):
+            return  # the checkpoint's own event: checkpointing it again would never end
+        seq, _, _ = appended[-1]
         every = checkpoints.CHECKPOINT_EVERY
         decided = any(action in CHECKPOINTED_ACTIONS for _, _, action in appended)
         if decided or seq // every > start_seq // every:
-            checkpoints.append_checkpoint(
-                self.checkpoint_path, checkpoints.make_checkpoint(signer, seq, head)
+            self._write_checkpoint(signer)
+
+    def _write_checkpoint(self, signer: Signer) -> checkpoints.Checkpoint:
+        """Checkpoint the head into the log (and the witness) and record it in the chain, under
+        the chain's lock, so lines written by several processes link in the order written."""
+        with self._write(signer=signer) as session:
+            return checkpoint_events.record(
+                session, signer, self.checkpoint_path, self.witness_path
             )
 
     @contextlib.contextmanager

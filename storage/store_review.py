@@ -231,7 +231,7 @@ class ReviewMixin(StoreBase):
         content_hash = sha256_json(content)
         details: dict[str, Any] = {"content_hash": content_hash, "content": content}
         evaluation = s.get_one(tables.EvaluationRow, row.evaluation_id)
-        concern = workflow.against_evidence(row.strength, evaluation.results)
+        concern = workflow.against_evidence(row.strength, evaluation.results, evaluation.outcome)
         if concern is not None:
             flag = workflow.AgainstEvidence(concern, reason)
             details["against_evidence"] = flag.to_dict()
@@ -282,13 +282,13 @@ class ReviewMixin(StoreBase):
                 details["against_evidence"] = flag.to_dict()
             row.status = target
             row.updated_at = datetime.now(UTC)
-            s.add(
-                tables.ReviewRow(
-                    submission_id=row.id, decision=decision, comment=comment, reviewer=actor
-                )
+            review = tables.ReviewRow(
+                submission_id=row.id, decision=decision, comment=comment, reviewer=actor
             )
-            s.flush()
-            audit.append(s, actor, f"submission.{decision}", "submission", row.id, details)
+            # The event is about the submission the review decides, not the review row.
+            audit.add_with_event(
+                s, review, actor, f"submission.{decision}", "submission", details, object_id=row.id
+            )
             return _submission(row, self._reviews(s, row.id))
 
     @staticmethod

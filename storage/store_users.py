@@ -44,9 +44,8 @@ class UsersMixin(StoreBase):
                 if s.execute(select(tables.UserRow.id).where(tables.UserRow.name == name)).scalar():
                     raise AlreadyExistsError(f"A user named {name!r} already exists.")
                 row = tables.UserRow(name=name, role=role, password_hash=password_hash, active=True)
-                s.add(row)
-                s.flush()
-                audit.append(s, actor, "user.create", "user", name, {"role": role})
+                details = {"role": role}
+                audit.add_with_event(s, row, actor, "user.create", "user", details, object_id=name)
                 return records.StoredUser.from_row(row)
         except sa_exc.IntegrityError as exc:  # lost a race with another process adding the name
             raise AlreadyExistsError(f"A user named {name!r} already exists.") from exc
@@ -71,6 +70,14 @@ class UsersMixin(StoreBase):
             rows = s.execute(select(tables.UserRow).order_by(tables.UserRow.name)).scalars()
             return [records.StoredUser.from_row(r) for r in rows]
 
+    def get_user(self, name: str) -> records.StoredUser:
+        """The account ``name`` as stored now (the web layer reads it on every request)."""
+        with self._read() as s:
+            row = s.execute(select(tables.UserRow).where(tables.UserRow.name == name)).scalar()
+            if row is None:
+                raise NotFoundError(f"There is no user named {name!r}.")
+            return records.StoredUser.from_row(row)
+
     def reset_password(self, name: str, password: str, actor: str) -> records.StoredUser:
         """Set a new password for ``name`` (admins, or the system from the CLI); audited."""
         with self._read() as s:
@@ -86,6 +93,8 @@ class UsersMixin(StoreBase):
             )
             row = s.execute(select(tables.UserRow).where(tables.UserRow.name == name)).scalar_one()
             row.password_hash = password_hash
+            # Sessions begun with the old password end at their next request (see tables.py).
+            row.credential_version = row.credential_version + 1
             audit.append(s, actor, "user.password_reset", "user", name, {})
             return records.StoredUser.from_row(row)
 

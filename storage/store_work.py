@@ -20,6 +20,19 @@ from .json_values import json_dict, sha256_json
 from .store_base import StoreBase
 
 _HASH_LIKE_RE = re.compile(r"^[A-Za-z0-9:_-]{1,64}$")
+_OUTCOME_RE = re.compile(rf"^[a-z_]{{1,{tables.OUTCOME_LEN}}}$")
+
+
+def _outcome(results: dict[str, Any]) -> str | None:
+    """The outcome the results name (the engine's ``Verdict`` value), kept in its own column."""
+    outcome = results.get("outcome")
+    if outcome is None:
+        return None
+    if not isinstance(outcome, str) or not _OUTCOME_RE.match(outcome):
+        raise ValidationError(
+            f"The evaluation's outcome must be a word such as 'improves', not {outcome!r}."
+        )
+    return outcome
 
 
 class WorkMixin(StoreBase):
@@ -44,32 +57,25 @@ class WorkMixin(StoreBase):
             raise ValidationError(f"The row count must be a whole number, not {row_count!r}.")
         suffix = Path(filename).suffix.lower()
         file_sha, _ = self.files.save(data, suffix if len(suffix) <= 17 else "")
+        name = name.strip()
         with self._write() as s:
             self._actor(s, actor, doing="upload example sets")
             row = tables.ExampleSetRow(
-                name=name.strip(),
+                name=name,
                 filename=filename,
                 content_hash=content_hash,
                 file_sha256=file_sha,
                 row_count=row_count,
                 created_by=actor,
             )
-            s.add(row)
-            s.flush()
-            audit.append(
-                s,
-                actor,
-                "example_set.add",
-                "example_set",
-                row.id,
-                {
-                    "name": row.name,
-                    "filename": filename,
-                    "content_hash": content_hash,
-                    "file_sha256": file_sha,
-                    "row_count": row_count,
-                },
-            )
+            details = {
+                "name": name,
+                "filename": filename,
+                "content_hash": content_hash,
+                "file_sha256": file_sha,
+                "row_count": row_count,
+            }
+            audit.add_with_event(s, row, actor, "example_set.add", "example_set", details)
             return records.StoredExampleSet.from_row(row)
 
     def list_example_sets(self) -> list[records.StoredExampleSet]:
@@ -103,15 +109,13 @@ class WorkMixin(StoreBase):
                 example_set_id=example_set_id,
                 created_by=actor,
             )
-            s.add(row)
-            s.flush()
             details = {
                 "content_hash": digest,
                 "lineage_hash": sha256_json(lineage),
                 "example_set_id": example_set_id,
             }
             details.update({k: lineage[k] for k in ("model_id", "method") if k in lineage})
-            audit.append(s, actor, "vector.add", "vector", row.id, details)
+            audit.add_with_event(s, row, actor, "vector.add", "vector", details)
             return records.StoredVector.from_row(row)
 
     def get_vector(self, vector_id: int) -> records.StoredVector:
@@ -137,10 +141,12 @@ class WorkMixin(StoreBase):
     def add_evaluation(
         self, vector_id: int, config: dict[str, Any], results: dict[str, Any], actor: str
     ) -> records.StoredEvaluation:
-        """Record an evaluation run (its configuration and its results) of a vector."""
+        """Record an evaluation run (its configuration and its results) of a vector; the outcome
+        the results name is also kept in its own column."""
         config = json_dict(config, "evaluation configuration")
         results = json_dict(results, "evaluation results")
         results_hash = sha256_json({"config": config, "results": results})
+        outcome = _outcome(results)
         with self._write() as s:
             self._actor(s, actor, doing="record evaluations")
             self._get(s, tables.VectorRow, vector_id, "vector")
@@ -150,17 +156,10 @@ class WorkMixin(StoreBase):
                 results=results,
                 results_hash=results_hash,
                 created_by=actor,
+                outcome=outcome,
             )
-            s.add(row)
-            s.flush()
-            audit.append(
-                s,
-                actor,
-                "evaluation.add",
-                "evaluation",
-                row.id,
-                {"vector_id": vector_id, "results_hash": results_hash},
-            )
+            details = {"vector_id": vector_id, "results_hash": results_hash}
+            audit.add_with_event(s, row, actor, "evaluation.add", "evaluation", details)
             return records.StoredEvaluation.from_row(row)
 
     def get_evaluation(self, evaluation_id: int) -> records.StoredEvaluation:

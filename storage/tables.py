@@ -35,6 +35,9 @@ class Base(DeclarativeBase):
 
 NAME_LEN = 64
 HASH_LEN = 64
+# What an audit event names (a user, a submission id, a model spec): longer ones cannot be recorded.
+OBJECT_ID_LEN = 64
+OUTCOME_LEN = 32
 
 
 class UserRow(Base):
@@ -46,6 +49,10 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Counts password resets: a sign-in session remembers the value it began with and ends when
+    # it changes (in any process: the CLI resets passwords too). Not the hash itself, which also
+    # changes when a sign-in re-hashes the same password with newer parameters.
+    credential_version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class ExampleSetRow(Base):
@@ -83,6 +90,9 @@ class EvaluationRow(Base):
     results_hash: Mapped[str] = mapped_column(String(HASH_LEN))
     created_by: Mapped[str] = mapped_column(ForeignKey("users.name"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The engine's Verdict value ("improves", ...), beside the JSON rather than in it: the JSON is
+    # covered by results_hash. None only for results that name no outcome (0004 filled old rows).
+    outcome: Mapped[str | None] = mapped_column(String(OUTCOME_LEN), nullable=True)
 
 
 class SubmissionRow(Base):
@@ -125,7 +135,7 @@ class AuditEventRow(Base):
     actor: Mapped[str] = mapped_column(String(NAME_LEN))
     action: Mapped[str] = mapped_column(String(64))
     object_type: Mapped[str] = mapped_column(String(32))
-    object_id: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(OBJECT_ID_LEN))
     details: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(HASH_LEN))
     hash: Mapped[str] = mapped_column(String(HASH_LEN), unique=True)

@@ -248,7 +248,7 @@ def check_evaluated(
     )
 
 
-# The evaluation outcomes (``results["outcome"]``, the engine's ``Verdict``) that recommend
+# The evaluation outcomes (``EvaluationRow.outcome``, the engine's ``Verdict``) that recommend
 # deploying; steering.evaluation.results.Verdict.recommendation maps the same (a test checks).
 DEPLOY_OUTCOMES = frozenset({"improves"})
 
@@ -282,14 +282,18 @@ def check_reason(reason: str | None) -> str | None:
     return reason
 
 
-def against_evidence(strength: float, results: dict[str, object]) -> str | None:
+def against_evidence(
+    strength: float, results: dict[str, object], outcome: str | None = None
+) -> str | None:
     """Why submitting ``strength`` goes against the evaluation, in plain words, or None.
 
     People may decide against the evidence, but never unknowingly (product brief): a strength
     other than the one the evaluation chose, or an evaluation whose outcome does not recommend
     deploying, is flagged to the builder, the reviewer, the report and the audit trail. Not a
-    refusal. Read from the stored JSON (``chosen_alpha``, ``outcome``); an evaluation stored
-    before outcomes were recorded has no recommendation to deploy, so it is flagged too.
+    refusal. Both are read from the results JSON (``chosen_alpha``, ``outcome``), which the
+    evaluation's hash covers; ``outcome`` is the one the store keeps for JSON written before
+    outcomes were (``StoredEvaluation.outcome``, filled by migration 0004). Without either there
+    is no recommendation to deploy, so the submission is flagged too.
     """
     concerns = []
     chosen = results.get("chosen_alpha")
@@ -301,7 +305,9 @@ def against_evidence(strength: float, results: dict[str, object]) -> str | None:
             )
     else:
         concerns.append("the evaluation chose no strength (none did better than no vector)")
-    outcome = results.get("outcome")
+    named = results.get("outcome")
+    if isinstance(named, str) and named:
+        outcome = named
     if outcome not in DEPLOY_OUTCOMES:
         concerns.append("the evaluation's verdict does not recommend deploying the vector")
     if not concerns:

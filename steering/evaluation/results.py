@@ -3,7 +3,8 @@
 ``StrengthResult`` is one strength (one row of the results table), ``EvaluationReport`` a whole
 evaluation. ``to_dict`` writes the JSON that the CLI's ``--json`` and the store keep (a superset of
 the earlier loose dicts: the ten ``CLI_KEYS`` are always there), and ``from_dict`` reads every
-evaluation stored so far, including those written before these types existed (no ``outcome``;
+evaluation stored so far, including those written before these types existed (no ``outcome``: the
+store keeps it in a column, an old file's is read from its sentence by ``outcome_from_old_sentence``;
 side-effect keys written as ``"0.0"`` or ``"0"``). Column labels for every view live in
 ``RESULT_COLUMNS`` here, next to the fields they name, so a unit is stated once.
 """
@@ -86,15 +87,6 @@ class Verdict(StrEnum):
         """What the outcome means for a decision to deploy, in the three words a manager reads."""
         return _RECOMMENDATIONS[self]
 
-    @classmethod
-    def from_sentence(cls, sentence: str) -> Verdict:
-        """The outcome of a stored verdict sentence written before outcomes were stored."""
-        text = sentence or ""
-        for marker, outcome in _SENTENCE_MARKERS:
-            if marker in text:
-                return outcome
-        return cls.NOTHING_TO_COMPARE
-
 
 class Recommendation(StrEnum):
     """The decision an evaluation supports; only a significant gain supports deploying."""
@@ -130,6 +122,20 @@ _SENTENCE_MARKERS: tuple[tuple[str, Verdict], ...] = (
 )
 # "too few to tell whether the vector helps or hurts" contains the shorter phrase: check it first.
 _SENTENCE_MARKERS = tuple(sorted(_SENTENCE_MARKERS, key=lambda item: -len(item[0])))
+
+
+def outcome_from_old_sentence(sentence: str) -> Verdict:
+    """Compatibility only: the outcome of a report file written before outcomes were stored,
+    recovered from its verdict sentence.
+
+    Its one caller is :meth:`EvaluationReport.from_dict`, for JSON that carries no ``outcome``
+    (old ``--json`` files). Evaluations in the store have theirs in a column (migration 0004
+    filled it for the old ones), so nothing read from the store comes through here.
+    """
+    for marker, outcome in _SENTENCE_MARKERS:
+        if marker in (sentence or ""):
+            return outcome
+    return Verdict.NOTHING_TO_COMPARE
 
 
 @dataclass(frozen=True)
@@ -426,6 +432,10 @@ class EvaluationReport:
     # (None without options, or in evaluations stored before it was recorded).
     chance: float | None = None
     options: tuple[int, int] | None = None  # fewest and most answer options per question
+    # The number format the model ran in and why ("bfloat16: native on this CPU"); None in
+    # evaluations stored before it was recorded (those ran float32 on CPUs, bfloat16 on CUDA).
+    dtype: str | None = None
+    dtype_reason: str | None = None
     # The per-question table (pandas) the results were computed from; not part of the JSON.
     table: Any = field(default=None, compare=False, repr=False)
 
@@ -465,12 +475,18 @@ class EvaluationReport:
             data["chance"] = _float(self.chance)
         if self.options is not None:
             data["options"] = list(self.options)
+        if self.dtype is not None:
+            data["dtype"] = self.dtype
+            data["dtype_reason"] = self.dtype_reason
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationReport:
+    def from_dict(cls, data: Mapping[str, Any], *, outcome: str | None = None) -> EvaluationReport:
+        """Read the ``to_dict`` JSON back. The JSON's own outcome comes first; ``outcome`` is the
+        one the store keeps beside JSON written before outcomes were (``StoredEvaluation.outcome``);
+        only JSON with neither (an old report file) goes to :func:`outcome_from_old_sentence`."""
         verdict = str(data.get("verdict") or "")
-        outcome = data.get("outcome")
+        outcome = data.get("outcome") or outcome
         build = data.get("build_results")
         chosen = _float(data.get("chosen_alpha"))
         return cls(
@@ -480,7 +496,7 @@ class EvaluationReport:
             mode=str(data.get("mode") or "choice"),
             results=_results(data.get("results")),
             verdict=verdict,
-            outcome=Verdict(outcome) if outcome else Verdict.from_sentence(verdict),
+            outcome=Verdict(outcome) if outcome else outcome_from_old_sentence(verdict),
             chosen_alpha=chosen,
             chosen_on=str(data.get("chosen_on") or "build"),
             side_effects=SideEffects.from_dict(data.get("side_effects")),
@@ -492,6 +508,8 @@ class EvaluationReport:
             build_results=None if build is None else _results(build),
             chance=_float(data.get("chance")),
             options=_options(data.get("options")),
+            dtype=data.get("dtype"),
+            dtype_reason=data.get("dtype_reason"),
         )
 
 

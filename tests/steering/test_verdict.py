@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from steering.evaluation.results import Verdict
+from steering.evaluation.results import Verdict, outcome_from_old_sentence
 from steering.evaluation.stats import Paired
 from steering.evaluation.verdict import no_strength_chosen, verdict_outcome, verdict_sentence
 
@@ -82,9 +82,9 @@ def test_no_strength_chosen():
 def test_outcome_matches_the_sentence(paired, kwargs, expected):
     # The enum and the words come from one decision; a stored sentence maps back to the same value.
     assert verdict_outcome(paired, **kwargs) is expected
-    assert Verdict.from_sentence(verdict_sentence(0.5, paired, **kwargs)) is expected
+    assert outcome_from_old_sentence(verdict_sentence(0.5, paired, **kwargs)) is expected
 
 
 def test_no_strength_chosen_sentence_reads_back_as_its_outcome():
     text = no_strength_chosen(counts(140, 70, 0, 0), counts(60, 31, 0, 0))
-    assert Verdict.from_sentence(text) is Verdict.NO_STRENGTH_CHOSEN
+    assert outcome_from_old_sentence(text) is Verdict.NO_STRENGTH_CHOSEN

@@ -37,6 +37,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STEERING_PASSWORD", raising=False)
     monkeypatch.delenv("STEERING_AUDIT_KEY_FILE", raising=False)
     monkeypatch.delenv("STEERING_CHECKPOINT_FILE", raising=False)
+    monkeypatch.delenv("STEERING_CHECKPOINT_WITNESS", raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -83,10 +83,11 @@ def test_migration_keeps_every_event_and_verifies(
         store.record_event("system", "generate", "prompt", "p", {})
         after = store.verify()
     assert result.ok, result.message
-    assert (result.signed_at_migration, result.signed_at_write) == (3, 1)
+    # written since: chain.signed, and the audit.checkpoint event recording its checkpoint
+    assert (result.signed_at_migration, result.signed_at_write) == (3, 2)
     assert "3 signed at migration" in result.message
     assert signed.details["head_seq"] == 3 and signed.details["head_hash"] == before[-1][-1]
-    assert after.ok and (after.signed_at_migration, after.signed_at_write) == (3, 2)
+    assert after.ok and (after.signed_at_migration, after.signed_at_write) == (3, 3)
     code, out, _ = cli(capsys, "migrate", "--db", blank_db_url, "--data-dir", str(data))
     assert code == 0 and "nothing to do" in out
 

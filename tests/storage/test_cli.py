@@ -39,7 +39,8 @@ def test_add_user_list_verify_export(db_url, data_dir, capsys, monkeypatch, tmp_
     ]
     code, out, _ = cli(capsys, "verify", *db)
     assert code == 0 and out.splitlines()[0] == (
-        "audit chain ok: 2 events (2 signed at write time); 0 checkpoints match"
+        "audit chain ok: 2 events (2 signed at write time); 0 checkpoints match; the stored "
+        "records match it"
     )
     for fmt in ("csv", "json"):
         target = tmp_path / f"audit.{fmt}"

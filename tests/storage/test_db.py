@@ -97,3 +97,14 @@ def test_storage_does_not_import_the_engine_or_the_ui() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_migrations_keep_a_single_head() -> None:
+    # Two migrations naming the same down_revision would fork the schema's history: Alembic
+    # then refuses "upgrade head". Each new migration must build on the current head.
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config
+
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert heads == [HEAD_REVISION], heads

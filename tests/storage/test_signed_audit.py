@@ -7,6 +7,7 @@ trust the code under test to forge or to hash.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import multiprocessing
 import stat
@@ -43,27 +44,57 @@ def sign_with(key_file: Path, digest: str) -> str:
     return base64.b64encode(key.sign(digest.encode("ascii"))).decode()
 
 
+def canonical(doc: object) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def rewrite_from(raw, seq: int, new_actor: str, key_file: Path | None = None) -> None:
     """Change event ``seq``'s actor and recompute every later hash and the head, as an insider
-    with database access would; with ``key_file`` also re-sign them (an insider with the key)."""
+    with database access would; with ``key_file`` also re-sign them (an insider with the key),
+    and make the chain's own ``audit.checkpoint`` events name the rewritten heads."""
     stored = rows(raw)
     prev = stored[seq - 2]["hash"] if seq > 1 else "0" * 64
+    renamed: dict[str, str] = {}
     with raw.begin() as conn:
         for row in stored[seq - 1 :]:
             if row["seq"] == seq:
                 row["actor"] = new_actor
+            if key_file and row["action"] == "audit.checkpoint":
+                details = json.loads(row["details"])
+                details["head"] = renamed.get(details["head"], details["head"])
+                row["details"] = canonical(details)
+            old = row["hash"]
             row["prev_hash"] = prev
             row["hash"] = independent_hash(prev, row)
+            renamed[old] = row["hash"]
             row["sig"] = sign_with(key_file, row["hash"]) if key_file else row["sig"]
             conn.execute(
                 text(
-                    "UPDATE audit_events SET actor=:actor, prev_hash=:prev_hash, hash=:hash, "
-                    "sig=:sig WHERE seq=:seq"
+                    "UPDATE audit_events SET actor=:actor, details=:details, "
+                    "prev_hash=:prev_hash, hash=:hash, sig=:sig WHERE seq=:seq"
                 ),
                 row,
             )
             prev = row["hash"]
         conn.execute(text("UPDATE audit_chain_head SET last_hash=:h"), {"h": prev})
+
+
+def forge_log(raw, key_file: Path, path: Path) -> None:
+    """Write a fresh linked log for every checkpoint the (rewritten) chain records, signed with
+    the key, as an insider holding the database, the key and the log would."""
+    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    prev, lines = "0" * 64, []
+    for row in rows(raw):
+        if row["action"] != "audit.checkpoint":
+            continue
+        details = json.loads(row["details"])
+        signed = {"seq": details["seq"], "head": details["head"], "time": details["time"]}
+        signed["prev"] = prev
+        sig = base64.b64encode(key.sign(canonical(signed).encode())).decode()
+        line = canonical(signed | {"sig": sig})
+        lines.append(line)
+        prev = hashlib.sha256(line.encode()).hexdigest()
+    path.write_text("".join(line + "\n" for line in lines))
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -126,7 +157,8 @@ def test_everything_on_the_machine_is_caught_only_by_a_copy_kept_elsewhere(
     copy = tmp_path / "report-checkpoint.jsonl"
     copy.write_text(store.checkpoint().to_line() + "\n")  # e.g. from a report sent away
     rewrite_from(raw, 2, "mallory", key_file=data_dir / "audit-signing.key")
-    store.checkpoint_path.write_text("")  # the attacker also rewrites the local log
+    # the attacker also rewrites the local log, re-signed and linked like the real one
+    forge_log(raw, data_dir / "audit-signing.key", store.checkpoint_path)
     assert store.verify().ok
     result = store.verify(checkpoints_file=copy)
     assert (result.ok, result.reason) == (False, "edited")
@@ -170,11 +202,19 @@ def test_checkpoints_follow_decisions_and_every_hundred_events(store: Store, peo
     assert store.latest_checkpoint() is None
     store.review(sub.id, "approve", "ok", "bob", sub.version)
     after_approve = store.latest_checkpoint()
-    assert after_approve is not None and after_approve.seq == store.verify().head_seq
-    fill(store, 100 - after_approve.seq)
+    # the checkpoint names the approval; the chain records it in the next event
+    head = store.verify().head_seq
+    assert after_approve is not None and after_approve.seq == head - 1
+    (recorded,) = store.audit_events(action="audit.checkpoint")
+    assert recorded.seq == head
+    assert recorded.details["seq"] == after_approve.seq
+    assert recorded.details["head"] == after_approve.head
+    fill(store, 100 - head)
     assert store.latest_checkpoint().seq == 100
     lines = store.checkpoint_path.read_text().splitlines()
     assert [json.loads(line)["seq"] for line in lines] == [after_approve.seq, 100]
+    # the checkpoint's own event (101) did not start another one
+    assert store.verify().head_seq == 101
 
 
 # ---------------------------------------------------------------- keys

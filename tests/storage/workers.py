@@ -16,6 +16,14 @@ def append_events(url: str, data_dir: str, worker: int, count: int) -> list[int]
         ]
 
 
+def checkpoint_repeatedly(url: str, data_dir: str, count: int) -> int:
+    """Write ``count`` checkpoints on demand (each a log line and an event); returns count."""
+    with Store.open(url, data_dir) as store:
+        for _ in range(count):
+            store.checkpoint()
+    return count
+
+
 def write_forever(url: str, data_dir: str, vector_id: int, evaluation_id: int) -> None:
     """State changes and their events in a loop; report each one only after it committed."""
     with Store.open(url, data_dir) as store:
