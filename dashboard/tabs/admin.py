@@ -89,13 +89,23 @@ def set_active(ctx: AppContext, session: BrowserSession, name: str | None, activ
 def reset_password(
     ctx: AppContext, session: BrowserSession, name: str | None, password: str
 ) -> str:
-    """Give ``name`` a new password (the store's policy applies and its message is shown as is)."""
+    """Give ``name`` a new password (the store's policy applies and its message is shown as is).
+
+    Every session ``name`` has open ends with it, at its next request (the sign-in layer sees
+    the store's new credential version); their open pages are closed within seconds.
+    """
     admin = need_admin(ctx, session)
     user = _existing(ctx, name)
     ctx.store.reset_password(user.name, password or "", actor=admin)
+    if user.name == admin:
+        return (
+            "**New password set** for your own account; you are signed out everywhere, this "
+            "page included: sign in again with the new password. Recorded in the audit trail."
+        )
     return (
-        f"**New password set** for {md(user.name)}. Tell them in person or by another "
-        "safe channel. Recorded in the audit trail (the password itself is never stored)."
+        f"**New password set** for {md(user.name)}; they are signed out everywhere. Tell them "
+        "in person or by another safe channel. Recorded in the audit trail (the password "
+        "itself is never stored)."
     )
 
 

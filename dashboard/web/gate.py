@@ -1,4 +1,5 @@
-"""The route gate: every route but ``/login``, ``/logout`` and static assets needs a live session.
+"""The route gate: every route but ``/login``, ``/logout``, static assets and the readiness
+probes (``/healthz``, ``/readyz``) needs a live session.
 
 Gradio's ``auth_dependency`` protects only some of its routes (page, config, queue join, upload,
 ``file=``); the heartbeat, ``/gradio_api/stream/...``, ``/cancel``, ``/reset``, ``/token``,
@@ -6,7 +7,8 @@ Gradio's ``auth_dependency`` protects only some of its routes (page, config, que
 in front of everything: an anonymous page request is redirected to ``/login``, any other anonymous
 request gets 401, and a signed-in request carries its :class:`SignedInUser` in the scope state
 for the routes behind (the auth dependency, downloads, tab handlers). Routes under ``/v1/`` are
-reserved for API keys and never accept the cookie.
+reserved for API keys and never accept the cookie. What a signed-in request may name (its own
+Gradio sessions, its own uploads) is checked behind it, by :mod:`dashboard.web.event_gate`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from .auth import cookie_value
 from .identity import USER_KEY, WEB_KEY
 from .state import WebState
 
-OPEN_PATHS = frozenset({"/login", "/login/", "/logout", "/logout/", "/favicon.ico"})
+# /healthz and /readyz (answered by the API's dispatch, before this gate) say only "ok" or
+# "ready"/"not ready": probes and load balancers call them without a session or a key.
+OPEN_PATHS = frozenset(
+    {"/login", "/login/", "/logout", "/logout/", "/favicon.ico", "/healthz", "/readyz"}
+)
 # Gradio's own built front-end and template files: the same bytes for everyone.
 STATIC_PREFIXES = ("/assets/", "/static/", "/svelte/")
 API_KEY_PREFIX = "/v1"
@@ -32,7 +38,7 @@ HEARTBEAT = "/gradio_api/heartbeat/"
 
 
 def is_open(path: str) -> bool:
-    """Paths served without a session: sign-in, sign-out and static assets."""
+    """Paths served without a session: sign-in, sign-out, the probes and static assets."""
     return path in OPEN_PATHS or path.startswith(STATIC_PREFIXES)
 
 

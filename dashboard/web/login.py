@@ -24,7 +24,7 @@ from storage import StorageError
 from .auth import client_address, cookie_value, is_https, web_state
 from .login_page import render_login_page
 from .sessions import COOKIE_NAME
-from .state import WebState
+from .state import WebState, credential_of
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ async def login_submit(request: Request) -> Response:
         return refuse(401, WRONG)
     web.throttle.succeeded(name, address)
     web.sessions.end(cookie_value(request.headers))  # a new value at each sign-in
-    token = web.sessions.create(user.name)
+    token = web.sessions.create(user.name, credential_of(user))  # a reset later ends it
     if wants_json:
         response: Response = JSONResponse({"user": user.name, "role": user.role}, headers=_NO_STORE)
     else:

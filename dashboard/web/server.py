@@ -2,7 +2,9 @@
 
 Layers, outside in: security headers (around everything, Starlette's error pages included), the
 API dispatch (``/v1`` goes to the API-key-only OpenAI-compatible API of ``api.py``), the
-session gate (every route but /login, /logout and static assets), the upload size cap, then the
+session gate (every route but /login, /logout and static assets), the stream guard (open event
+streams end when their sign-in does), the upload size cap, the event
+gate (session hashes stay with their sign-in, events name only its own uploads), then the
 project's routes (/login, /logout, /downloads/<token>) and the Gradio app mounted at ``/`` with an
 ``auth_dependency`` that reports the user the gate found.
 """
@@ -26,15 +28,19 @@ from storage import Store
 from .cache import prepare_file_cache
 from .download_links import serve_download
 from .downloads import DownloadOffers
+from .event_gate import EventGate
 from .gate import SessionGate
 from .headers import SecurityHeaders
 from .identity import USER_KEY
 from .login import login_form, login_submit, logout
+from .session_owners import SessionOwners
 from .sessions import SessionTable
 from .settings import WebSettings
 from .settings import settings as web_settings
 from .state import WebState
+from .stream_guard import StreamGuard
 from .throttle import LoginThrottle
+from .upload_ledger import UploadLedger
 from .uploads import UploadLimit
 
 DOWNLOADS_DIR_NAME = "downloads"
@@ -98,7 +104,13 @@ def create_server(
     app.add_route("/login", login_submit, methods=["POST"])
     app.add_route("/logout", logout, methods=["GET", "POST"])
     app.add_route("/downloads/{token}", serve_download, methods=["GET"])
+    # Innermost of the three: sees the signed-in user (gate) and a capped body (upload limit).
+    app.state.session_owners = SessionOwners()
+    app.state.uploads = UploadLedger()
+    app.add_middleware(EventGate, owners=app.state.session_owners, uploads=app.state.uploads)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    # Just inside the gate (it needs the user the gate found): event streams end with the sign-in.
+    app.add_middleware(StreamGuard, web=web)
     app.add_middleware(SessionGate, web=web)
     # Added after the gate, so it runs before it: /v1 (API keys only, never the cookie) goes to
     # the OpenAI-compatible API, everything else on to the gate.

@@ -3,6 +3,8 @@
 The cookie holds only ``secrets.token_urlsafe(32)``; the table is keyed by its SHA-256, so a
 memory dump or a log line with a key in it does not give a usable cookie. One process serves the
 app, so an in-memory table is the whole truth: a restart signs everybody out, which is safe.
+Each session also keeps the credential version its sign-in checked (the store's count of the
+user's password resets): once the store has a newer one the session is over (see ``state.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class Session:
     user: str
     created: float
     last_seen: float
+    # The user's credential_version when the password was checked; None: not known (stores
+    # without versions), never compared.
+    credential: int | None = None
 
 
 class SessionTable:
@@ -41,13 +46,15 @@ class SessionTable:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, user: str) -> str:
-        """Start a session for ``user``; returns the new cookie value (shown once, never stored)."""
+    def create(self, user: str, credential: int | None = None) -> str:
+        """Start a session for ``user``, whose password check saw ``credential`` (its version);
+        returns the new cookie value (shown once, never stored)."""
         token = secrets.token_urlsafe(32)
         now = self._clock()
         with self._lock:
             self._prune(now)
-            self._sessions[session_id(token)] = Session(session_id(token), user, now, now)
+            sid = session_id(token)
+            self._sessions[sid] = Session(sid, user, now, now, credential)
         return token
 
     def lookup(self, token: str | None, *, touch: bool = True) -> Session | None:
@@ -78,9 +85,14 @@ class SessionTable:
                 self._sessions.pop(session_id(token), None)
 
     def end_sid(self, sid: str) -> None:
-        """End a session by its id (e.g. its user was deactivated)."""
+        """End a session by its id (e.g. its user was deactivated or their password reset)."""
         with self._lock:
             self._sessions.pop(sid, None)
+
+    def is_live(self, sid: str) -> bool:
+        """Whether the session ``sid`` has not been ended (idle time is not checked here)."""
+        with self._lock:
+            return sid in self._sessions
 
     def __len__(self) -> int:
         with self._lock:

@@ -29,6 +29,17 @@ def _lookup_user(store: Any, name: str) -> Any:
     raise NotFoundError(f"There is no user named {name!r}.")
 
 
+def credential_of(user: Any) -> int | None:
+    """The credential version a store reports for ``user`` (None: this store keeps none)."""
+    version = getattr(user, "credential_version", None)
+    return version if isinstance(version, int) else None
+
+
+def _credential_changed(seen: int | None, user: Any) -> bool:
+    """Whether the password was reset since a sign-in that saw version ``seen``."""
+    return seen is not None and credential_of(user) != seen
+
+
 @dataclass
 class WebState:
     """The shared state the gate, the login routes, downloads and tab handlers use."""
@@ -41,10 +52,11 @@ class WebState:
     login_note: str = ""  # shown under the sign-in form (e.g. where demo passwords are)
 
     def resolve(self, token: str | None, *, touch: bool = True) -> SignedInUser | None:
-        """The user of a cookie value if the session is live and the account active, else None.
+        """The user of a cookie value if the session is live, the account active and its
+        password not reset since the sign-in, else None.
 
-        Ends the session when the account is gone or deactivated, so it stays ended even if the
-        account is reactivated later (the user signs in again).
+        Ends the session when the account is gone, deactivated or has a new password, so it
+        stays ended even if the account is reactivated later (the user signs in again).
         """
         session = self.sessions.lookup(token, touch=touch)
         if session is None:
@@ -57,7 +69,7 @@ class WebState:
         except StorageError as error:  # e.g. the database is down: nobody gets in meanwhile
             log.warning("session user %r could not be checked: %s", session.user, error)
             return None
-        if not user.active:
+        if not user.active or _credential_changed(session.credential, user):
             self.sessions.end_sid(session.sid)
             return None
         return SignedInUser(name=user.name, role=user.role, session_id=session.sid)

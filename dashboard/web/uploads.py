@@ -6,7 +6,8 @@ bytes actually received are counted too. Gradio's upload route must declare its 
 always do), because Gradio's own parser cleans up its temporary file only when it refuses a file
 itself (``Blocks.max_file_size``, which the server sets to the same cap), not when the client goes
 away mid-body. Tab handlers take uploads through :func:`uploaded_file` and read them with
-:func:`take_upload`, which deletes them.
+:func:`take_upload`, which deletes them. Which file an event may name at all (only one this
+sign-in uploaded, once) is decided before Gradio sees the event, by :mod:`dashboard.web.event_gate`.
 """
 
 from __future__ import annotations

@@ -144,3 +144,37 @@ def test_the_admin_tab_starts_hidden(ctx):
     demo = build_ui(ctx)
     tabs = [b for b in demo.blocks.values() if isinstance(b, gr.Tab) and b.label == "Admin"]
     assert len(tabs) == 1 and tabs[0].visible is False
+
+
+def test_a_reset_in_the_admin_tab_ends_every_session_of_that_user(ctx, ada, tmp_path):
+    # The web application in-process, signed in through its own /login; the reset goes through
+    # the tab's handler. (tests/security/test_session_end.py does the same from the CLI against
+    # a real app process, and shows open streams closing.)
+    from starlette.testclient import TestClient
+
+    from dashboard.web.server import create_server
+
+    with gr.Blocks() as blocks:
+        gr.Textbox()
+    server = create_server(ctx.store, blocks, data_dir=tmp_path / "web")
+    json_accept = {"accept": "application/json"}
+    credentials = {"username": "bob", "password": PASSWORD}
+    clients = [TestClient(server, base_url="http://127.0.0.1") for _ in range(3)]
+    bob_laptop, bob_phone, rita = clients
+    for client, name in ((bob_laptop, "bob"), (bob_phone, "bob"), (rita, "rita")):
+        signed = client.post("/login", data={**credentials, "username": name}, headers=json_accept)
+        assert signed.status_code == 200
+        assert client.get("/config").status_code == 200
+
+    assert admin.reset_password(ctx, ada, "bob", NEW_PASSWORD).startswith("**New password set**")
+
+    assert bob_laptop.get("/config").status_code == 401
+    page = bob_phone.get("/", headers={"accept": "text/html"}, follow_redirects=False)
+    assert (page.status_code, page.headers["location"]) == (303, "/login?next=/")
+    assert rita.get("/config").status_code == 200  # only bob's sessions ended
+    again = bob_laptop.post(
+        "/login", data={**credentials, "password": NEW_PASSWORD}, headers=json_accept
+    )
+    assert again.status_code == 200 and bob_laptop.get("/config").status_code == 200
+    for client in clients:
+        client.close()

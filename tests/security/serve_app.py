@@ -2,7 +2,8 @@
 
 ``python -m tests.security.serve_app --port P --data-dir D``: opens the SQLite store in D and
 serves a Blocks with one text box and buttons whose handlers use the request's identity, a File
-output, a private download link and an upload. With ``--dashboard`` it serves the real dashboard
+output, a private download link, an upload, a slow event, a slow job that stores its result, a
+review decision and the chain's length. With ``--dashboard`` it serves the real dashboard
 instead, on a tiny model, for the bounded-input tests. Settings come from the environment.
 """
 
@@ -10,20 +11,23 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
-import uvicorn
 
 from dashboard.web import NotSignedInError, current_user, offer
 from dashboard.web.cache import prepare_file_cache
+from dashboard.web.launch import serve
 from dashboard.web.server import create_server
+from dashboard.web.settings import settings as web_settings
 from dashboard.web.uploads import take_upload, uploaded_file
 from storage import Store
 
 
-def build_blocks(cache: Path) -> gr.Blocks:
-    """One text box, a name-and-role button, a File output, a download link and an upload."""
+def build_blocks(cache: Path, store: Store) -> gr.Blocks:
+    """One text box, a name-and-role button, a File output, a download link, an upload, a slow
+    event, a reviewer's decision and the audit chain's length as this process sees it."""
 
     def whoami(note: str, request: gr.Request) -> str:
         try:
@@ -48,6 +52,28 @@ def build_blocks(cache: Path) -> gr.Blocks:
             return "no file"
         return str(len(take_upload(file, cache)))
 
+    def slow(seconds: float, request: gr.Request) -> str:
+        user = current_user(request)
+        time.sleep(min(float(seconds), 10.0))
+        return f"{user.name} waited"
+
+    def slow_job(seconds: float, request: gr.Request) -> str:
+        # A heavy job in miniature: works, then stores its result (an audit event) as its user.
+        user = current_user(request)
+        time.sleep(min(float(seconds), 10.0))
+        store.record_event(user.name, "test.job_done", "test", user.name, {"s": float(seconds)})
+        return f"{user.name} stored"
+
+    def decide(submission_id: float, decision: str, request: gr.Request) -> str:
+        user = current_user(request)
+        submission = store.get_submission(int(submission_id))
+        comment = f"{decision} while the CLI writes"
+        return store.review(submission.id, decision, comment, user.name, submission.version).status
+
+    def chain_length(request: gr.Request) -> int:
+        current_user(request)
+        return store.verify().count
+
     with gr.Blocks() as blocks:
         note = gr.Textbox(label="note")
         answer = gr.Textbox(label="answer")
@@ -57,6 +83,13 @@ def build_blocks(cache: Path) -> gr.Blocks:
         gr.Button("make file").click(make_file, None, produced, api_name="make_file")
         gr.Button("offer").click(offer_link, None, answer, api_name="offer_link")
         gr.Button("size").click(upload_size, upload, answer, api_name="upload_size")
+        seconds = gr.Number(label="seconds")
+        gr.Button("slow").click(slow, seconds, answer, api_name="slow")
+        gr.Button("job").click(slow_job, seconds, answer, api_name="slow_job")
+        decision = gr.Textbox(label="decision")
+        gr.Button("decide").click(decide, [seconds, decision], answer, api_name="decide")
+        length = gr.Number(label="events")
+        gr.Button("chain").click(chain_length, None, length, api_name="chain_length")
     return blocks
 
 
@@ -85,9 +118,10 @@ def main() -> None:
     if args.dashboard:
         blocks, owner = dashboard_blocks(store, data_dir)
     else:
-        blocks, owner = build_blocks(cache), store
-    app = create_server(owner, blocks, data_dir=data_dir)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+        blocks, owner = build_blocks(cache, store), store
+    web = web_settings()
+    app = create_server(owner, blocks, data_dir=data_dir, settings=web)
+    serve(app, host="127.0.0.1", port=args.port, settings=web)  # as app.py starts it
 
 
 if __name__ == "__main__":

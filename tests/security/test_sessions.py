@@ -86,9 +86,11 @@ def test_session_hash_from_another_client_gives_nothing(server) -> None:
         assert outsider.post("/gradio_api/queue/join", json=body).status_code == 401
         data = outsider.get("/gradio_api/queue/data", params={"session_hash": shared_hash})
         assert data.status_code == 401
-    # A signed-in colleague sending the same hash acts as themself, never as ann.
+    # A signed-in colleague sending the same hash is refused: it is ann's (issue 19 point 5;
+    # every route is attacked in test_session_hash_owner.py).
     with signed_in(server, "bob") as bob:
-        assert join(bob, index, ["theirs"], shared_hash) == (200, ["bob:reviewer:theirs"])
+        assert join(bob, index, ["theirs"], shared_hash) == (403, None)
+        assert join(bob, index, ["theirs"], shared_hash + "-bob") == (200, ["bob:reviewer:theirs"])
 
 
 def test_signed_out_cookie_gets_nothing(server) -> None:
