@@ -67,7 +67,7 @@ def vector_label(stored: StoredVector) -> str:
 
 def evaluation_label(stored: StoredEvaluation) -> str:
     """The vector it tested, the strengths, and the strength it chose."""
-    report = EvaluationReport.from_dict(stored.results)
+    report = EvaluationReport.from_dict(stored.results, outcome=stored.outcome)
     strengths = ", ".join(f"{r.alpha:g}" for r in report.results)
     chosen = report.chosen_alpha
     picked = f" · chose {chosen:g}" if chosen else " · no strength helped"
@@ -199,7 +199,7 @@ def reopen_evaluation(
     vector = None
     if session.vector_id != stored.vector_id:
         vector = reopen_vector(ctx, session, stored.vector_id)
-    report = EvaluationReport.from_dict(stored.results)
+    report = EvaluationReport.from_dict(stored.results, outcome=stored.outcome)
     session.evaluation, session.evaluation_id = report, stored.id
     session.evaluation_layers = [int(i) for i in stored.config.get("layers") or session.recommended]
     return ReopenedEvaluation(stored, report, vector)

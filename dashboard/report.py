@@ -14,6 +14,7 @@ from markdown_it import MarkdownIt
 from dashboard.views.audit import checkpoint_rows
 from dashboard.views.common import vector_origin
 from dashboard.views.compare import evaluation_view
+from dashboard.views.precision import number_format_markdown
 from dashboard.views.review import (
     HISTORY_COLUMNS,
     against_evidence_markdown,
@@ -142,13 +143,15 @@ def evaluation_report_html(
     ``against_evidence`` is ``Store.against_evidence(submission.id)`` (with the builder's
     reason); without it the flag is worked out from the evaluation, without the reason.
     """
-    report = EvaluationReport.from_dict(evaluation.results)
+    report = EvaluationReport.from_dict(evaluation.results, outcome=evaluation.outcome)
     lineage = vector.lineage
     view = evaluation_view(
         report, submitted=submission.strength, config=evaluation.config, lineage=lineage
     )
     if against_evidence is None:
-        concern = workflow.against_evidence(submission.strength, evaluation.results)
+        concern = workflow.against_evidence(
+            submission.strength, evaluation.results, evaluation.outcome
+        )
         if concern is not None:
             against_evidence = AgainstEvidence(concern, None)
     warning = against_evidence_markdown(against_evidence)
@@ -188,6 +191,8 @@ def evaluation_report_html(
         "<h2>Where the vector came from</h2>",
         f"<p>Where the vector came from: {_e(vector_origin(lineage))}</p>",
         _markdown(words),
+        f"<div id='number-format'>{_markdown(number_format_markdown(evaluation.results, lineage))}"
+        "</div>",
         "<h2>Reviews</h2>",
         _table(reviews, HISTORY_COLUMNS) if reviews else "<p>No reviews yet.</p>",
         "<details id='technical'><summary><b>Technical details</b></summary>",

@@ -1,4 +1,5 @@
-"""One module per tab of the dashboard, in the journey's order (``signin`` is the panel before).
+"""One module per tab of the dashboard, in the journey's order (``signin`` is the panel before);
+Compare, the largest, is a package with one module per part (``compare/__init__.py``).
 
 Each tab module holds its actions (plain functions taking the :class:`AppContext` and the
 caller's :class:`BrowserSession`, unit-tested without a browser) and ``create_ui(...)``, which lays

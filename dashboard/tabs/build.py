@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import gradio as gr
-import plotly.graph_objects as go
 
-from dashboard import charts, earlier, estimates
+from dashboard import earlier, estimates
 from dashboard.browser_state import BrowserSession
 from dashboard.common import (
     SPLIT_SEED,
@@ -26,21 +25,19 @@ from dashboard.common import (
 )
 from dashboard.context import AppContext
 from dashboard.events import guarded, guarded_steps, progress_bar
-from dashboard.views.common import md, vector_origin
+from dashboard.views.build import (
+    METHOD_NAMES,
+    BuildView,
+    built_view,
+    imported_view,
+    reopened_view,
+    strengths_to_test,
+)
 from dashboard.web.uploads import take_upload, uploaded_file
-from steering.build import METHODS, LayerRecommendation, build_vector
+from steering.build import METHODS, build_vector
 from steering.engine.models import fingerprint
-from steering.evaluation.strengths import suggested_strengths
 from steering.export import import_gguf
-from steering.layers import layers_text, parse_layers
 
-# Each choice as a plain phrase; the paper's short name (``METHODS``: R-C, R, PCA-C) follows in
-# brackets for those who know the paper.
-METHOD_NAMES = {
-    "mean_diff": "average difference between good and flawed answers (recommended)",
-    "reading": "average of the good answers only (needs no flawed answers)",
-    "pca_diff": "main direction of the differences between good and flawed answers",
-}
 METHOD_HELP = (
     "The vector is a direction inside the model. The paper's names: R-C (the first choice, its "
     "best), R, PCA-C."
@@ -55,32 +52,6 @@ POSITION_HELP = (
     "answer."
 )
 BUILD_SEED = 0
-
-
-@dataclass(frozen=True)
-class BuildView:
-    figure: go.Figure | None  # None for an imported vector: it comes without layer scores
-    summary: str
-    layers_text: str  # the layers to steer: recommended, else all the vector's layers
-
-
-def strengths_to_test(session: BrowserSession, layers: str) -> str:
-    """The strengths Compare offers to test for the session's vector at ``layers``: each adds the
-    vector at a share of the residual stream it was built on (the scale differs per model), or
-    the plain defaults for a vector without those numbers (an imported one)."""
-    vector = session.vector
-    if vector is None:
-        return ""
-    chosen = parse_layers(layers, max(vector.layers) + 1) if layers.strip() else None
-    return ", ".join(f"{a:g}" for a in suggested_strengths(vector.metadata, chosen))
-
-
-def recommendation_markdown(recommendation: LayerRecommendation) -> str:
-    """The recommended layers, the rule that picked them and its reason in plain words."""
-    return (
-        f"**Recommended layers: {layers_text(recommendation.layers)}** — "
-        f"{md(recommendation.reason)} Picked by the {recommendation.rule} rule."
-    )
 
 
 def build(
@@ -138,16 +109,14 @@ def build(
     session.forget_work()
     session.vector, session.vector_id = vector, stored.id
     session.recommended = list(result.recommended_layers)
-    figure = charts.layer_chart(result.scores, result.recommended_layers)
-    best = layers_text(result.recommended_layers) or layers_text(vector.layers)
-    summary = (
-        f"Vector #{stored.id} built from {result.pairs} build rows in {result.seconds:.0f} s "
-        f"(estimated beforehand: {expected.words}; {METHOD_NAMES[method]}, {negatives} "
-        f"negatives, read at the {position} token). "
+    return built_view(
+        stored.id,
+        result,
+        estimated=expected.words,
+        method=method,
+        negatives=negatives,
+        position=position,
     )
-    if result.recommendation is not None:
-        summary += recommendation_markdown(result.recommendation) + " Use them on the Compare tab."
-    return BuildView(figure, summary, best)
 
 
 def _rows(session: BrowserSession, max_rows: int | None) -> tuple[list, list]:
@@ -188,17 +157,13 @@ def announce_build(
 def reopen_vector(ctx: AppContext, session: BrowserSession, vector_id: int | None) -> BuildView:
     """One of the user's earlier vectors (and its example set) back in the session."""
     reopened = earlier.reopen_vector(ctx, session, vector_id)
-    stored = reopened.stored
-    summary = (
-        f"Reopened vector #{stored.id} ({md(earlier.vector_label(stored))}); it steers "
-        f"layers {reopened.layers_text}."
+    chosen_set = reopened.example_set
+    return reopened_view(
+        reopened.stored.id,
+        earlier.vector_label(reopened.stored),
+        reopened.layers_text,
+        (chosen_set.name or "") if chosen_set is not None else None,
     )
-    if reopened.example_set is not None:
-        summary += (
-            f" Its example set **{md(reopened.example_set.name or '')}** is chosen again, "
-            "split as for the build."
-        )
-    return BuildView(None, summary, reopened.layers_text)
 
 
 def import_vector(ctx: AppContext, session: BrowserSession, file: str | None) -> BuildView:
@@ -227,6 +192,7 @@ def import_vector(ctx: AppContext, session: BrowserSession, file: str | None) ->
         {
             "model_name": loaded.name,
             "model_architecture": loaded.model.config.model_type or "unknown",
+            **loaded.precision.lineage(),  # dtype and dtype_reason of the model it fits
             "created_by": user,
         }
     )
@@ -234,14 +200,7 @@ def import_vector(ctx: AppContext, session: BrowserSession, file: str | None) ->
     session.forget_work()
     session.vector, session.vector_id = vector, stored.id
     session.recommended = list(vector.layers)
-    steer = layers_text(vector.layers)
-    summary = (
-        f"Vector #{stored.id}: {md(vector_origin(vector.metadata))}. It steers "
-        f"layers {steer} of {md(loaded.name)}; the Compare tab uses them."
-    )
-    if session.example_set is None:
-        summary += " To evaluate it, choose an example set first (tab 2, Examples)."
-    return BuildView(None, summary, steer)
+    return imported_view(stored.id, vector, loaded.name, session.example_set is not None)
 
 
 @dataclass(frozen=True)
@@ -359,7 +318,7 @@ def wire(
             tab.chart: view.figure,
             tab.status: view.summary + " Next: **4 · Compare**.",
             steer_layers: view.layers_text,
-            strengths: strengths_to_test(session, view.layers_text),
+            strengths: strengths_to_test(session.vector, view.layers_text),
             tab.earlier: listed(session),
         }
 

@@ -2,6 +2,8 @@
 
 What downloads is exactly what was approved: the submission's layers and strength. llama.cpp
 cannot steer block 0, so the GGUF file leaves it out, and both the screen and the file say so.
+Each download says the number format the submission was evaluated in (the API serves it in that
+format); the vector files themselves hold float32 numbers.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from dashboard.common import UserError, export_folder, need_user
 from dashboard.context import AppContext
 from dashboard.events import download_markdown, guarded, offer_file
 from dashboard.report import evaluation_report_html
+from dashboard.views.precision import evaluated_format, format_words
 from steering.export import BLOCK_ZERO_NOTICE, export_gguf
 from steering.vectors import ControlVector
-from storage import StoredSubmission
+from storage import RecordMismatchError, StoredSubmission
 from storage.workflow import APPROVED
 
 
@@ -27,12 +30,27 @@ def _strength_tag(strength: float) -> str:
     return f"{strength:g}".replace("-", "m")
 
 
+def _refused(submission_id: int, status: str) -> UserError:
+    return UserError(f"Submission #{submission_id} is {status}; only approved vectors download.")
+
+
 def _approved(ctx: AppContext, submission_id: int | None) -> StoredSubmission:
+    """The submission, only when its row and the signed audit trail both say it is approved.
+
+    A row edited behind the store gets the refusal an unapproved submission gets, with the
+    status the signed trail gives it: a download hands out only what the chain approved."""
     if submission_id is None:
         raise UserError("Choose an approved submission.")
     sub = ctx.store.get_submission(int(submission_id))
     if sub.status != APPROVED:
-        raise UserError(f"Submission #{sub.id} is {sub.status}; only approved vectors download.")
+        raise _refused(sub.id, sub.status)
+    try:
+        ctx.store.confirm_approved(sub)
+    except RecordMismatchError as error:
+        signed = error.signed_status
+        raise _refused(
+            sub.id, signed if signed and signed != APPROVED else "not approved"
+        ) from None
     return sub
 
 
@@ -50,7 +68,41 @@ def _approved_vector(ctx: AppContext, sub: StoredSubmission) -> ControlVector:
             "layers": list(sub.layers),
         }
     )
+    evaluated = _evaluated(ctx, sub)
+    if evaluated.get("dtype"):
+        vector.metadata["evaluated_dtype"] = evaluated["dtype"]
+        vector.metadata["evaluated_dtype_reason"] = evaluated.get("dtype_reason") or ""
     return vector
+
+
+def _evaluated(ctx: AppContext, sub: StoredSubmission) -> dict:
+    """The stored report of the submission's evaluation (empty without one)."""
+    if sub.evaluation_id is None:
+        return {}
+    return dict(ctx.store.get_evaluation(sub.evaluation_id).results)
+
+
+def format_note(ctx: AppContext, submission_id: int | None) -> str:
+    """What every download adds below it: the format the submission was evaluated and is served
+    in, and that the file's numbers are float32."""
+    if submission_id is None:
+        return ""
+    results = _evaluated(ctx, ctx.store.get_submission(int(submission_id)))
+    served = (
+        f"the API serves it in {evaluated_format(results)}"
+        if evaluated_format(results)
+        else "the API serves it in the format the model is loaded in"
+    )
+    return (
+        f"Evaluated in {format_words(results.get('dtype'), results.get('dtype_reason'))}; "
+        f"{served}. Vector files hold float32 numbers."
+    )
+
+
+def _gguf_notes(ctx: AppContext, submission_id: int | None) -> str:
+    return " ".join(
+        n for n in (gguf_note(ctx, submission_id), format_note(ctx, submission_id)) if n
+    )
 
 
 def download_safetensors(
@@ -169,9 +221,9 @@ def create_ui(ctx: AppContext, state: gr.State) -> DownloadsTab:
         return guarded(status, do_make)
 
     for button, make, note in (
-        (get_st, download_safetensors, None),
-        (get_gguf, download_gguf, gguf_note),
-        (get_report, download_report, None),
+        (get_st, download_safetensors, format_note),
+        (get_gguf, download_gguf, _gguf_notes),
+        (get_report, download_report, format_note),
     ):
         button.click(maker(make, note), [state, approved], [file, status])
     return DownloadsTab(approved)

@@ -6,13 +6,14 @@ import gradio as gr
 import pandas as pd
 
 from dashboard.browser_state import BrowserSession
-from dashboard.common import Progress, need_user, quiet
+from dashboard.common import Progress, UserError, need_user, quiet
 from dashboard.context import AppContext
 from dashboard.events import guarded, progress_bar
 from dashboard.views.model import bundled_models_markdown, model_card_markdown, model_card_table
 from steering.engine import bundled
 from steering.engine.bundled import BundledModel
 from steering.engine.models import describe
+from storage import OBJECT_ID_LEN
 
 
 def offered_models() -> list[BundledModel]:
@@ -28,9 +29,16 @@ def model_choices(models: list[BundledModel]) -> list[tuple[str, str]]:
 def load_model_card(
     ctx: AppContext, session: BrowserSession, spec: str, progress: Progress = quiet
 ) -> pd.DataFrame:
-    """Load (or reuse) the model named by ``spec`` and describe it as a two-column table."""
+    """Load (or reuse) the model named by ``spec`` and describe it as a two-column table.
+
+    The model is known by its one key (:meth:`AppContext.model_key`: the same for every
+    spelling of its path), which the audit event records; a key too long for the audit trail is
+    refused before anything is loaded.
+    """
     user = need_user(session)
-    spec = (spec or "").strip() or ctx.default_model
+    spec = ctx.model_key(spec)
+    if len(spec) > OBJECT_ID_LEN:
+        raise UserError(too_long_to_record(spec))
     progress(0, 1, "Loading the model (the first load of a bundled model takes about a minute)")
     loaded = ctx.model(spec)
     progress(1, 1, "Model ready")
@@ -38,8 +46,21 @@ def load_model_card(
         session.model_spec = spec
         session.forget_work()
     card = describe(loaded)
-    ctx.store.record_event(user, "model.load", "model", spec[:200], {"name": card["name"]})
+    ctx.store.record_event(user, "model.load", "model", spec, {"name": card["name"]})
     return model_card_table(card)
+
+
+def too_long_to_record(key: str) -> str:
+    """Why a model whose key the audit trail cannot hold is not loaded, and what to do."""
+    where = (
+        " Move or copy it to a shorter path (a symlink does not help: the path it points to "
+        "is what is recorded)."
+        if key.startswith("/")
+        else ""
+    )
+    shown = key if len(key) <= 80 else key[:77] + "..."
+    size = f"{len(key)} characters long, and the audit trail records at most {OBJECT_ID_LEN}."
+    return f"The model '{shown}' was not loaded: its name as the lab records it is {size}{where}"
 
 
 def create_ui(ctx: AppContext, state: gr.State) -> None:

@@ -100,7 +100,11 @@ def show_submission(
     sub = ctx.store.get_submission(int(submission_id))
     vector = ctx.store.get_vector(sub.vector_id)
     stored = None if sub.evaluation_id is None else ctx.store.get_evaluation(sub.evaluation_id)
-    report = EvaluationReport.from_dict({} if stored is None else stored.results)
+    report = (
+        EvaluationReport.from_dict({})
+        if stored is None
+        else EvaluationReport.from_dict(stored.results, outcome=stored.outcome)
+    )
     evaluation = evaluation_view(
         report,
         submitted=sub.strength,

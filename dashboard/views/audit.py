@@ -43,6 +43,14 @@ DAMAGE_WORDS: dict[str, str] = {
         "an entry or a checkpoint does not carry the lab's signature: it was written or rewritten "
         "outside the lab"
     ),
+    "checkpoint-missing": (
+        "a checkpoint the audit trail records is missing from the checkpoint log (or its witness)"
+    ),
+    "checkpoint-unlinked": "lines of the checkpoint log were removed, moved or inserted",
+    "record-mismatch": (
+        "a stored record (a submission, user, API key or switch) was changed outside the lab: it "
+        "no longer says what the signed audit trail says"
+    ),
 }
 
 # What "Verify integrity" catches, row for row as storage/README.md's table (each row has a test
@@ -77,6 +85,23 @@ CAUGHT_ROWS: tuple[tuple[str, str, str], ...] = (
         "rewrite history, sign it again, rewrite the log",
         "only against a checkpoint copy kept elsewhere (a downloaded evaluation report or "
         "audit export)",
+    ),
+    (
+        "the checkpoint log",
+        "delete, empty or trim it, or remove or reorder its lines",
+        "yes: the audit trail records every checkpoint the log must hold, and its lines link",
+    ),
+    (
+        "the database and the checkpoint log, not the signing key",
+        "delete the newest entries and the newer log lines to match",
+        "only against the witness copy of the log (STEERING_CHECKPOINT_WITNESS) or a copy kept "
+        "elsewhere",
+    ),
+    (
+        "the database only",
+        "change a stored record: a submission's status or content, a user's role or active flag, "
+        "an API key, a switch",
+        "yes: the record no longer matches the signed trail; the API and downloads refuse it",
     ),
 )
 

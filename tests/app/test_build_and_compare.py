@@ -7,6 +7,7 @@ import pytest
 from dashboard import charts
 from dashboard.common import KNOWN_ERRORS, UserError
 from dashboard.tabs import build, compare, examples, model
+from dashboard.views import build as build_views
 from dashboard.views.common import md
 from steering.build import EFFECT_SIZE_RULE, MIDDLE_LAYER_RULE, LayerRecommendation, LayerScore
 from steering.engine.generate import side_by_side
@@ -121,11 +122,11 @@ def test_compare_is_offered_strengths_from_the_vectors_own_numbers(ctx, examples
     ratio = meta["residual_norms"]["2"] / meta["norms"]["2"]
     # Two significant digits, written the way the box shows numbers (1.3, 13, 1200).
     expected = ", ".join(f"{float(f'{s * ratio:.2g}'):g}" for s in (0, 0.025, 0.05, 0.1))
-    assert build.strengths_to_test(session, "2") == expected
-    assert build.strengths_to_test(session, "2") != "0, 0.25, 0.5, 1"
+    assert build_views.strengths_to_test(session.vector, "2") == expected
+    assert build_views.strengths_to_test(session.vector, "2") != "0, 0.25, 0.5, 1"
     # A vector without the build's numbers (an imported one) gets the plain defaults.
     session.vector = ControlVector(dict(session.vector.directions), {"source": "imported"})
-    assert build.strengths_to_test(session, "2") == "0, 0.25, 0.5, 1"
+    assert build_views.strengths_to_test(session.vector, "2") == "0, 0.25, 0.5, 1"
 
 
 def test_build_chart_plots_effect_sizes_and_says_which_rule_picked_the_layers(
@@ -169,7 +170,7 @@ def test_the_rule_and_its_reason_are_shown_in_words():
         "The layers cannot be told apart on these examples: the best, 3, separates good from "
         "flawed answers with effect size 1.10 against a median of 1.00.",
     )
-    assert build.recommendation_markdown(recommendation) == (
+    assert build_views.recommendation_markdown(recommendation) == (
         "**Recommended layers: 2** — The layers cannot be told apart on these examples: the "
         "best, 3, separates good from flawed answers with effect size 1.10 against a median of "
         "1.00. Picked by the middle layer rule."
@@ -216,7 +217,7 @@ def test_a_set_without_negatives_builds_with_random_negatives(ctx, tmp_path):
 def test_compare_gives_the_engines_two_answers_and_audits(ctx, examples_file):
     session = builder_with_vector(ctx, examples_file)
     prompt = "What is 2 plus 3?"
-    plain, steered = compare.compare(ctx, session, prompt, 4.0, "1-2", 6)
+    plain, steered = compare.compare(ctx, session, compare.AnswerRequest(prompt, 4.0, "1-2", 6))
     expected = side_by_side(
         ctx.models["tiny"], prompt, session.vector, 4.0, layers=[1, 2], max_new_tokens=6
     )
@@ -225,7 +226,7 @@ def test_compare_gives_the_engines_two_answers_and_audits(ctx, examples_file):
     assert event.actor == "bob" and event.details["layers"] == [1, 2]
     assert event.details["strength"] == 4.0
     with pytest.raises(UserError, match="Type a question"):
-        compare.compare(ctx, session, "  ", 1.0)
+        compare.compare(ctx, session, compare.AnswerRequest("  ", 1.0))
 
 
 def test_compare_refuses_layers_the_vector_lacks(ctx, examples_file):
@@ -233,13 +234,13 @@ def test_compare_refuses_layers_the_vector_lacks(ctx, examples_file):
     examples.upload_examples(ctx, session, examples_file)
     build.build(ctx, session, layers="2-3")
     with pytest.raises(UserError, match=r"without layer\(s\) \[1\]; it covers 2-3"):
-        compare.compare(ctx, session, "What is 1 plus 1?", 1.0, "1-2")
+        compare.compare(ctx, session, compare.AnswerRequest("What is 1 plus 1?", 1.0, "1-2"))
 
 
 def test_compare_needs_a_vector(ctx):
     session = login(ctx, "bob", PASSWORD)
     with pytest.raises(UserError, match="Build a vector first"):
-        compare.compare(ctx, session, "What is 1 plus 1?", 1.0)
+        compare.compare(ctx, session, compare.AnswerRequest("What is 1 plus 1?", 1.0))
 
 
 def test_evaluation_is_stored_typed_and_shown(ctx, examples_file):

@@ -170,8 +170,8 @@ def test_compare_marks_both_answers_against_the_correct_one(ctx, examples_file):
 def test_compare_answers_on_the_model_know_their_cut(ctx, examples_file):
     session = builder_with_vector(ctx, examples_file)
     question = session.heldout_rows[0].prompt
-    answers = compare.compare_answers(ctx, session, question, 1.0, None, 4)
-    texts = compare.compare(ctx, session, question, 1.0, None, 4)
+    answers = compare.compare_answers(ctx, session, compare.AnswerRequest(question, 1.0, None, 4))
+    texts = compare.compare(ctx, session, compare.AnswerRequest(question, 1.0, None, 4))
     assert (answers["unsteered"].text, answers["steered"].text) == texts
     for answer in answers.values():
         assert answer.limit == 4

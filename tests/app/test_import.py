@@ -55,7 +55,9 @@ def test_an_imported_vector_is_stored_evaluated_submitted_and_reviewed(
     assert f"Imported from repeng.gguf \\(sha256 {digest[:16]}…, made for llama\\)" in view.summary
 
     # Compare and the held-out evaluation run on it as on a built vector.
-    plain, steered = compare.compare(ctx, session, "What is 2 plus 3?", 4.0, None, 4)
+    plain, steered = compare.compare(
+        ctx, session, compare.AnswerRequest("What is 2 plus 3?", 4.0, None, 4)
+    )
     assert plain != steered
     compare.evaluate(ctx, session, "0, 1", None, 4, side_effects=False)
     evaluation = ctx.store.get_evaluation(session.evaluation_id)

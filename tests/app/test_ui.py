@@ -118,7 +118,7 @@ def test_a_second_heavy_job_of_the_same_user_is_refused_with_a_waiting_message(c
     session = builder_with_vector(ctx, examples_file)
     with one_job("bob", "evaluation"):
         with pytest.raises(UserError) as refused:
-            compare.compare(ctx, session, "What is 2 plus 3?", 1.0, None, 4)
+            compare.compare(ctx, session, compare.AnswerRequest("What is 2 plus 3?", 1.0, None, 4))
         with one_job("rita", "build"):  # someone else's job is not held up
             pass
     assert str(refused.value).startswith(
@@ -128,6 +128,8 @@ def test_a_second_heavy_job_of_the_same_user_is_refused_with_a_waiting_message(c
         "This answer generation was not started; run it again when the other is done."
     )
     assert ctx.store.audit_events(action="generate") == []
-    plain, steered = compare.compare(ctx, session, "What is 2 plus 3?", 1.0, None, 4)
+    plain, steered = compare.compare(
+        ctx, session, compare.AnswerRequest("What is 2 plus 3?", 1.0, None, 4)
+    )
     assert isinstance(plain, str) and isinstance(steered, str)  # free again once it finished
     assert len(ctx.store.audit_events(action="generate")) == 1
