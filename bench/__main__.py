@@ -1,8 +1,12 @@
 """``python -m bench``: run the performance cases side by side, print a table, write JSON.
 
 Options: ``--quick`` (fewer repetitions; for a smoke run, not for the record), ``--only CASES``
-(comma-separated: build, generate, sweep, load, memory; results are merged into the existing JSON),
-``--out PATH`` (default ``bench/results/latest.json``).
+(comma-separated: build, generate, sweep, load, memory, precision; results are merged into the
+existing JSON), ``--out PATH`` (default ``bench/results/latest.json``).
+
+Every case but ``precision`` runs in float32 (``STEERING_DTYPE=float32`` unless the variable is
+set), so their figures compare with runs made before models had a format; ``precision`` loads the
+model in float32 and in ``auto`` itself and compares the two.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 from bench.common import ROOT, load_rows, machine, write_json
 
-CASES = ("build", "generate", "sweep", "load", "memory")
+CASES = ("build", "generate", "sweep", "load", "memory", "precision")
 GOALS = {
     "build_speedup_vs_per_example": (">=", 3),
     "build_vs_forward_floor": ("<=", 1.15),
@@ -28,17 +32,29 @@ GOALS = {
     "load_cold_s": (None, None),
     "build_peak_rss_growth_mb_per_1000_pairs": ("<=", 50),
     "build_prefix_sharing_gain": (None, None),
+    # bench/precision.py; the goals hold on a CPU with native bfloat16 (on one without, auto
+    # picks float32 and the ratios are 1 within noise).
+    "bf16_build_speedup": (">=", 2.2),
+    "bf16_eval_speedup": (">=", 1.8),
+    "bf16_decode_speedup": (">=", 1.5),
+    "native_bf16": (None, None),
+    "bf16_vector_cosine_min": (None, None),
+    "bf16_vector_cosine_block0": (None, None),
+    "bf16_answer_agreement": (None, None),
 }
+NATIVE_ONLY = {"bf16_build_speedup", "bf16_eval_speedup", "bf16_decode_speedup"}
 KEYS = tuple(GOALS)
 SWEEP_LAYERS = list(range(8, 16))
 
 
-def met(key: str, value: float | None) -> str:
+def met(key: str, value: float | None, native_bf16: bool | None = None) -> str:
     op, goal = GOALS[key]
     if value is None:
         return "not run"
     if op is None:
         return "-"
+    if key in NATIVE_ONLY and native_bf16 is False:
+        return "n/a: no native bfloat16, auto is float32"
     ok = value >= goal if op == ">=" else value <= goal
     return "yes" if ok else "NO"
 
@@ -66,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {k: previous.get(k) for k in KEYS}
     details: dict[str, Any] = dict(previous.get("details") or {})
     started = time.perf_counter()
+    # Inherited by the subprocess cases (load, memory) too; precision asks for its formats.
+    os.environ.setdefault("STEERING_DTYPE", "float32")
 
-    needs_model = {"build", "generate", "sweep"} & set(cases)
+    needs_model = {"build", "generate", "sweep", "precision"} & set(cases)
     if needs_model:
         from steering.build import build_vector
         from steering.engine.models import configure_threads, load_model
@@ -127,15 +145,30 @@ def main(argv: list[str] | None = None) -> int:
         from bench import memory
 
         record("memory", memory.run())
+    if "precision" in cases:
+        from bench import precision
+
+        rows = load_rows("arithmetic", args.questions)
+        prompts = [e.prompt for e in load_rows("arithmetic", 8)]
+        record(
+            "precision",
+            precision.run(loaded, pairs, rows, prompts, vector, reps, SWEEP_LAYERS),
+        )
 
     info = save()
     print(f"\n{'key':<42} {'value':>10}  goal      met")
+    native = results.get("native_bf16")
     for key in KEYS:
         value = results[key]
         op, goal = GOALS[key]
-        shown = f"{value:10.3f}" if isinstance(value, (int, float)) else f"{'-':>10}"
+        if isinstance(value, bool):
+            shown = f"{str(value).lower():>10}"
+        elif isinstance(value, (int, float)):
+            shown = f"{value:10.3f}"
+        else:
+            shown = f"{'-':>10}"
         goal_text = f"{op} {goal}" if op else ""
-        print(f"{key:<42} {shown}  {goal_text:<9} {met(key, value)}")
+        print(f"{key:<42} {shown}  {goal_text:<9} {met(key, value, native)}")
     print(
         f"\nmachine: {info['cores']} cores, {info['threads']} threads, torch {info['torch']}, "
         f"load average {info['load_average']}; wrote {args.out}"

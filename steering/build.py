@@ -213,6 +213,7 @@ def build_vector(
         "model_name": loaded.name,
         "model_fingerprint": fingerprint(loaded),
         "model_architecture": loaded.model.config.model_type or "unknown",
+        **loaded.precision.lineage(),  # dtype and dtype_reason: the format it was read in
         "method": method,
         "method_paper_name": METHODS[method],
         "negatives": negatives,

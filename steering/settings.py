@@ -12,7 +12,9 @@ settings modules use it too, so "a whole number of at least 1" means the same fo
 Variables: ``STEERING_THREADS`` (torch's CPU threads; unset or 0: every core),
 ``STEERING_MAX_PROMPT_TOKENS`` (the most tokens one prompt with its answer may have, 2,048),
 ``STEERING_CACHE_DIR`` (converted and assembled model files; else
-``$XDG_CACHE_HOME/control-vector-lab``, else ``~/.cache/control-vector-lab``) and
+``$XDG_CACHE_HOME/control-vector-lab``, else ``~/.cache/control-vector-lab``),
+``STEERING_DTYPE`` (the number format models are loaded in: ``auto``, the default, decides by the
+hardware, see ``steering.engine.precision``; or ``float32`` or ``bfloat16``) and
 ``HF_HUB_OFFLINE`` (1/true/yes: never ask the Hugging Face hub).
 """
 
@@ -29,12 +31,15 @@ from steering.errors import SteeringError
 THREADS = "STEERING_THREADS"
 MAX_PROMPT_TOKENS = "STEERING_MAX_PROMPT_TOKENS"
 CACHE_DIR = "STEERING_CACHE_DIR"
+DTYPE = "STEERING_DTYPE"
 XDG_CACHE_HOME = "XDG_CACHE_HOME"
 HUB_OFFLINE = "HF_HUB_OFFLINE"
 # Every variable from_env reads: the cached accessor re-parses only when one of these changes.
-VARIABLES = (THREADS, MAX_PROMPT_TOKENS, CACHE_DIR, XDG_CACHE_HOME, HUB_OFFLINE)
+VARIABLES = (THREADS, MAX_PROMPT_TOKENS, CACHE_DIR, XDG_CACHE_HOME, HUB_OFFLINE, DTYPE)
 
 DEFAULT_MAX_PROMPT_TOKENS = 2_048
+# The number formats a model can be loaded in; "auto" lets the hardware decide.
+DTYPES = ("auto", "float32", "bfloat16")
 _TRUE = ("1", "true", "yes")
 
 
@@ -70,6 +75,16 @@ class EnvReader:
     def flag(self, name: str) -> bool:
         """True for 1, true or yes (any case); anything else, or unset, is False."""
         return (self.text(name) or "").lower() in _TRUE
+
+    def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
+        """One of ``choices`` (any case, surrounding spaces ignored)."""
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() in choices:
+            return raw.lower()
+        self.problems.append(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return default
 
     def whole(
         self,
@@ -144,6 +159,7 @@ class SteeringSettings:
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     cache_dir: Path = field(default_factory=_default_cache_dir)
     hub_offline: bool = False
+    dtype: str = "auto"  # one of DTYPES
 
 
 def from_env(env: Mapping[str, str]) -> SteeringSettings:
@@ -158,6 +174,7 @@ def from_env(env: Mapping[str, str]) -> SteeringSettings:
         ),
         cache_dir=read.path(CACHE_DIR) or fallback,
         hub_offline=read.flag(HUB_OFFLINE),
+        dtype=read.choice(DTYPE, "auto", DTYPES),
     )
     if read.problems:
         raise SettingsError(read.problems)

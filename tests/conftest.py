@@ -1,11 +1,19 @@
 """Shared fixtures: tiny randomly initialised models built from configs, in-process, no files.
 
 torch is imported inside the fixtures so that storage-only runs stay quick to start.
+
+The suite runs float32 (``STEERING_DTYPE=float32``, inherited by the app processes the tests
+start), so that its figures do not depend on whether this machine has native bfloat16; the
+agreement tests (tests/steering/test_precision_agreement.py) ask for their formats explicitly.
 """
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+os.environ["STEERING_DTYPE"] = "float32"
 
 
 @pytest.fixture(scope="session")

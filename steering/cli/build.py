@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from steering.cli.options import add_dtype_option
 from steering.progress import stderr_progress_bar
 
 
@@ -16,7 +17,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     examples = load_examples(args.pairs)
     build = [e for e in examples.examples if e.split != "heldout"]
     heldout = [e for e in examples.examples if e.split == "heldout"]
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, dtype=args.dtype)
     result = build_vector(
         loaded,
         build,
@@ -42,6 +43,7 @@ def add_build_command(subparsers: argparse._SubParsersAction, model_help: str) -
     """Register ``build`` on the main CLI's subcommands."""
     build = subparsers.add_parser("build", help="build a control vector from example pairs")
     build.add_argument("--model", default="default", help=model_help)
+    add_dtype_option(build)
     build.add_argument("--pairs", required=True, help="CSV, JSONL, JSON or XLSX example pairs")
     build.add_argument("--out", required=True, help="where to write the .safetensors vector")
     build.add_argument(

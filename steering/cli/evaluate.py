@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from steering.cli.options import add_dtype_option
 from steering.errors import SteeringError
 from steering.evaluation.results import CLI_KEYS, StrengthResult, column_label
 from steering.evaluation.strengths import DEFAULT_ALPHAS, parse_strengths
@@ -63,7 +64,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not rows:
         need = "an 'answer' and 'choices'" if mode == "choice" else "an 'answer'"
         raise SteeringError(f"No row of '{args.data}' has {need} to evaluate against.")
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, dtype=args.dtype)
     layers = parse_layers(args.layers, loaded.num_layers) if args.layers else None
     report = evaluate(
         loaded,
@@ -94,6 +95,7 @@ def add_evaluate_command(subparsers: argparse._SubParsersAction, model_help: str
     """Register ``evaluate`` on the main CLI's subcommands."""
     ev = subparsers.add_parser("evaluate", help="accuracy of a vector at several strengths")
     ev.add_argument("--model", default="default", help=model_help)
+    add_dtype_option(ev)
     ev.add_argument("--vector", required=True, help="a .safetensors control vector")
     ev.add_argument("--data", required=True, help="CSV, JSONL, JSON or XLSX rows with 'answer'")
     ev.add_argument(

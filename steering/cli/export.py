@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from steering.cli.options import add_dtype_option
 from steering.errors import SteeringError
 
 
@@ -30,7 +31,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from steering.engine.models import fingerprint, load_model
     from steering.export import import_gguf
 
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, dtype=args.dtype)
     vector = import_gguf(
         args.gguf,
         num_layers=loaded.num_layers,
@@ -40,6 +41,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
     vector.metadata["model_name"] = loaded.name
     vector.metadata["model_architecture"] = loaded.model.config.model_type or "unknown"
+    vector.metadata.update(loaded.precision.lineage())  # the format it was checked against
     print(vector.save(args.out))
     return 0
 
@@ -64,5 +66,6 @@ def add_export_command(subparsers: argparse._SubParsersAction, model_help: str) 
     )
     imp.add_argument("--gguf", required=True, help="the control-vector .gguf file")
     imp.add_argument("--model", default="default", help=model_help)
+    add_dtype_option(imp)
     imp.add_argument("--out", required=True, help="where to write the .safetensors vector")
     imp.set_defaults(run=cmd_import)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from steering.cli.options import add_dtype_option
+
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from steering.engine.generate import side_by_side
@@ -13,7 +15,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from steering.vectors import ControlVector
 
     vector = ControlVector.load(args.vector)
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, dtype=args.dtype)
     layers = parse_layers(args.layers, loaded.num_layers) if args.layers else None
     answers = side_by_side(
         loaded,
@@ -33,6 +35,7 @@ def add_generate_command(subparsers: argparse._SubParsersAction, model_help: str
     """Register ``generate`` on the main CLI's subcommands."""
     gen = subparsers.add_parser("generate", help="answers without and with the vector, as JSON")
     gen.add_argument("--model", default="default", help=model_help)
+    add_dtype_option(gen)
     gen.add_argument("--vector", required=True)
     gen.add_argument("--prompt", required=True)
     gen.add_argument("--alpha", type=float, default=1.0)

@@ -41,6 +41,11 @@ def install(model: nn.Module) -> int:
     return count
 
 
+def installed(model: nn.Module) -> bool:
+    """Whether ``install`` gave any of the model's linear layers the few-rows forward."""
+    return any(type(m) is nn.Linear and "forward" in m.__dict__ for m in model.modules())
+
+
 def uninstall(model: nn.Module) -> None:
     """Back to the stock forward (benchmarks compare both)."""
     for module in model.modules():

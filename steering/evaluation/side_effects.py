@@ -79,7 +79,7 @@ def perplexities(
                     use_cache=False,
                 ).last_hidden_state
             for b, (alpha, row) in enumerate(chunk):
-                logits = model.get_output_embeddings()(hidden[b, : len(row) - 1]).float()
+                logits = loaded.float32_logits(hidden[b, : len(row) - 1])
                 logp = torch.log_softmax(logits, dim=-1)
                 target = torch.tensor(row[1:], device=device)
                 nll[float(alpha)] -= float(logp.gather(1, target[:, None]).sum())
