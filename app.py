@@ -22,8 +22,8 @@ from dashboard.api.settings import settings as api_settings
 from dashboard.web.errors import SettingsError as WebSettingsError
 from dashboard.web.settings import WebSettings
 from dashboard.web.settings import settings as web_settings
+from steering.settings import DTYPES, SteeringSettings
 from steering.settings import SettingsError as EngineSettingsError
-from steering.settings import SteeringSettings
 from steering.settings import settings as engine_settings
 from storage.settings import StorageSettings
 from storage.settings import settings as storage_settings
@@ -102,6 +102,13 @@ def build_parser(
         help="model preselected and used (default: $STEERING_MODEL, else the bundled model)",
     )
     parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default=None,
+        help="number format models are loaded in: auto (bfloat16 on CUDA and on CPUs with native "
+        "bfloat16, else float32), float32 or bfloat16 (default: $STEERING_DTYPE, else auto)",
+    )
+    parser.add_argument(
         "--preload",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -157,11 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dashboard.context import AppContext
     from dashboard.ui import build_ui, css
     from dashboard.web.cache import prepare_file_cache
+    from dashboard.web.launch import serve
     from dashboard.web.server import create_server
 
     # Before the Blocks is built: its components read the cache folder when created.
     prepare_file_cache(store.data_dir)
-    ctx = AppContext(store=store, default_model=args.model)
+    ctx = AppContext(store=store, default_model=args.model, dtype=args.dtype)
     if args.preload:
         ctx.preload()
     blocks = build_ui(ctx)
@@ -176,9 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx, blocks, data_dir=store.data_dir, settings=found.web, css=css(), login_note=note
     )
     print(f"Dashboard on http://{args.host}:{args.port} (sign in at /login)", flush=True)
-    import uvicorn
-
-    uvicorn.run(server, host=args.host, port=args.port, log_level="warning")
+    # On Ctrl-C or SIGTERM uvicorn shuts the server down, then re-raises the signal (so no
+    # `finally` here would run): the server's shutdown closes the context and its temporary folder.
+    server.router.add_event_handler("shutdown", ctx.close)
+    # The same start as the security tests' app: forwarding headers only from trusted proxies.
+    serve(server, host=args.host, port=args.port, settings=found.web)
     return 0
 
 

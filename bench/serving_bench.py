@@ -1,7 +1,7 @@
 """Serving throughput: 8 concurrent requests with 4 different vectors vs the same 8 unsteered,
 and vs serving the 8 steered ones one after another.
 
-All three go through ``steering.engine.serving.MicroBatcher`` on one loaded model: "mixed" submits
+All three go through ``steering.engine.serving.DecodingLoop`` on one loaded model: "mixed" submits
 the 8 requests at once, rows 2k and 2k+1 steered by vector k (per-row deltas in one batch);
 "unsteered" submits the same 8 prompts without vectors; "sequential" submits the 8 steered ones
 one at a time, each waiting for the last. Every request makes exactly ``--tokens`` tokens (no
@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 from bench.common import compare, machine, write_json  # noqa: E402
 from steering.engine.models import load_model  # noqa: E402
-from steering.engine.serving import MicroBatcher, ServeRequest  # noqa: E402
+from steering.engine.serving import DecodingLoop, ServeRequest  # noqa: E402
 from steering.engine.steer import RowSteering  # noqa: E402
 from steering.engine.text import encode  # noqa: E402
 from steering.vectors import ControlVector  # noqa: E402
@@ -67,7 +67,7 @@ def main() -> int:
 
     mixed = [request(row, True) for row in range(8)]
     plain = [request(row, False) for row in range(8)]
-    batcher = MicroBatcher(loaded)
+    batcher = DecodingLoop(loaded)
 
     def together(requests: list[ServeRequest]) -> None:
         tickets = [batcher.submit(r) for r in requests]

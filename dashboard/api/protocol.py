@@ -29,17 +29,42 @@ ERROR_TYPES = {
     429: "rate_limit_error",
     500: "server_error",
     503: "server_error",
+    504: "server_error",
 }
+# Answers that tell the caller to come back later: each carries Retry-After (whole seconds).
+RETRY_STATUSES = (429, 503)
 
 
 class ApiError(Exception):
-    """An answer other than success: HTTP status, a message the caller can act on, a code."""
+    """An answer other than success: HTTP status, a message the caller can act on, a code.
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    A 429 or 503 always says when to try again: ``retry_after`` whole seconds, at least 1.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.retry_after: int | None = None
+        if status in RETRY_STATUSES or retry_after is not None:
+            self.retry_after = max(1, math.ceil(retry_after or 1))
+
+    def headers(self) -> dict[str, str]:
+        """The answer's headers: Retry-After for a 429 or 503, the Bearer challenge for a 401."""
+        headers = {}
+        if self.retry_after is not None:
+            headers["retry-after"] = str(self.retry_after)
+        if self.status == 401:
+            headers["www-authenticate"] = 'Bearer realm="cvlab-api"'
+        return headers
 
     def body(self) -> dict[str, Any]:
         kind = ERROR_TYPES.get(self.status, "server_error")
@@ -115,8 +140,25 @@ def _submission(body: dict[str, Any]) -> int | None:
     return value
 
 
-def parse_chat(body: Any) -> ChatRequest:
-    """Validate a request body; raises ApiError (400) naming the field at fault."""
+def _max_tokens(body: dict[str, Any], limit: int) -> int:
+    """The answer's token budget as asked; more than ``limit`` is refused, never clamped."""
+    name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+    value = body.get(name)
+    if value is None:
+        return min(DEFAULT_MAX_TOKENS, limit)
+    asked = _whole(value, name, 1)
+    if asked > limit:
+        raise _bad(
+            f"'{name}' is {asked:,}; this server makes at most {limit:,} new tokens per answer "
+            "(STEERING_API_MAX_TOKENS). Ask for fewer.",
+            "max_tokens_too_large",
+        )
+    return asked
+
+
+def parse_chat(body: Any, max_tokens_limit: int) -> ChatRequest:
+    """Validate a request body; raises ApiError (400) naming the field at fault.
+    ``max_tokens_limit``: the most new tokens one answer may ask for."""
     if not isinstance(body, dict):
         raise _bad("The request body must be a JSON object.", "invalid_json")
     model = body.get("model")
@@ -127,16 +169,13 @@ def parse_chat(body: Any) -> ChatRequest:
         raise _bad("'messages' must be a non-empty list of {role, content} objects.")
     if body.get("n") not in (None, 1):
         raise _bad("Only one answer per request is served ('n' must be 1).")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     seed = body.get("seed")
     return ChatRequest(
         model=model.strip(),
         messages=tuple(_content(m, i) for i, m in enumerate(messages)),
         temperature=_number(body, "temperature", DEFAULT_TEMPERATURE, 0.0, 2.0),
         top_p=_number(body, "top_p", 1.0, 0.0, 1.0),
-        max_tokens=DEFAULT_MAX_TOKENS
-        if max_tokens is None
-        else _whole(max_tokens, "max_tokens", 1),
+        max_tokens=_max_tokens(body, max_tokens_limit),
         stream=bool(body.get("stream", False)),
         logprobs=bool(body.get("logprobs", False)),
         seed=None if seed is None else _whole(seed, "seed", 0),

@@ -2,16 +2,26 @@
 
 ``GET /v1/models`` lists the models this process has loaded (by the name the dashboard shows);
 ``POST /v1/chat/completions`` answers with one of them, steered by ``control_vector.submission``
-when the request names one (the routes are in :mod:`dashboard.api.routes`). Order of checks: API key (401; the dashboard's cookie is never
-read here), the key's rate limit (429), the body (400), the model (404), then the gate in
-:func:`storage.api_keys.served_submission` (403 unless approved and allowed to this key; 503
-while an admin has steering switched off) and the vector's fit to the model (403). What is
-applied is exactly the submission's approved strength and layers, read from the store on every
-request, so a revocation takes effect on the next request.
+when the request names one (the routes are in :mod:`dashboard.api.routes`). Order of checks: API
+key (401; the dashboard's cookie is never read here), the key's rate limit (429), the body (400,
+``max_tokens`` above ``STEERING_API_MAX_TOKENS`` included), the model (404; 503
+``model_loading`` while it loads), then the gate in
+:func:`storage.api_keys.served_submission` (403 unless approved and allowed to this key, and
+``record_mismatch`` when the row says approved but the signed audit trail does not; 503
+while an admin has steering switched off), the vector's fit to the model (403) and the format
+it was evaluated in (:mod:`dashboard.api.formats`: 403 ``format_mismatch`` when the model cannot
+run in it here), the prompt's length (400) and admission (:mod:`dashboard.api.admission`: 429
+past the key's requests in flight, 503 when too many wait). What is applied is exactly the
+submission's approved strength and layers, read from the store on every request, so a
+revocation takes effect on the next request.
 
-Generation goes through the model's micro-batcher (``steering.engine.serving``): concurrent
-requests share forward passes whatever vectors they use. Each answered request increments a
-(key, submission, hour) counter; prompts and answers are kept only while sampling is on.
+Generation goes through the model's decoding loop (``steering.engine.serving``): concurrent
+requests share forward passes whatever vectors they use, joining and leaving at every step. A
+request waits for its tokens on the event loop (:mod:`dashboard.api.waiting`), holding no
+thread; a caller that goes away frees its row at the next step, and a request unfinished
+``STEERING_API_TIMEOUT_S`` after it arrived ends with 504 ``timeout``. Each answered request
+increments a (key, submission, hour) counter; prompts and answers are kept only while sampling
+is on.
 
 Loaded models are reached through :class:`~dashboard.api.host.ModelHost` (the dashboard's
 context); the prompt is rendered, tokenized and measured against the model's context by the
@@ -21,19 +31,22 @@ engine's text rule (:mod:`steering.engine.text`), as everywhere else in the lab.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from steering.engine.models import LoadedModel, fingerprint
-from steering.engine.serving import ServeRequest, Ticket
+from steering.engine.serving import RequestTimedOut, ServeRequest, Ticket
 from steering.engine.steer import RowSteering
 from steering.engine.text import ChatTemplateError, context_length, prompt_ids, render_messages
 from steering.vectors import ControlVector
 from storage import (
     PermissionDeniedError,
+    RecordMismatchError,
     ServedSubmission,
     SteeringOffError,
     StorageError,
@@ -42,6 +55,8 @@ from storage import (
 )
 from storage.api_keys import UNSTEERED
 
+from .admission import Admission
+from .formats import model_for_submission
 from .host import ModelHost
 from .protocol import (
     DONE_EVENT,
@@ -53,15 +68,19 @@ from .protocol import (
     new_id,
 )
 from .rate import RateLimiter
+from .readiness import not_ready
 from .settings import ApiSettings
 from .settings import settings as api_settings
+from .waiting import tokens
 
-ANSWER_TIMEOUT_S = 600.0
 UTF8_MAX_BYTES = 4
+_log = logging.getLogger(__name__)
+LOADING_RETRY_S = 5  # a model load takes seconds; coming back sooner only asks again
+UNAVAILABLE_RETRY_S = 60  # an admin acts (steering switched back on, the model loaded again)
 
 
 @dataclass
-class _Answer:
+class Answer:
     """What one request is producing: its ticket, and how to describe and count it."""
 
     ident: str
@@ -71,6 +90,9 @@ class _Answer:
     ticket: Ticket
     prompt_tokens: int
     steering: dict[str, Any] | None
+    tokenizer: Any  # the answering model's, to turn tokens into text
+    deadline: float  # time.monotonic() by which the answer must be complete
+    released: bool = False  # the key's place in flight was given back
 
 
 @dataclass
@@ -80,12 +102,15 @@ class ApiService:
     host: ModelHost
     settings: ApiSettings = field(default_factory=api_settings)
     limiter: RateLimiter | None = None
+    admission: Admission | None = None
     _vectors: dict[int, ControlVector] = field(default_factory=dict)
     _fingerprints: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.limiter is None:
             self.limiter = RateLimiter(self.settings.rate_per_minute)
+        if self.admission is None:
+            self.admission = Admission(self.settings.key_concurrency, self.settings.queue)
 
     @property
     def store(self) -> Store:
@@ -117,18 +142,51 @@ class ApiService:
                 f"Rate limit reached for key {key.name!r}: {self.limiter.per_minute} requests per "
                 f"minute. Try again in {wait} s.",
                 "rate_limit_exceeded",
+                retry_after=wait,
             )
+
+    def not_ready(self) -> str | None:
+        """Why this process should not be sent requests yet (None: it is ready)."""
+        return not_ready(self.store, self.host)
 
     # ------------------------------------------------------------------ models and vectors
 
     def loaded_models(self) -> list[LoadedModel]:
         return list(self.host.loaded_models())
 
+    def listed_models(self) -> list[str]:
+        """What ``GET /v1/models`` lists: the default model from the start (loaded or not), then
+        every model loaded since."""
+        default = self.host.model_status().default
+        names = [default] if default is not None else []
+        return names + [m.name for m in self.loaded_models() if m.name not in names]
+
     def model(self, name: str) -> LoadedModel:
+        """The loaded model called ``name``: 503 while it loads (the default model's load starts
+        here when nothing loaded it yet), 404 when this server does not have it."""
         for loaded in self.loaded_models():
             if name in (loaded.name, loaded.spec):
                 return loaded
-        names = ", ".join(m.name for m in self.loaded_models()) or "none is loaded yet"
+        status = self.host.model_status()
+        if name in status.failed:
+            raise ApiError(
+                503,
+                f"The model {name!r} could not be loaded here; an admin can load it again from "
+                "the dashboard's Model tab.",
+                "model_unavailable",
+                retry_after=UNAVAILABLE_RETRY_S,
+            )
+        if name == status.default and name not in status.loading:
+            self.host.load_default()  # --no-preload: the first request starts the load
+            status = self.host.model_status()
+        if name in status.loading:
+            raise ApiError(
+                503,
+                f"The model {name!r} is still loading. Try again in a few seconds.",
+                "model_loading",
+                retry_after=LOADING_RETRY_S,
+            )
+        names = ", ".join(self.listed_models()) or "none is loaded yet"
         raise ApiError(
             404, f"The model {name!r} is not loaded here; available: {names}.", "model_not_found"
         )
@@ -154,7 +212,12 @@ class ApiService:
         try:
             served = self.store.served_submission(key, submission_id)
         except SteeringOffError as error:
-            raise ApiError(503, str(error), "steering_off") from None
+            raise ApiError(
+                503, str(error), "steering_off", retry_after=UNAVAILABLE_RETRY_S
+            ) from None
+        except RecordMismatchError as error:  # the row says approved, the signed trail does not
+            _log.warning("refused to serve: %s", error.detail)
+            raise ApiError(403, str(error), "record_mismatch") from None
         except PermissionDeniedError as error:
             raise ApiError(403, str(error), "submission_not_allowed") from None
         except StorageError as error:
@@ -177,12 +240,16 @@ class ApiService:
 
     # ------------------------------------------------------------------ answering
 
-    def start(self, key: StoredApiKey, chat: ChatRequest) -> _Answer:
-        """Check everything, then queue the generation; returns the request's answer handle."""
+    def start(self, key: StoredApiKey, chat: ChatRequest, arrived: float) -> Answer:
+        """Check everything, then queue the generation; returns the request's answer handle,
+        which holds one of the key's places in flight until :meth:`finish`. ``arrived``: the
+        request's ``time.monotonic()`` on arrival, from which its time limit runs."""
         loaded = self.model(chat.model)
         row, steering = None, None
         if chat.submission is not None:
             row, served = self.steering(key, chat.submission, loaded)
+            # What is served is what was evaluated: the model in the evaluation's number format.
+            loaded = model_for_submission(self.host, loaded, served)
             steering = {
                 "submission": served.submission_id,
                 "strength": served.strength,
@@ -219,44 +286,82 @@ class ApiService:
             top_p=chat.top_p,
             seed=chat.seed,
         )
-        ticket = self.host.batcher(loaded).submit(request)
-        return _Answer(new_id(), loaded.name, key, chat, ticket, len(ids), steering)
+        assert self.admission is not None
+        loop = self.host.batcher(loaded)
+        deadline = arrived + self.settings.timeout_s
+        ticket = self.admission.admit(key, loop, lambda: loop.submit(request, deadline))
+        return Answer(
+            ident=new_id(),
+            model=loaded.name,
+            key=key,
+            request=chat,
+            ticket=ticket,
+            prompt_tokens=len(ids),
+            steering=steering,
+            tokenizer=loaded.tokenizer,
+            deadline=deadline,
+        )
 
-    def _count(self, answer: _Answer, text: str) -> None:
+    def finish(self, answer: Answer) -> None:
+        """The request is over, however it ended: its row (if any) and its key's place are
+        given back. Safe to call more than once."""
+        answer.ticket.cancel()  # no-op for a finished answer; frees the row of an abandoned one
+        if not answer.released:
+            answer.released = True
+            assert self.admission is not None
+            self.admission.release(answer.key)
+
+    def _timeout(self) -> ApiError:
+        return ApiError(
+            504,
+            f"The answer was not complete {self.settings.timeout_s:g} s after the request "
+            "arrived (STEERING_API_TIMEOUT_S), waiting time included. Ask for fewer tokens, or "
+            "try again when the server is less busy.",
+            "timeout",
+        )
+
+    def _count(self, answer: Answer, text: str) -> None:
         submission = answer.request.submission or UNSTEERED
         sample = ([dict(m) for m in answer.request.messages], text)
         self.store.record_api_use(answer.key.id, submission, sample)
 
-    def complete(self, answer: _Answer) -> dict[str, Any]:
-        """Wait for the whole answer; count it; the ``chat.completion`` body."""
-        tokenizer = self.model(answer.model).tokenizer
-        done = answer.ticket.result(timeout=ANSWER_TIMEOUT_S)
-        ids = [t.id for t in done.tokens]
+    async def complete(self, answer: Answer) -> dict[str, Any]:
+        """Wait for the whole answer; count it; the ``chat.completion`` body (504 past the
+        request's time limit)."""
+        tokenizer = answer.tokenizer
+        try:
+            done = [token async for token in tokens(answer.ticket, answer.deadline)]
+        except RequestTimedOut:
+            raise self._timeout() from None
+        except Exception as error:  # the loop could not run it: OpenAI's shape, saying why
+            raise ApiError(500, f"The answer could not be completed: {error}") from None
+        ids = [t.id for t in done]
         text = tokenizer.decode(ids, skip_special_tokens=True)
         logprobs = None
         if answer.request.logprobs:
-            logprobs = [logprob_entry(tokenizer.decode([t.id]), t.logprob) for t in done.tokens]
-        self._count(answer, text)
+            logprobs = [logprob_entry(tokenizer.decode([t.id]), t.logprob) for t in done]
+        await run_in_threadpool(self._count, answer, text)
         return completion_body(
             ident=answer.ident,
             model=answer.model,
             content=text,
-            finish_reason=done.finish_reason,
+            finish_reason=answer.ticket.finish_reason or "stop",
             prompt_tokens=answer.prompt_tokens,
             completion_tokens=len(ids),
             logprobs=logprobs,
             steering=answer.steering,
         )
 
-    def stream(self, answer: _Answer) -> Iterator[str]:
-        """Server-sent events: the role, text as it is decoded, the finish reason, ``[DONE]``."""
-        tokenizer = self.model(answer.model).tokenizer
+    async def stream(self, answer: Answer) -> AsyncIterator[str]:
+        """Server-sent events: the role, text as it is decoded, the finish reason, ``[DONE]``;
+        past the request's time limit, an error event (504 ``timeout``) ends the stream."""
+        tokenizer = answer.tokenizer
         ident, name = answer.ident, answer.model
         yield chunk_event(ident, name, {"role": "assistant", "content": ""})
         ids: list[int] = []
         sent, held = "", 0
         try:
-            for token in answer.ticket.stream(timeout=ANSWER_TIMEOUT_S):
+            async for token in tokens(answer.ticket, answer.deadline):
                 ids.append(token.id)
                 text = tokenizer.decode(ids, skip_special_tokens=True)
                 # Hold back a partly decoded character until its last byte arrives (a UTF-8
@@ -270,13 +375,16 @@ class ApiService:
                     entries = [logprob_entry(tokenizer.decode([token.id]), token.logprob)]
                 if piece or entries:
                     yield chunk_event(ident, name, {"content": piece}, logprobs=entries)
-        except Exception as error:  # the stream has started: report in-band, as OpenAI does
+        except RequestTimedOut:  # the stream has started: report in-band, as OpenAI does
+            yield f"data: {json.dumps(self._timeout().body())}\n\n"
+            return
+        except Exception as error:
             failure = ApiError(500, f"The answer could not be completed: {error}")
             yield f"data: {json.dumps(failure.body())}\n\n"
             return
         text = tokenizer.decode(ids, skip_special_tokens=True)
         if text.startswith(sent) and len(text) > len(sent):
             yield chunk_event(ident, name, {"content": text[len(sent) :]})
-        self._count(answer, text)
+        await run_in_threadpool(self._count, answer, text)
         yield chunk_event(ident, name, {}, finish_reason=answer.ticket.finish_reason)
         yield DONE_EVENT

@@ -1,16 +1,17 @@
-"""Serving many callers from one loaded model: a micro-batcher over one batched decoding loop.
+"""Serving many callers from one loaded model: a continuous-batching decoding loop.
 
-Requests that arrive within ``window_s`` (20 ms) of the first waiting one, up to ``max_batch``
-(8), are decoded together: one forward pass per generated token serves every row, whatever vector
-each row uses (or none). Each row's steering becomes a row of the per-block delta tensors built
-once per batch by :func:`steering.engine.steer.row_deltas`; the hooks only add them.
+One :class:`DecodingLoop` per model runs on its own thread. Before every step it admits waiting
+requests, up to ``max_batch`` rows (their prompts are prefilled, then they join the running rows),
+and drops the rows whose caller cancelled or whose time ran out; every step then makes one token
+for every row, whatever vector each row uses (or none), and a row leaves the moment it ends (end
+of text or its budget), its answer complete on its :class:`Ticket` at once. The rows, their shared
+cache and their per-row steering deltas are :class:`steering.engine.decoding_rows.DecodingRows`.
 
 The loop is our own rather than ``model.generate`` because rows differ in what ``generate`` fixes
 per call: temperature, top-p, seed, token budget, and because every token is handed out as soon as
 it exists (streaming) with its log-probability. Greedy rows (temperature 0) take the argmax, as
 ``generate`` does, so a greedy answer equals the engine's own (:func:`generate_texts`). A row's
-log-probabilities do not depend on its batch neighbours beyond float rounding: left padding is
-masked out of attention and the position ids count real tokens only.
+log-probabilities do not depend on who joins or leaves around it beyond float rounding.
 
 No web, no store here: the API (``dashboard/api/service.py``) turns tickets into HTTP answers.
 """
@@ -20,45 +21,39 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
-from steering.engine.activations import pad_batch
-from steering.engine.models import LoadedModel, cache_kwarg_name
-from steering.engine.steer import RowSteering, steer_rows
-from steering.engine.text import Encoded, TextTooLongError, context_length
+from steering.engine.decoding_rows import DecodingRows, ServeRequest, Token, stop_ids
+from steering.engine.models import LoadedModel
+from steering.engine.steer import row_deltas
+from steering.engine.text import TextTooLongError, context_length
 from steering.errors import SteeringError
 
-WINDOW_S = 0.020
-MAX_BATCH = 8
+__all__ = [
+    "Completion",
+    "DecodingLoop",
+    "Departure",
+    "Failed",
+    "Finished",
+    "RequestTimedOut",
+    "ServeRequest",
+    "Ticket",
+    "Token",
+    "decode_batch",
+    "stop_ids",
+]
+
+MAX_BATCH = 16
+RECENT_STEPS = 1_000  # steps and departures remembered: a window for tests and checks
+IDLE_POLL_S = 1.0  # how often an idle loop looks at the deadlines of nothing (cheap)
 
 
-@dataclass(frozen=True)
-class ServeRequest:
-    """One caller's generation: prompt tokens, budget, sampling and (optionally) steering.
-
-    ``temperature`` 0 is greedy; otherwise tokens are drawn from ``softmax(logits / temperature)``
-    restricted to the ``top_p`` nucleus, with a generator seeded by ``seed`` (fresh when None), so a
-    seeded request draws the same tokens however it is batched.
-    """
-
-    prompt_ids: tuple[int, ...]
-    max_new_tokens: int
-    steering: RowSteering | None = None
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int | None = None
-    stop_at_eos: bool = True  # False: exactly max_new_tokens (benchmarks compare equal work)
-
-
-@dataclass(frozen=True)
-class Token:
-    """A generated token and its log-probability under the (steered) model, before temperature."""
-
-    id: int
-    logprob: float
+class RequestTimedOut(SteeringError):
+    """A request's time ran out before its answer was complete."""
 
 
 @dataclass(frozen=True)
@@ -70,31 +65,91 @@ class Completion:
 
 
 @dataclass(frozen=True)
-class _Done:
-    finish_reason: str
+class Finished:
+    """The last event of an answer: why it ended ("stop", "length" or "cancelled")."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
-class _Failed:
+class Failed:
+    """The last event of a request that could not be answered."""
+
     error: BaseException
+
+
+Event = Token | Finished | Failed
+
+
+@dataclass(frozen=True)
+class Departure:
+    """A row that left the loop: its ticket, why, and how many tokens it had made."""
+
+    ticket: Ticket
+    reason: str  # "stop", "length", "cancelled", "timeout" or "error"
+    produced: int
 
 
 @dataclass(eq=False)
 class Ticket:
-    """A request's place in the batcher; its tokens arrive as they are generated."""
+    """A request's place in the loop; its tokens arrive as they are generated.
+
+    ``deadline`` (a ``time.monotonic()`` value) ends the request with :class:`RequestTimedOut`
+    when it is still unfinished then; :meth:`cancel` frees its row at the next step. A consumer
+    that is not a thread (an event loop) registers a listener, called from the loop's thread
+    after each event, and drains the events without blocking.
+    """
 
     request: ServeRequest
-    events: queue.Queue[Token | _Done | _Failed] = field(default_factory=queue.Queue, repr=False)
+    deadline: float | None = None
     finish_reason: str | None = None
+    produced: int = 0
+    _events: queue.Queue[Event] = field(default_factory=queue.Queue, repr=False)
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    _listener: Callable[[], None] | None = field(default=None, repr=False)
+
+    def cancel(self) -> None:
+        """Give up this request: its row (or queue place) is freed at the loop's next step."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
+
+    def listen(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener()`` (from the loop's thread) after every event from now on."""
+        self._listener = listener
+        if listener is not None and not self._events.empty():
+            listener()
+
+    def drain(self) -> list[Event]:
+        """The events that arrived so far, without waiting."""
+        events: list[Event] = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
+
+    def _put(self, event: Event) -> None:
+        if isinstance(event, Token):
+            self.produced += 1
+        self._events.put(event)
+        listener = self._listener
+        if listener is not None:
+            listener()
 
     def stream(self, timeout: float | None = None) -> Iterator[Token]:
         """Yield tokens as they come; afterwards ``finish_reason`` is set. Re-raises a failure."""
         while True:
-            event = self.events.get(timeout=timeout)
+            event = self._events.get(timeout=timeout)
             if isinstance(event, Token):
                 yield event
-            elif isinstance(event, _Done):
-                self.finish_reason = event.finish_reason
+            elif isinstance(event, Finished):
+                self.finish_reason = event.reason
                 return
             else:
                 raise event.error
@@ -105,32 +160,19 @@ class Ticket:
         return Completion(tokens, self.finish_reason or "stop")
 
 
-def stop_ids(loaded: LoadedModel) -> frozenset[int]:
-    """Token ids that end an answer: the tokenizer's EOS and the generation config's."""
-    ids: set[int] = set()
-    configured = getattr(loaded.model.generation_config, "eos_token_id", None)
-    for value in (loaded.tokenizer.eos_token_id, configured):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value is not None:
-            ids.update(int(v) for v in value)
-    return frozenset(ids)
-
-
-def _pick(
-    logits: torch.Tensor, request: ServeRequest, generator: torch.Generator | None
-) -> torch.Tensor:
-    """The next token of one row: argmax when greedy, else a draw from the top-p nucleus."""
-    if request.temperature <= 0 or generator is None:
-        return logits.argmax()
-    probs = torch.softmax(logits / request.temperature, dim=-1)
-    if request.top_p < 1.0:
-        sorted_probs, order = probs.sort(descending=True)
-        # Keep the smallest prefix whose mass reaches top_p (always at least the top token).
-        keep = sorted_probs.cumsum(-1) - sorted_probs < request.top_p
-        keep[0] = True
-        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
-    return torch.multinomial(probs, 1, generator=generator)[0]
+def check_request(loaded: LoadedModel, request: ServeRequest) -> None:
+    """Refuse, on the caller's thread, what the loop could not run: an empty prompt, one that
+    fills the model's context, or a vector that does not fit the model."""
+    if not request.prompt_ids:
+        raise SteeringError("A prompt has no tokens: send some text.")
+    context = context_length(loaded.model)
+    if context is not None and len(request.prompt_ids) >= context:
+        raise TextTooLongError(
+            f"The prompt is {len(request.prompt_ids):,} tokens long; this model reads at most "
+            f"{context:,}. Shorten it."
+        )
+    if request.steering is not None:
+        row_deltas(loaded, [request.steering])  # raises SteeringError when it does not fit
 
 
 def decode_batch(
@@ -138,161 +180,212 @@ def decode_batch(
     requests: Sequence[ServeRequest],
     emit: Callable[[int, Token], None],
 ) -> list[str]:
-    """Generate every request's answer in one batch; ``emit(row, token)`` as tokens appear.
-
-    Returns each row's finish reason: "stop" (an end-of-text token, not emitted) or "length".
-    A row's budget never runs past the model's context; a prompt that fills it is refused.
-    """
+    """Generate every request's answer, all rows starting together; ``emit(row, token)`` as
+    tokens appear. Returns each row's finish reason: "stop" (an end-of-text token, not emitted)
+    or "length". A row's budget never runs past the model's context; a prompt that fills it is
+    refused. The same rows as the loop's: a request decoded here alone is the reference its
+    answers under continuous batching are compared with."""
+    for request in requests:
+        check_request(loaded, request)
     if not requests:
         return []
-    if any(not r.prompt_ids for r in requests):
-        raise SteeringError("A prompt has no tokens: send some text.")
-    context = context_length(loaded.model)
-    longest = max(len(r.prompt_ids) for r in requests)
-    if context is not None and longest >= context:
-        raise TextTooLongError(
-            f"The prompt is {longest:,} tokens long; this model reads at most {context:,}. "
-            "Shorten it."
-        )
-    model, device = loaded.model, loaded.device
-    rows = len(requests)
-    batch = pad_batch(
-        [Encoded(r.prompt_ids, len(r.prompt_ids)) for r in requests],
-        list(range(rows)),
-        loaded.tokenizer.pad_token_id,
-        padding_side="left",
-        device=device,
-    )
-    mask, positions = batch.attention_mask, batch.position_ids
-    generators: list[torch.Generator | None] = []
-    for r in requests:
-        if r.temperature <= 0:
-            generators.append(None)
-            continue
-        generator = torch.Generator(device=device)
-        generator.manual_seed(r.seed if r.seed is not None else int(torch.seed()) % 2**63)
-        generators.append(generator)
-    stops = stop_ids(loaded)
-    budget = [max(1, r.max_new_tokens) for r in requests]
-    if context is not None:
-        budget = [
-            min(b, context - len(r.prompt_ids)) for b, r in zip(budget, requests, strict=True)
-        ]
-    produced = [0] * rows
-    reasons: list[str | None] = [None] * rows
-    cache_arg = cache_kwarg_name(model)
-    cache = None
-    inputs = batch.input_ids
-    pad = loaded.tokenizer.pad_token_id
-    with steer_rows(loaded, [r.steering for r in requests]), torch.inference_mode():
-        while any(reason is None for reason in reasons):
-            out = model(
-                input_ids=inputs,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=True,
-                logits_to_keep=1,
-                **({cache_arg: cache} if cache is not None else {}),
-            )
-            cache = out.cache if "cache" in out else out.past_key_values
-            logits = out.logits[:, -1, :].float()
-            logprobs = torch.log_softmax(logits, dim=-1)
-            chosen = []
-            for b, request in enumerate(requests):
-                if reasons[b] is not None:
-                    chosen.append(pad)  # a finished row idles until the batch ends
-                    continue
-                token = int(_pick(logits[b], request, generators[b]))
-                chosen.append(token)
-                if token in stops and request.stop_at_eos:
-                    reasons[b] = "stop"
-                    continue
-                produced[b] += 1
-                emit(b, Token(token, float(logprobs[b, token])))
-                if produced[b] >= budget[b]:
-                    reasons[b] = "length"
-            inputs = torch.tensor(chosen, device=device)[:, None]
-            mask = torch.cat([mask, torch.ones((rows, 1), dtype=mask.dtype, device=device)], 1)
-            positions = positions[:, -1:] + 1
-    return [reason or "length" for reason in reasons]
+    reasons: dict[Hashable, str] = {}
+
+    def emit_row(owner: Hashable, token: Token) -> None:
+        emit(int(owner), token)  # type: ignore[call-overload]
+
+    rows = DecodingRows(loaded)
+    try:
+        with torch.inference_mode():
+            reasons.update(rows.join(list(range(len(requests))), requests, emit_row))
+            while len(rows):
+                reasons.update(rows.step(emit_row))
+    finally:
+        rows.close()
+    return [reasons[b] for b in range(len(requests))]
 
 
-def _emitter(batch: Sequence[Ticket]) -> Callable[[int, Token], None]:
-    """``emit`` for :func:`decode_batch`: row ``b``'s tokens go to ``batch[b]``'s ticket."""
+class DecodingLoop:
+    """One model's decoding loop: requests join and leave the running rows at every step.
 
-    def emit(row: int, token: Token) -> None:
-        batch[row].events.put(token)
-
-    return emit
-
-
-class MicroBatcher:
-    """Collects requests for ``window_s`` after the first, up to ``max_batch``, and decodes them
-    together on one worker thread; callers wait on their :class:`Ticket`."""
+    ``submit`` queues a request and returns its :class:`Ticket`. ``running`` and ``waiting`` say
+    how many requests hold a row and how many wait for one; ``batch_sizes`` is how many rows
+    each recent step ran, ``departures`` the recent rows that left and why (both bounded: a
+    server runs for months and nothing needs its whole history).
+    """
 
     def __init__(
-        self, loaded: LoadedModel, *, window_s: float = WINDOW_S, max_batch: int = MAX_BATCH
+        self,
+        loaded: LoadedModel,
+        *,
+        max_batch: int = MAX_BATCH,
+        recent_steps: int = RECENT_STEPS,
     ) -> None:
         if max_batch < 1:
             raise SteeringError("A batch holds at least one request.")
         self.loaded = loaded
-        self.window_s = window_s
         self.max_batch = max_batch
-        self.batch_sizes: list[int] = []  # one entry per batch run: how many requests shared it
-        self._pending: queue.Queue[Ticket | None] = queue.Queue()
-        self._worker = threading.Thread(target=self._run, name="serving-batcher", daemon=True)
+        self._batch_sizes: deque[int] = deque(maxlen=recent_steps)
+        self._departures: deque[Departure] = deque(maxlen=recent_steps)
+        self._waiting: deque[Ticket] = deque()
+        self._running: list[Ticket] = []
+        self._changed = threading.Condition()
+        self._closing = False
+        self._worker = threading.Thread(target=self._run, name="decoding-loop", daemon=True)
         self._worker.start()
 
-    def submit(self, request: ServeRequest) -> Ticket:
-        """Queue ``request``; its tokens arrive on the returned ticket."""
-        ticket = Ticket(request)
-        self._pending.put(ticket)
+    # ------------------------------------------------------------------ what callers see
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """How many rows each recent decoding step ran, oldest first."""
+        return list(self._batch_sizes)
+
+    @property
+    def departures(self) -> list[Departure]:
+        """The recent rows that left, oldest first."""
+        return list(self._departures)
+
+    @property
+    def running(self) -> int:
+        """Requests holding a row now."""
+        with self._changed:
+            return len(self._running)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a row."""
+        with self._changed:
+            return len(self._waiting)
+
+    def running_tickets(self) -> list[Ticket]:
+        with self._changed:
+            return list(self._running)
+
+    def submit(self, request: ServeRequest, deadline: float | None = None) -> Ticket:
+        """Queue ``request`` (checked first: see :func:`check_request`); its tokens arrive on the
+        returned ticket. ``deadline`` is a ``time.monotonic()`` value (None: no limit)."""
+        check_request(self.loaded, request)
+        ticket = Ticket(request, deadline)
+        with self._changed:
+            if self._closing:
+                raise SteeringError("The server is shutting down.")
+            self._waiting.append(ticket)
+            self._changed.notify()
         return ticket
 
     def close(self) -> None:
-        """Stop the worker after the batch in progress (waiting requests are failed)."""
-        self._pending.put(None)
+        """Stop the loop: running and waiting requests are failed."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
         self._worker.join(timeout=60)
 
-    def _collect(self, first: Ticket) -> tuple[list[Ticket], bool]:
-        batch, deadline = [first], time.monotonic() + self.window_s
-        while len(batch) < self.max_batch:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                ticket = self._pending.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if ticket is None:
-                return batch, True
-            batch.append(ticket)
-        return batch, False
+    # ------------------------------------------------------------------ the loop's thread
 
     def _run(self) -> None:
-        closing = False
-        while not closing:
-            first = self._pending.get()
-            if first is None:
-                break
-            batch, closing = self._collect(first)
-            self.batch_sizes.append(len(batch))
-            try:
-                reasons = decode_batch(
-                    self.loaded,
-                    [t.request for t in batch],
-                    _emitter(batch),
-                )
-            except BaseException as error:  # the callers report it; the worker keeps serving
-                for ticket in batch:
-                    ticket.events.put(_Failed(error))
-                continue
-            for ticket, reason in zip(batch, reasons, strict=True):
-                ticket.events.put(_Done(reason))
-        while True:  # fail whatever arrived after close
-            try:
-                left = self._pending.get_nowait()
-            except queue.Empty:
-                return
-            if left is not None:
-                left.events.put(_Failed(SteeringError("The server is shutting down.")))
+        rows = DecodingRows(self.loaded)
+        try:
+            with torch.inference_mode():
+                while self._turn(rows):
+                    pass
+        finally:
+            self._fail_all(rows, SteeringError("The server is shutting down."))
+            rows.close()
+
+    def _turn(self, rows: DecodingRows) -> bool:
+        """Drop leavers, admit joiners, run one step; False once closing."""
+        joiners = self._admit(rows)
+        if joiners is None:
+            return False
+        if joiners:
+            self._join(rows, joiners)
+        if len(rows):
+            self._step(rows)
+        return True
+
+    def _leave(self, ticket: Ticket, reason: str, event: Event) -> None:
+        with self._changed:
+            if ticket in self._running:
+                self._running.remove(ticket)
+        self._departures.append(Departure(ticket, reason, ticket.produced))
+        if isinstance(event, Finished):
+            ticket.finish_reason = event.reason
+        ticket._put(event)
+
+    @staticmethod
+    def _why_leave(ticket: Ticket, now: float) -> tuple[str, Event] | None:
+        """Why ``ticket`` must leave before the next step (None: it stays)."""
+        if ticket.cancelled:
+            return "cancelled", Finished("cancelled")
+        if ticket.expired(now):
+            return "timeout", Failed(RequestTimedOut("The request ran out of time."))
+        return None
+
+    def _admit(self, rows: DecodingRows) -> list[Ticket] | None:
+        """Drop cancelled or expired rows and queue places; take joiners for the free rows.
+        Waits while there is nothing to do; None once the loop is closing."""
+        now = time.monotonic()
+        leaving = [(t, why) for t in self.running_tickets() if (why := self._why_leave(t, now))]
+        if leaving:
+            rows.leave({t for t, _ in leaving})
+            for ticket, (reason, event) in leaving:
+                self._leave(ticket, reason, event)
+        with self._changed:
+            while True:
+                if self._closing:
+                    return None
+                now = time.monotonic()
+                gone = [(t, why) for t in self._waiting if (why := self._why_leave(t, now))]
+                for ticket, (reason, event) in gone:
+                    self._waiting.remove(ticket)
+                    self._departures.append(Departure(ticket, reason, 0))
+                    ticket._put(event)
+                free = self.max_batch - len(rows)
+                joiners = [self._waiting.popleft() for _ in range(min(free, len(self._waiting)))]
+                if joiners or len(rows):
+                    self._running.extend(joiners)
+                    return joiners
+                self._changed.wait(timeout=IDLE_POLL_S)
+
+    def _join(self, rows: DecodingRows, joiners: list[Ticket]) -> None:
+        try:
+            ended = rows.join(joiners, [t.request for t in joiners], self._emit)
+        except Exception as error:  # those callers report it; the running rows go on
+            for ticket in joiners:
+                self._leave(ticket, "error", Failed(error))
+            return
+        self._finish(ended)
+
+    def _step(self, rows: DecodingRows) -> None:
+        self._batch_sizes.append(len(rows))
+        try:
+            ended = rows.step(self._emit)
+        except Exception as error:  # the cache may be half updated: every row fails
+            self._fail_all(rows, error)
+            return
+        self._finish(ended)
+
+    def _finish(self, ended: list[tuple[Hashable, str]]) -> None:
+        for owner, reason in ended:
+            assert isinstance(owner, Ticket)
+            self._leave(owner, reason, Finished(reason))
+
+    @staticmethod
+    def _emit(owner: Hashable, token: Token) -> None:
+        assert isinstance(owner, Ticket)
+        owner._put(token)
+
+    def _fail_all(self, rows: DecodingRows, error: BaseException) -> None:
+        """Fail every running request (and, when closing, every waiting one)."""
+        with self._changed:
+            running = list(self._running)
+            waiting = list(self._waiting) if self._closing else []
+            if self._closing:
+                self._waiting.clear()
+        rows.leave(set(rows.owners))
+        for ticket in running:
+            self._leave(ticket, "error", Failed(error))
+        for ticket in waiting:
+            self._departures.append(Departure(ticket, "error", 0))
+            ticket._put(Failed(error))

@@ -168,6 +168,7 @@ def test_the_global_switch_stops_steered_requests_only(api_lab):
             ask(api, api_lab, submission=sub)
         assert stopped.value.status_code == 503
         assert "switched off" in stopped.value.body["message"]
+        assert int(stopped.value.response.headers["retry-after"]) >= 1
         assert ask(api, api_lab).choices[0].message.content.strip() == engine_answer(api_lab)
     finally:
         on = api_lab.storage_cli("steering-on")
@@ -187,6 +188,7 @@ def test_the_rate_limit_answers_429_beyond_the_keys_requests_per_minute(api_lab)
     with pytest.raises(openai.RateLimitError) as limited:
         api.models.list()
     assert limited.value.body["type"] == "rate_limit_error"
+    assert 1 <= int(limited.value.response.headers["retry-after"]) <= 60
     other = client(api_lab, api_lab.new_key("quiet"))  # per key: another key is not limited
     assert [m.id for m in other.models.list()] == [api_lab.model.name]
 
@@ -319,3 +321,12 @@ def test_bad_requests_get_openai_shaped_400s(api_lab):
     )
     assert unknown.status_code == 404
     assert unknown.json()["error"]["type"] == "not_found_error"
+
+
+def test_a_huge_max_tokens_is_refused_with_400_naming_the_limit_not_clamped(api_lab):
+    api = client(api_lab, api_lab.new_key("huge"))
+    with pytest.raises(openai.BadRequestError) as refused:
+        ask(api, api_lab, max_tokens=1_000_000_000, stream=True)
+    assert refused.value.body["code"] == "max_tokens_too_large"
+    assert "at most 1,024 new tokens" in refused.value.body["message"]  # the default limit
+    assert ask(api, api_lab, max_tokens=1024).choices[0].finish_reason in ("stop", "length")

@@ -1,19 +1,27 @@
-"""The engine side of serving: per-row deltas and the micro-batcher, on tiny in-process models.
+"""The engine side of serving: per-row deltas and the continuous-batching decoding loop, on
+tiny in-process models.
 
 A row served in a batch is compared with the same request decoded alone (log-probabilities
 within 1e-4, the same greedy tokens), and greedy answers with the engine's own ``generate_texts``.
+The loop's tests hold its thread at every forward pass (:class:`StepGate`), so who joins when is
+fixed by the test, not by timing; they read what the loop records (rows per step, departures).
 """
 
 from __future__ import annotations
+
+import threading
+import time
 
 import pytest
 import torch
 
 from steering.engine.generate import generate_texts
-from steering.engine.serving import MicroBatcher, ServeRequest, decode_batch
+from steering.engine.serving import DecodingLoop, RequestTimedOut, ServeRequest, decode_batch
 from steering.engine.steer import RowSteering, row_deltas
 from steering.engine.text import encode
+from steering.errors import SteeringError
 from steering.vectors import ControlVector
+from tests.api.inprocess import StepGate, wait_until
 
 PROMPTS = ["What is 2+2?", "Name a colour", "hi", "Tell me a story about a cat"]
 TOKENS = 10
@@ -110,26 +118,153 @@ def test_the_budget_ends_an_answer_with_length(tiny_llama):
     assert len(tokens) == 3 and reasons == ["length"]
 
 
-def test_requests_arriving_together_share_one_batch_and_get_their_own_answers(tiny_llama):
-    requests = requests_for(tiny_llama) * 2  # 8 requests
-    expected = [[t.id for t in row] for row in decode(tiny_llama, requests)[0]]
-    batcher = MicroBatcher(tiny_llama, window_s=5.0, max_batch=8)  # long window: all 8 join
-    try:
-        tickets = [batcher.submit(r) for r in requests]
-        answers = [[t.id for t in ticket.result(timeout=120).tokens] for ticket in tickets]
-    finally:
-        batcher.close()
-    assert batcher.batch_sizes == [8]
-    assert answers == expected
+@pytest.fixture()
+def gated(request):
+    """``(loop_factory, gate)`` on the model named by the test's ``model`` parameter."""
+    opened: list = []
+
+    def start(loaded, **options):
+        gate, loop = StepGate(loaded), DecodingLoop(loaded, **options)
+        opened.append((gate, loop))
+        return loop, gate
+
+    yield start
+    for gate, loop in opened:
+        gate.close()
+        loop.close()
 
 
-def test_a_ninth_request_waits_for_the_next_batch(tiny_llama):
-    requests = (requests_for(tiny_llama) * 3)[:9]
-    batcher = MicroBatcher(tiny_llama, window_s=5.0, max_batch=8)
-    try:
-        tickets = [batcher.submit(r) for r in requests]
-        for ticket in tickets:
-            ticket.result(timeout=120)
-    finally:
-        batcher.close()
-    assert batcher.batch_sizes == [8, 1]
+def solo(loaded, request: ServeRequest) -> list:
+    (tokens,), _ = decode(loaded, [request])
+    return tokens
+
+
+def take(ticket, count: int) -> list:
+    stream = ticket.stream(timeout=60)
+    return [next(stream) for _ in range(count)]
+
+
+def assert_same_answer(shared: list, alone: list) -> None:
+    assert [t.id for t in shared] == [t.id for t in alone]
+    assert [t.logprob for t in shared] == pytest.approx([t.logprob for t in alone], abs=1e-4)
+
+
+@pytest.mark.parametrize("model", ["tiny_llama", "tiny_gpt2"])
+def test_staggered_arrivals_and_departures_answer_each_request_as_if_alone(model, request, gated):
+    loaded = request.getfixturevalue(model)
+    vs = vectors(loaded)
+    ids = [encode(loaded.tokenizer, p).ids for p in PROMPTS]
+    long = ServeRequest(ids[3], 24, stop_at_eos=False)
+    joiners = [
+        ServeRequest(ids[0], 5, RowSteering(vs[0], 2.0, (1,)), stop_at_eos=False),
+        ServeRequest(ids[1], 8, RowSteering(vs[1], 1.5), stop_at_eos=False),
+        ServeRequest(ids[2], 6, None, temperature=1.0, seed=3, stop_at_eos=False),
+    ]
+    expected = [solo(loaded, r) for r in [long, *joiners]]
+    loop, gate = gated(loaded, max_batch=3)
+
+    first = loop.submit(long)
+    gate.allow(4)  # its prefill and three steps, alone
+    early = take(first, 4)
+    others = [loop.submit(r) for r in joiners]  # three arrive; two rows are free
+    gate.allow(10_000)
+    answers = [early + list(first.stream(timeout=60))]
+    answers += [list(t.stream(timeout=60)) for t in others]
+
+    for shared, alone in zip(answers, expected, strict=True):
+        assert_same_answer(shared, alone)
+    sizes = loop.batch_sizes
+    assert sizes[:3] == [1, 1, 1]  # the first request alone, then joined...
+    assert max(sizes) == 3  # ...by two rows at once (never more than max_batch)
+    assert sizes[-1] == 1  # and it ran on alone after the others left
+    left = [d.ticket for d in loop.departures]
+    # The short rows left as they finished, before the long one: their answers did not wait.
+    assert left.index(others[0]) < left.index(first)
+    assert left[-1] is first
+    assert [d.reason for d in loop.departures] == ["length"] * 4
+    # The third joiner waited for a free row: it ran in no step with all of the others.
+    assert loop.running == 0 and loop.waiting == 0
+
+
+def test_a_request_beyond_max_batch_waits_for_a_row_and_joins_when_one_leaves(tiny_llama, gated):
+    ids = encode(tiny_llama.tokenizer, "hi").ids
+    short, long, third = (ServeRequest(ids, n, stop_at_eos=False) for n in (3, 10, 4))
+    loop, gate = gated(tiny_llama, max_batch=2)
+    tickets = [loop.submit(r) for r in (short, long, third)]
+    wait_until(lambda: loop.running == 2, "two rows")
+    assert loop.waiting == 1
+    gate.allow(10_000)
+    for ticket in tickets:
+        ticket.result(timeout=60)
+    assert max(loop.batch_sizes) == 2
+    order = [d.ticket for d in loop.departures]
+    assert order == [tickets[0], tickets[2], tickets[1]]
+
+
+def test_a_cancelled_request_frees_its_row_at_the_next_step(tiny_llama, gated):
+    ids = encode(tiny_llama.tokenizer, "hi").ids
+    loop, gate = gated(tiny_llama, max_batch=4)
+    kept = loop.submit(ServeRequest(ids, 30, stop_at_eos=False))
+    dropped = loop.submit(ServeRequest(ids, 1000, stop_at_eos=False))
+    gate.allow(3)
+    take(dropped, 2)
+    dropped.cancel()
+    gate.allow(10_000)
+    kept.result(timeout=60)
+    (departure,) = [d for d in loop.departures if d.ticket is dropped]
+    assert departure.reason == "cancelled"
+    assert departure.produced < 10  # it left at once, nowhere near its 1,000 tokens
+    assert dropped.result(timeout=5).finish_reason == "cancelled"
+    assert loop.running == 0
+
+
+def test_a_request_past_its_deadline_fails_and_frees_its_row(tiny_llama, gated):
+    ids = encode(tiny_llama.tokenizer, "hi").ids
+    loop, gate = gated(tiny_llama, max_batch=4)
+    late = loop.submit(ServeRequest(ids, 1000, stop_at_eos=False), deadline=time.monotonic() + 0.3)
+    gate.allow(2)
+    take(late, 2)
+    time.sleep(0.3)  # the deadline passes while the loop is held
+    gate.allow(10_000)
+    with pytest.raises(RequestTimedOut):
+        late.result(timeout=30)
+    (departure,) = loop.departures
+    assert departure.reason == "timeout" and departure.produced < 10
+    assert loop.running == 0
+
+
+def test_a_request_that_cannot_run_is_refused_at_submit_and_others_go_on(tiny_llama, gated):
+    loop, gate = gated(tiny_llama)
+    wrong = ControlVector({0: torch.ones(tiny_llama.hidden_size + 1)})
+    ids = encode(tiny_llama.tokenizer, "hi").ids
+    with pytest.raises(SteeringError, match="hidden size"):
+        loop.submit(ServeRequest(ids, 3, RowSteering(wrong, 1.0)))
+    with pytest.raises(SteeringError, match="no tokens"):
+        loop.submit(ServeRequest((), 3))
+    gate.allow(10_000)
+    assert len(loop.submit(ServeRequest(ids, 3, stop_at_eos=False)).result(60).tokens) == 3
+
+
+def test_the_step_sizes_kept_are_a_bounded_recent_window(tiny_llama, gated):
+    loop, gate = gated(tiny_llama, recent_steps=2)
+    gate.allow(10_000)
+    ids = encode(tiny_llama.tokenizer, "hi").ids
+    loop.submit(ServeRequest(ids, 8, stop_at_eos=False)).result(timeout=60)
+    assert loop.batch_sizes == [1, 1]  # 7 steps ran; the window keeps the last 2
+
+
+def test_closing_the_loop_fails_the_running_and_the_waiting_requests(tiny_llama, gated):
+    ids = encode(tiny_llama.tokenizer, "hi").ids
+    loop, gate = gated(tiny_llama, max_batch=1)
+    running = loop.submit(ServeRequest(ids, 100, stop_at_eos=False))
+    waiting = loop.submit(ServeRequest(ids, 100, stop_at_eos=False))
+    wait_until(lambda: loop.running == 1 and loop.waiting == 1, "one row, one waiting")
+    closing = threading.Thread(target=loop.close)
+    closing.start()
+    gate.allow(10_000)
+    closing.join(timeout=60)
+    for ticket in (running, waiting):
+        with pytest.raises(SteeringError, match="shutting down"):
+            ticket.result(timeout=10)
+    with pytest.raises(SteeringError, match="shutting down"):
+        loop.submit(ServeRequest(ids, 3))
