@@ -29,6 +29,7 @@ from storage.settings import StorageSettings
 from storage.settings import settings as storage_settings
 
 if TYPE_CHECKING:
+    from dashboard.context import AppContext
     from storage import Store
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -140,6 +141,20 @@ def ensure_users(store: Store, host: str) -> list[tuple[str, str, str]] | None:
     return created
 
 
+def dashboard_context(store: Store, args: argparse.Namespace) -> AppContext:
+    """The process-wide context the dashboard and the API share.
+
+    Each model's pace is measured as it loads, so the first build or evaluation says how long it
+    will take at once instead of timing the model first.
+    """
+    from dashboard import estimates
+    from dashboard.context import AppContext
+
+    return AppContext(
+        store=store, default_model=args.model, dtype=args.dtype, after_load=estimates.pace
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     found, problems = read_settings()
     if found is None:
@@ -155,25 +170,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StorageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # No job of this database runs before this process starts one: any still marked running
+    # was cut short by the last stop, and its user's next visit says so.
+    interrupted = store.interrupt_open_jobs()
+    if interrupted:
+        print(
+            f"{len(interrupted)} job(s) cut short by the last stop marked interrupted.", flush=True
+        )
     demo = ensure_users(store, args.host)
     if demo:
         print("Demo mode: no users existed, so these accounts were created:", flush=True)
         for name, role, password in demo:
             print(f"  {role:9} user: {name:14} password: {password}", flush=True)
 
-    from dashboard.context import AppContext
-    from dashboard.ui import build_ui, css
+    from dashboard.ui import build_ui, css, queue_in_lanes
     from dashboard.web.cache import prepare_file_cache
     from dashboard.web.launch import serve
     from dashboard.web.server import create_server
 
     # Before the Blocks is built: its components read the cache folder when created.
     prepare_file_cache(store.data_dir)
-    ctx = AppContext(store=store, default_model=args.model, dtype=args.dtype)
+    ctx = dashboard_context(store, args)
     if args.preload:
         ctx.preload()
-    blocks = build_ui(ctx)
-    blocks.queue(default_concurrency_limit=4)
+    blocks = queue_in_lanes(build_ui(ctx))  # heavy jobs and light events in lanes of their own
     note = (
         "Demo mode: the demo accounts and their passwords are printed in the console where the "
         "app was started."

@@ -4,6 +4,13 @@ Every tab is created first, then the events that reach across tabs are wired, be
 them update a component of a tab created later (an example set fills the Compare tab's question
 list). Model output only ever goes into text boxes, so it is shown as text and never rendered as
 HTML or Markdown.
+
+Lanes (:func:`queue_in_lanes`): the heavy jobs (build, evaluation, answer generation, a model
+load) share one concurrency group of ``HEAVY_AT_ONCE`` events, so however many wait, they hold
+at most that many of Gradio's workers and threads; every other event (a review decision, a
+refresh) keeps its own group. Gradio's handlers run on a thread pool of Gradio's own
+(``GRADIO_THREADS``), not on the default pool that the sign-in, the session gate and the
+download links use; the API has a lane of its own (:mod:`dashboard.api.lane`).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from dashboard import job_watch
 from dashboard.browser_state import BrowserSession
 from dashboard.context import AppContext
 from dashboard.tabs import (
@@ -38,6 +46,14 @@ def css() -> str:
 # them. Named by the ``id`` each tab module gives its tab.
 BUILDER_TABS = ("model", "examples", "build", "compare")
 
+# The heavy jobs' handlers, by the names the tabs give them: model work of seconds to minutes.
+HEAVY_HANDLERS = frozenset({"do_build", "do_evaluate", "do_generate", "do_load"})
+HEAVY_LANE = "heavy-jobs"
+HEAVY_AT_ONCE = 4  # on a small machine more would only share its cores, each slower
+LIGHT_AT_ONCE = 4  # of each other event (Gradio's default would be 1)
+# Not 40: Gradio keeps anyio's default pool (the light routes' pool) when it is given 40.
+GRADIO_THREADS = 32
+
 
 def build_ui(ctx: AppContext) -> gr.Blocks:
     """A header naming the signed-in user, seven tabs following the journey, then Admin (admins).
@@ -49,7 +65,7 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
         with gr.Column(elem_id="main-panel"):
             header = signin.create_header()
             with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
-                model.create_ui(ctx, state)
+                model_tab = model.create_ui(ctx, state)
                 examples_tab = examples.create_ui()
                 build_tab = build.create_ui()
                 compare_tab = compare.create_ui(ctx, state)
@@ -67,6 +83,7 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
             examples_tab.earlier, build_tab.earlier, compare_tab.earlier, review_tab, downloads_tab
         )
         signin.wire(ctx, demo, tabs, state, header, builder_tabs, lists)
+        model.wire(ctx, demo, state, model_tab)
         examples.wire(ctx, state, examples_tab, compare_tab.question)
         build.wire(
             ctx,
@@ -77,4 +94,25 @@ def build_ui(ctx: AppContext) -> gr.Blocks:
             compare_tab.question,
         )
         admin.wire(ctx, demo, state, admin_tab)
+        # A job left running by an earlier page (a reload, a new sign-in) shows in its tab.
+        job_watch.wire_load(ctx, demo, state, [build_tab.job, *compare_tab.jobs])
+    return demo
+
+
+def queue_in_lanes(demo: gr.Blocks) -> gr.Blocks:
+    """Turn on Gradio's queue with the dashboard's lanes (see the module's doc); returns ``demo``.
+
+    Raises RuntimeError when a heavy handler is missing (renamed in its tab), so that a job
+    never leaves its lane unnoticed."""
+    demo.max_threads = GRADIO_THREADS  # read by queue() and by the thread pool made at start-up
+    demo.queue(default_concurrency_limit=LIGHT_AT_ONCE)
+    found: set[str] = set()
+    for event in demo.fns.values():
+        if event.name in HEAVY_HANDLERS:
+            event.concurrency_id = HEAVY_LANE
+            event.concurrency_limit = HEAVY_AT_ONCE
+            found.add(event.name)
+    missing = sorted(HEAVY_HANDLERS - found)
+    if missing:
+        raise RuntimeError(f"No event runs the heavy handlers {missing}: update HEAVY_HANDLERS.")
     return demo

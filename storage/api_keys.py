@@ -61,6 +61,7 @@ class StoredApiKey(RowRecord):
     created_by: str
     created_at: datetime
     revoked_at: datetime | None
+    metrics: bool  # may also read GET /metrics (otherwise an ordinary key)
 
 
 class SteeringOffError(StorageError):
@@ -145,8 +146,11 @@ def _key_row(s: Session, name: str) -> tables.ApiKeyRow:
     return row
 
 
-def add_key(s: Session, name: str, submissions: Any, actor: str) -> tuple[StoredApiKey, str]:
-    """Create a key (audited as ``api_key.create``); returns it and the secret, shown only now."""
+def add_key(
+    s: Session, name: str, submissions: Any, actor: str, metrics: bool = False
+) -> tuple[StoredApiKey, str]:
+    """Create a key (audited as ``api_key.create``); returns it and the secret, shown only now.
+    ``metrics``: the key may also read ``GET /metrics``; it is otherwise an ordinary key."""
     _check_name(name)
     allowed = _check_submissions(submissions)
     for submission_id in allowed or ():
@@ -163,6 +167,7 @@ def add_key(s: Session, name: str, submissions: Any, actor: str) -> tuple[Stored
         active=True,
         created_by=actor,
         created_at=datetime.now(UTC),
+        metrics=bool(metrics),
     )
     s.add(row)
     s.flush()
@@ -172,7 +177,7 @@ def add_key(s: Session, name: str, submissions: Any, actor: str) -> tuple[Stored
         "api_key.create",
         "api_key",
         name,
-        {"prefix": row.prefix, "submissions": allowed},
+        {"prefix": row.prefix, "submissions": allowed, "metrics": bool(metrics)},
     )
     return StoredApiKey.from_row(row), secret
 

@@ -23,15 +23,20 @@ class ApiMixin(StoreBase):
     """API keys, the steering and sampling switches, usage counters and samples."""
 
     def add_api_key(
-        self, name: str, submissions: list[int] | None = None, actor: str = SYSTEM_ACTOR
+        self,
+        name: str,
+        submissions: list[int] | None = None,
+        actor: str = SYSTEM_ACTOR,
+        metrics: bool = False,
     ) -> tuple[api_keys.StoredApiKey, str]:
         """Create an API key (admins, or the system from the CLI); returns it and its secret,
-        which is shown only now (only its hash is stored). Audited as ``api_key.create``."""
+        which is shown only now (only its hash is stored). Audited as ``api_key.create``.
+        ``metrics``: the key may also read ``GET /metrics``."""
         with self._write() as s:
             self._actor(
                 s, actor, allow_system=True, roles=frozenset({"admin"}), doing="create API keys"
             )
-            return api_keys.add_key(s, name, submissions, actor)
+            return api_keys.add_key(s, name, submissions, actor, metrics)
 
     def revoke_api_key(self, name: str, actor: str = SYSTEM_ACTOR) -> api_keys.StoredApiKey:
         """Revoke an API key for good (admins or the system); audited as ``api_key.revoke``."""

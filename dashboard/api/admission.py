@@ -36,6 +36,12 @@ class Admission:
         with self._lock:
             return self._in_flight.get(key.id, 0)
 
+    def waiting(self) -> int:
+        """Requests waiting for a row now, over every model's decoding loop seen so far."""
+        with self._lock:
+            loops = list(self._loops)
+        return sum(loop.waiting for loop in loops)
+
     def admit(self, key: StoredApiKey, loop: DecodingLoop, submit: Callable[[], Ticket]) -> Ticket:
         """``submit()`` the request when the limits allow (under the lock, so two requests
         never both take the last place); the key then holds one more request until

@@ -7,10 +7,13 @@ error body here (a 401 also says ``WWW-Authenticate: Bearer``, a 429 or 503 ``Re
 A caller that disconnects, streaming or not, gives its decoding row back at the next step.
 
 ``GET /healthz`` (the process serves) and ``GET /readyz`` (the store answers and the preloaded
-default model is loaded) need no key and no sign-in, and say nothing else.
+default model is loaded) need no key and no sign-in, and say nothing else. ``GET /metrics``
+(Prometheus's text format, :mod:`dashboard.api.metrics`) is for metrics keys and signed-in admins.
 
-:class:`ApiDispatch` sends ``/v1`` and the two readiness paths here before the dashboard's
-session gate runs, so the cookie plays no part; everything else goes on to the gate unchanged.
+:class:`ApiDispatch` sends ``/v1``, the two readiness paths and ``/metrics`` here before the
+dashboard's session gate runs, so for ``/v1`` the cookie plays no part (``/metrics`` reads it
+only to find an admin); everything else goes on to the gate unchanged. The blocking work of
+these routes runs on the API's own lane (:mod:`dashboard.api.lane`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,13 +32,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from storage import Store, StoredApiKey
 
 from .host import ModelHost, host_for
+from .metrics import CONTENT_TYPE
 from .protocol import ApiError, parse_chat
-from .service import Answer, ApiService
+from .service import Answer, ApiService, SignedInRole
 
 PREFIX = "/v1"
 HEALTH_PATH = "/healthz"
 READY_PATH = "/readyz"
 READINESS_PATHS = (HEALTH_PATH, READY_PATH)
+METRICS_PATH = "/metrics"
 NOT_READY_RETRY_S = 5
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -103,7 +107,7 @@ def build_api(service: ApiService) -> FastAPI:
     api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
     async def authenticated(request: Request) -> StoredApiKey:
-        key = await run_in_threadpool(service.authenticate, request)
+        key = await service.lane.run(service.authenticate, request)
         service.check_rate(key)
         return key
 
@@ -113,7 +117,7 @@ def build_api(service: ApiService) -> FastAPI:
 
     @api.get(READY_PATH)
     async def readyz() -> Response:
-        reason = await run_in_threadpool(service.not_ready)
+        reason = await service.lane.run(service.not_ready)
         if reason is not None:
             return JSONResponse(
                 {"status": "not_ready", "reason": reason},
@@ -121,6 +125,14 @@ def build_api(service: ApiService) -> FastAPI:
                 headers={"retry-after": str(NOT_READY_RETRY_S)},
             )
         return JSONResponse({"status": "ready"})
+
+    @api.get(METRICS_PATH)
+    async def metrics(request: Request) -> Response:
+        try:
+            await service.lane.run(service.check_metrics_reader, request)
+        except ApiError as error:
+            return _error(error)
+        return Response(service.metrics.exposition(), media_type=CONTENT_TYPE)
 
     @api.get(PREFIX + "/models")
     async def list_models(request: Request) -> Response:
@@ -137,21 +149,25 @@ def build_api(service: ApiService) -> FastAPI:
     @api.post(PREFIX + "/chat/completions")
     async def chat_completions(request: Request) -> Response:
         arrived = time.monotonic()  # the time limit counts from here, queue time included
+        named: object = None  # the model the body names, for the metrics' label
         try:
             key = await authenticated(request)
-            chat = parse_chat(await _body(request), service.settings.max_tokens)
-            answer = await run_in_threadpool(service.start, key, chat, arrived)
+            body = await _body(request)
+            named = body.get("model") if isinstance(body, dict) else None
+            chat = parse_chat(body, service.settings.max_tokens)
+            answer = await service.lane.run(service.start, key, chat, arrived)
         except ApiError as error:
+            service.refused(named, error.status, arrived)
             return _error(error)
         if chat.stream:
             return _AnswerStream(service.stream(answer), lambda: service.finish(answer))
         try:
-            body = await _complete_unless_gone(service, answer, request)
+            whole = await _complete_unless_gone(service, answer, request)
         except ApiError as error:
             return _error(error)
         finally:
             service.finish(answer)
-        return JSONResponse(body) if body is not None else Response(status_code=499)
+        return JSONResponse(whole) if whole is not None else Response(status_code=499)
 
     async def unknown(request: Request) -> Response:
         try:
@@ -168,8 +184,8 @@ def build_api(service: ApiService) -> FastAPI:
 
 
 class ApiDispatch:
-    """ASGI middleware: ``/v1`` and readiness requests go to the API app, the rest on to the
-    session gate."""
+    """ASGI middleware: ``/v1``, readiness and metrics requests go to the API app, the rest on
+    to the session gate."""
 
     def __init__(self, app: ASGIApp, api: ASGIApp) -> None:
         self.app = app
@@ -177,14 +193,20 @@ class ApiDispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        ours = path == PREFIX or path.startswith(PREFIX + "/") or path in READINESS_PATHS
+        ours = (
+            path == PREFIX
+            or path.startswith(PREFIX + "/")
+            or path in READINESS_PATHS
+            or path == METRICS_PATH
+        )
         if scope["type"] == "http" and ours:
             await self.api(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
 
-def api_for(source: Store | ModelHost) -> FastAPI:
+def api_for(source: Store | ModelHost, signed_in_role: SignedInRole | None = None) -> FastAPI:
     """The API app for what ``create_server`` was given: a model host (the dashboard's
-    AppContext) or a bare Store, which serves no models."""
-    return build_api(ApiService(host_for(source)))
+    AppContext) or a bare Store, which serves no models. ``signed_in_role`` reads the
+    dashboard's sign-in cookie, for admins reading ``/metrics``."""
+    return build_api(ApiService(host_for(source), signed_in_role=signed_in_role))

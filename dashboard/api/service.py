@@ -23,6 +23,11 @@ thread; a caller that goes away frees its row at the next step, and a request un
 increments a (key, submission, hour) counter; prompts and answers are kept only while sampling
 is on.
 
+Sending the answer, whole or streamed, and accounting for it is :mod:`dashboard.api.delivery`.
+Its blocking calls (the store, tokenizing) run on the API's own few threads
+(:mod:`dashboard.api.lane`), never on the pool the sign-in and the dashboard's light routes share;
+what it serves is counted in :mod:`dashboard.api.metrics` (``GET /metrics``).
+
 Loaded models are reached through :class:`~dashboard.api.host.ModelHost` (the dashboard's
 context); the prompt is rendered, tokenized and measured against the model's context by the
 engine's text rule (:mod:`steering.engine.text`), as everywhere else in the lab.
@@ -30,17 +35,19 @@ engine's text rule (:mod:`steering.engine.text`), as everywhere else in the lab.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import AsyncIterator
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from steering.engine.models import LoadedModel, fingerprint
-from steering.engine.serving import RequestTimedOut, ServeRequest, Ticket
+from steering.engine.serving import DecodingLoop, ServeRequest
 from steering.engine.steer import RowSteering
 from steering.engine.text import ChatTemplateError, context_length, prompt_ids, render_messages
 from steering.vectors import ControlVector
@@ -53,64 +60,59 @@ from storage import (
     Store,
     StoredApiKey,
 )
-from storage.api_keys import UNSTEERED
 
 from .admission import Admission
+from .delivery import Answer, Delivery
 from .formats import model_for_submission
 from .host import ModelHost
+from .lane import ApiLane
+from .metrics import UNKNOWN_MODEL, ApiMetrics
 from .protocol import (
-    DONE_EVENT,
     ApiError,
     ChatRequest,
-    chunk_event,
-    completion_body,
-    logprob_entry,
     new_id,
 )
 from .rate import RateLimiter
 from .readiness import not_ready
 from .settings import ApiSettings
 from .settings import settings as api_settings
-from .waiting import tokens
 
-UTF8_MAX_BYTES = 4
 _log = logging.getLogger(__name__)
 LOADING_RETRY_S = 5  # a model load takes seconds; coming back sooner only asks again
 UNAVAILABLE_RETRY_S = 60  # an admin acts (steering switched back on, the model loaded again)
-
-
-@dataclass
-class Answer:
-    """What one request is producing: its ticket, and how to describe and count it."""
-
-    ident: str
-    model: str
-    key: StoredApiKey
-    request: ChatRequest
-    ticket: Ticket
-    prompt_tokens: int
-    steering: dict[str, Any] | None
-    tokenizer: Any  # the answering model's, to turn tokens into text
-    deadline: float  # time.monotonic() by which the answer must be complete
-    released: bool = False  # the key's place in flight was given back
+ADMIN_ROLE = "admin"
+# The role of the dashboard user a request's sign-in cookie belongs to (None: no live sign-in).
+SignedInRole = Callable[[Headers], str | None]
 
 
 @dataclass
 class ApiService:
-    """The API's state: the host (store and loaded models), caches and the rate limiter."""
+    """The API's state: the host (store and loaded models), caches, the rate limiter, its lane
+    and its metrics. ``signed_in_role`` reads a dashboard sign-in (only ``GET /metrics`` takes
+    one, from admins); without it only metrics keys may read the metrics."""
 
     host: ModelHost
     settings: ApiSettings = field(default_factory=api_settings)
     limiter: RateLimiter | None = None
     admission: Admission | None = None
+    signed_in_role: SignedInRole | None = None
+    lane: ApiLane = field(default_factory=ApiLane)
+    metrics: ApiMetrics = field(init=False)
+    delivery: Delivery = field(init=False)
     _vectors: dict[int, ControlVector] = field(default_factory=dict)
     _fingerprints: dict[int, str] = field(default_factory=dict)
+    _observed: weakref.WeakSet[DecodingLoop] = field(default_factory=weakref.WeakSet)
+    _observed_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.limiter is None:
             self.limiter = RateLimiter(self.settings.rate_per_minute)
         if self.admission is None:
             self.admission = Admission(self.settings.key_concurrency, self.settings.queue)
+        self.metrics = ApiMetrics(self.admission.waiting)
+        self.delivery = Delivery(
+            self.host, self.lane, self.metrics, self.admission, self.settings.timeout_s
+        )
 
     @property
     def store(self) -> Store:
@@ -145,6 +147,30 @@ class ApiService:
                 retry_after=wait,
             )
 
+    def check_metrics_reader(self, request: Request) -> None:
+        """``GET /metrics`` is for metrics keys and signed-in admins: 401 without either (or
+        with a key that is unknown or revoked), 403 for any other key or user."""
+        if request.headers.get("authorization"):
+            key = self.authenticate(request)
+            if not key.metrics:
+                raise ApiError(
+                    403,
+                    f"The API key {key.name!r} may not read the metrics; an admin creates a key "
+                    "that may with 'python -m storage add-api-key NAME --metrics'.",
+                    "metrics_not_allowed",
+                )
+            return
+        role = self.signed_in_role(request.headers) if self.signed_in_role else None
+        if role is None:
+            raise ApiError(
+                401,
+                "The metrics need a metrics key ('Authorization: Bearer <key>', made with "
+                "'python -m storage add-api-key NAME --metrics') or an admin's sign-in.",
+                "missing_api_key",
+            )
+        if role != ADMIN_ROLE:
+            raise ApiError(403, "Only admins may read the metrics.", "metrics_not_allowed")
+
     def not_ready(self) -> str | None:
         """Why this process should not be sent requests yet (None: it is ready)."""
         return not_ready(self.store, self.host)
@@ -153,6 +179,14 @@ class ApiService:
 
     def loaded_models(self) -> list[LoadedModel]:
         return list(self.host.loaded_models())
+
+    def model_label(self, name: object) -> str:
+        """The metrics' ``model`` label for a requested name: the model's name when this server
+        lists it (by name or spec), else ``unknown``."""
+        for loaded in self.loaded_models():
+            if name in (loaded.name, loaded.spec):
+                return loaded.name
+        return name if isinstance(name, str) and name in self.listed_models() else UNKNOWN_MODEL
 
     def listed_models(self) -> list[str]:
         """What ``GET /v1/models`` lists: the default model from the start (loaded or not), then
@@ -288,8 +322,10 @@ class ApiService:
         )
         assert self.admission is not None
         loop = self.host.batcher(loaded)
+        self._observe(loop)
         deadline = arrived + self.settings.timeout_s
         ticket = self.admission.admit(key, loop, lambda: loop.submit(request, deadline))
+        self.metrics.admitted(loaded.name, steered=row is not None)
         return Answer(
             ident=new_id(),
             model=loaded.name,
@@ -300,91 +336,28 @@ class ApiService:
             steering=steering,
             tokenizer=loaded.tokenizer,
             deadline=deadline,
+            arrived=arrived,
         )
+
+    def _observe(self, loop: DecodingLoop) -> None:
+        """Count the steps of ``loop`` in the metrics (once per loop)."""
+        with self._observed_lock:
+            if loop not in self._observed:
+                self._observed.add(loop)
+                loop.on_step(self.metrics.step)
+
+    def refused(self, model: object, status: int, arrived: float) -> None:
+        """A chat request refused before it got an answer handle: counted as over."""
+        self.metrics.request_over(self.model_label(model), status, time.monotonic() - arrived)
 
     def finish(self, answer: Answer) -> None:
-        """The request is over, however it ended: its row (if any) and its key's place are
-        given back. Safe to call more than once."""
-        answer.ticket.cancel()  # no-op for a finished answer; frees the row of an abandoned one
-        if not answer.released:
-            answer.released = True
-            assert self.admission is not None
-            self.admission.release(answer.key)
-
-    def _timeout(self) -> ApiError:
-        return ApiError(
-            504,
-            f"The answer was not complete {self.settings.timeout_s:g} s after the request "
-            "arrived (STEERING_API_TIMEOUT_S), waiting time included. Ask for fewer tokens, or "
-            "try again when the server is less busy.",
-            "timeout",
-        )
-
-    def _count(self, answer: Answer, text: str) -> None:
-        submission = answer.request.submission or UNSTEERED
-        sample = ([dict(m) for m in answer.request.messages], text)
-        self.store.record_api_use(answer.key.id, submission, sample)
+        """The request is over, however it ended (see :meth:`Delivery.finish`)."""
+        self.delivery.finish(answer)
 
     async def complete(self, answer: Answer) -> dict[str, Any]:
-        """Wait for the whole answer; count it; the ``chat.completion`` body (504 past the
-        request's time limit)."""
-        tokenizer = answer.tokenizer
-        try:
-            done = [token async for token in tokens(answer.ticket, answer.deadline)]
-        except RequestTimedOut:
-            raise self._timeout() from None
-        except Exception as error:  # the loop could not run it: OpenAI's shape, saying why
-            raise ApiError(500, f"The answer could not be completed: {error}") from None
-        ids = [t.id for t in done]
-        text = tokenizer.decode(ids, skip_special_tokens=True)
-        logprobs = None
-        if answer.request.logprobs:
-            logprobs = [logprob_entry(tokenizer.decode([t.id]), t.logprob) for t in done]
-        await run_in_threadpool(self._count, answer, text)
-        return completion_body(
-            ident=answer.ident,
-            model=answer.model,
-            content=text,
-            finish_reason=answer.ticket.finish_reason or "stop",
-            prompt_tokens=answer.prompt_tokens,
-            completion_tokens=len(ids),
-            logprobs=logprobs,
-            steering=answer.steering,
-        )
+        """The whole answer's ``chat.completion`` body (see :meth:`Delivery.complete`)."""
+        return await self.delivery.complete(answer)
 
-    async def stream(self, answer: Answer) -> AsyncIterator[str]:
-        """Server-sent events: the role, text as it is decoded, the finish reason, ``[DONE]``;
-        past the request's time limit, an error event (504 ``timeout``) ends the stream."""
-        tokenizer = answer.tokenizer
-        ident, name = answer.ident, answer.model
-        yield chunk_event(ident, name, {"role": "assistant", "content": ""})
-        ids: list[int] = []
-        sent, held = "", 0
-        try:
-            async for token in tokens(answer.ticket, answer.deadline):
-                ids.append(token.id)
-                text = tokenizer.decode(ids, skip_special_tokens=True)
-                # Hold back a partly decoded character until its last byte arrives (a UTF-8
-                # character has at most 4 bytes: after that a replacement character is final).
-                held += 1
-                if (text.endswith("\ufffd") and held < UTF8_MAX_BYTES) or not text.startswith(sent):
-                    continue
-                piece, sent, held = text[len(sent) :], text, 0
-                entries = None
-                if answer.request.logprobs:
-                    entries = [logprob_entry(tokenizer.decode([token.id]), token.logprob)]
-                if piece or entries:
-                    yield chunk_event(ident, name, {"content": piece}, logprobs=entries)
-        except RequestTimedOut:  # the stream has started: report in-band, as OpenAI does
-            yield f"data: {json.dumps(self._timeout().body())}\n\n"
-            return
-        except Exception as error:
-            failure = ApiError(500, f"The answer could not be completed: {error}")
-            yield f"data: {json.dumps(failure.body())}\n\n"
-            return
-        text = tokenizer.decode(ids, skip_special_tokens=True)
-        if text.startswith(sent) and len(text) > len(sent):
-            yield chunk_event(ident, name, {"content": text[len(sent) :]})
-        await run_in_threadpool(self._count, answer, text)
-        yield chunk_event(ident, name, {}, finish_reason=answer.ticket.finish_reason)
-        yield DONE_EVENT
+    def stream(self, answer: Answer) -> AsyncIterator[str]:
+        """The answer as server-sent events (see :meth:`Delivery.stream`)."""
+        return self.delivery.stream(answer)

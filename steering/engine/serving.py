@@ -211,7 +211,8 @@ class DecodingLoop:
     ``submit`` queues a request and returns its :class:`Ticket`. ``running`` and ``waiting`` say
     how many requests hold a row and how many wait for one; ``batch_sizes`` is how many rows
     each recent step ran, ``departures`` the recent rows that left and why (both bounded: a
-    server runs for months and nothing needs its whole history).
+    server runs for months and nothing needs its whole history). ``on_step`` listeners hear
+    every step's row count, for counts that must not miss any (metrics).
     """
 
     def __init__(
@@ -229,6 +230,7 @@ class DecodingLoop:
         self._departures: deque[Departure] = deque(maxlen=recent_steps)
         self._waiting: deque[Ticket] = deque()
         self._running: list[Ticket] = []
+        self._step_listeners: list[Callable[[int], None]] = []
         self._changed = threading.Condition()
         self._closing = False
         self._worker = threading.Thread(target=self._run, name="decoding-loop", daemon=True)
@@ -257,6 +259,11 @@ class DecodingLoop:
         """Requests waiting for a row."""
         with self._changed:
             return len(self._waiting)
+
+    def on_step(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(rows)`` on the loop's thread before every decoding step, with the
+        number of rows it runs. A listener must be quick and must not raise."""
+        self._step_listeners.append(listener)
 
     def running_tickets(self) -> list[Ticket]:
         with self._changed:
@@ -359,6 +366,8 @@ class DecodingLoop:
 
     def _step(self, rows: DecodingRows) -> None:
         self._batch_sizes.append(len(rows))
+        for listener in self._step_listeners:
+            listener(len(rows))
         try:
             ended = rows.step(self._emit)
         except Exception as error:  # the cache may be half updated: every row fails

@@ -5,14 +5,17 @@ wants: a key past its requests in flight gets 429, a request that would wait pas
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 
 import httpx
 import pytest
 
+from dashboard.api.protocol import DONE_EVENT, parse_chat
 from dashboard.api.settings import ApiSettings
 from storage import Store
-from tests.api.inprocess import chat_body, serve, wait_until
+from tests.api.inprocess import SPEC, chat_body, serve, wait_until
 
 
 @pytest.fixture()
@@ -117,3 +120,27 @@ def test_max_tokens_past_the_limit_is_refused_naming_it_never_clamped(store, tmp
         served = api.chat(secret, max_tokens=64)
         assert served.status_code == 200
         assert served.json()["usage"]["completion_tokens"] <= 64
+
+
+def test_a_key_at_its_limit_may_ask_again_as_soon_as_it_reads_the_end(store, tmp_path):
+    """The key's place is free once the answer is complete, before its stream closes: a client
+    that sends its next request on ``[DONE]`` is not refused as still in flight (seen on the
+    service's own stream, at the moment it hands out ``[DONE]``)."""
+    with serve(store, ApiSettings(key_concurrency=1), data_dir=tmp_path) as api:
+        wait_until(lambda: api.ctx.is_loaded(SPEC), "the model to load")
+        service = api.service
+        key = store.api_key_for(api.key("eager"))
+        chat = parse_chat(chat_body(max_tokens=4, stream=True), service.settings.max_tokens)
+
+        async def in_flight_at_the_end() -> int:
+            answer = await service.lane.run(service.start, key, chat, time.monotonic())
+            try:
+                async for event in service.stream(answer):
+                    if event == DONE_EVENT:
+                        return service.admission.in_flight(key)
+                raise AssertionError("the stream ended without [DONE]")
+            finally:
+                service.finish(answer)
+
+        assert asyncio.run(in_flight_at_the_end()) == 0
+        assert service.admission.in_flight(key) == 0

@@ -279,7 +279,7 @@ def test_creating_and_revoking_keys_is_audited(api_lab):
         ("api_key.create", "system"),
         ("api_key.revoke", ADMIN),
     ]
-    assert events[0].details == {"prefix": secret[:8], "submissions": [1]}
+    assert events[0].details == {"prefix": secret[:8], "submissions": [1], "metrics": False}
     assert secret not in str([e.details for e in events])
     assert api_lab.store.api_key_for(secret) is None
 

@@ -174,6 +174,7 @@ def test_an_honest_store_with_every_kind_of_row_verifies(store: Store, people) -
     store.add_api_key("kept", [sub.id])
     store.add_api_key("gone")
     store.revoke_api_key("gone")
+    store.add_api_key("scraper", metrics=True)
     store.set_api_switch("steering", False)
     store.set_api_switch("sampling", True)
     result = store.verify()
@@ -208,6 +209,12 @@ def test_an_honest_store_with_every_kind_of_row_verifies(store: Store, people) -
             "UPDATE api_keys SET submissions = NULL WHERE name = 'kept'",
             {},
             "API key 'kept': submissions",
+        ),
+        (
+            "limit_key",
+            "UPDATE api_keys SET metrics = :t WHERE name = 'kept'",
+            {"t": True},
+            "API key 'kept': metrics",
         ),
         (
             "steering_off",
