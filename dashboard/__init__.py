@@ -9,7 +9,8 @@ it here, never one above (``tests/test_imports.py`` checks this, from the source
 - shared, what several tabs use: ``common`` (user errors, the sign-in check, one heavy job per
   user, export folders), ``events`` (status lines, progress bars, identity per event),
   ``evidence`` (the evaluation panel), ``earlier`` (reopening earlier work), ``estimates`` (time
-  estimates): imports views, state, web.
+  estimates), ``jobs`` (heavy jobs as records), ``job_watch`` (a tab following a job an earlier
+  page started): imports views, state, web.
 - ``report``, the offline HTML evidence report: imports views only, never a tab.
 - ``views/`` and ``charts`` turn engine and store values into tables, Markdown and figures:
   import no other layer.

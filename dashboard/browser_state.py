@@ -10,6 +10,17 @@ from steering.vectors import ControlVector
 from storage.workflow import may_review
 
 
+@dataclass(frozen=True)
+class PendingUpload:
+    """An uploaded file refused for its broken rows, kept until its builder chooses to use the
+    other rows (the upload itself is deleted once read)."""
+
+    data: bytes
+    filename: str
+    name: str
+    bad_rows: tuple[int, ...]
+
+
 @dataclass
 class BrowserSession:
     """Who is signed in and what they have made so far in this browser session.
@@ -32,6 +43,7 @@ class BrowserSession:
     build_rows: list[Example] = field(default_factory=list)
     heldout_rows: list[Example] = field(default_factory=list)
     heldout_fraction: float = 0.3  # the share held out (recorded with a build, to split alike)
+    pending_upload: PendingUpload | None = None  # refused for broken rows; may be used without
     # Build
     vector: ControlVector | None = None
     vector_id: int | None = None

@@ -41,6 +41,9 @@ class AppContext:
     # How a spec becomes a model, given the format (tests hand in one that waits, to see a load
     # in progress from the API).
     loader: Callable[..., LoadedModel] = field(default=load_model, repr=False)
+    # Run once on each model just loaded, before anyone gets it (app.py: measuring its pace, so
+    # the first build's estimate is there at once rather than after a timed pass).
+    after_load: Callable[[LoadedModel], object] | None = field(default=None, repr=False)
     preloads: bool = False  # preload() was called: the API's readiness waits for the default model
     # Specs being loaded now (spec -> name), and why the last load of a spec failed.
     loading: dict[str, str] = field(default_factory=dict, repr=False)
@@ -116,6 +119,8 @@ class AppContext:
                     except SteeringError as error:
                         self.failed[spec] = str(error)
                         raise
+                    if self.after_load is not None:
+                        self.after_load(cached)
                     self.failed.pop(spec, None)
                     self.models[spec] = cached
                 return cached

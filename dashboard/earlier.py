@@ -126,7 +126,9 @@ def reopen_example_set(
     stored = _stored_example_set(ctx, int(set_id))
     _own("Example set", stored.id, stored.created_by, user)
     data = ctx.store.files.read(stored.file_sha256)
-    example_set = load_examples(data, filename=stored.filename, name=stored.name)
+    # The rows its builder chose to skip are skipped again: the same rows, the same content hash.
+    skip = stored.skipped_rows or ()
+    example_set = load_examples(data, filename=stored.filename, name=stored.name, skip_rows=skip)
     use_example_set(session, example_set, stored.id, heldout_fraction)
     return example_set
 

@@ -179,8 +179,11 @@ def phased_progress(
     expected: Estimate,
     bounds: Sequence[tuple[str, int]],
     clock: Callable[[], float] = time.monotonic,
+    on_update: Callable[[str, float], None] | None = None,
 ) -> Progress:
     """A progress callback naming the running phase and the time left.
+
+    ``on_update`` also gets each update as (phase, seconds left): the job's record keeps them.
 
     ``bounds`` pairs each counted phase with the ``done`` count at which it ends (the engine
     reports one count through them); the estimate's other phases run after the count is complete
@@ -205,6 +208,9 @@ def phased_progress(
             elapsed = now - started
             left = elapsed / share * (1 - share) if share >= 0.1 else counted_seconds - elapsed
             left = max(left, 0.0) + after_seconds
-        report(done, total, f"{phase[:1].upper()}{phase[1:]} · {duration_words(left)} left")
+        named = f"{phase[:1].upper()}{phase[1:]}"
+        report(done, total, f"{named} · {duration_words(left)} left")
+        if on_update is not None:
+            on_update(named, left)
 
     return update

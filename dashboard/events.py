@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import html
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import gradio as gr
+from gradio.blocks import Block
 from gradio.context import LocalContext
 
 from dashboard.browser_state import BrowserSession
@@ -56,6 +57,15 @@ def download_markdown(filename: str, link: str) -> str:
         f"Ready: [download **{html.escape(filename)}**]({link}) (the link works once, for "
         "you only, for a few minutes)."
     )
+
+
+def unchanged(outputs: Iterable[Block]) -> dict:
+    """Every output left as it is: what a handler returns when there is nothing to do.
+
+    Gradio wants a value for each output; an empty dict counts as one value and fails the event
+    ("didn't return enough output values"), marking the list and every output with an error.
+    """
+    return {component: gr.skip() for component in outputs}
 
 
 def guarded(status: gr.components.Component, fn: Handler) -> Handler:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from dashboard.views.common import md
+from dashboard.views.common import SCROLL_CUE
 from dashboard.views.compare import RESULT_LABELS, SIDE_COLUMNS, EvaluationView
 
 
@@ -27,10 +27,9 @@ class Evidence:
     effects: gr.Dataframe
 
     def show(self, view: EvaluationView) -> dict:
-        """Component values that display ``view``."""
-        verdict = f"\n\n{md(view.verdict)}" if view.verdict else ""
+        """Component values that display ``view``; the verdict once, in one box."""
         return {
-            self.headline: view.headline + verdict,
+            self.headline: view.verdict_box or view.headline,
             self.chart: view.figure,
             self.examples: view.examples,
             self.samples: view.samples,
@@ -77,6 +76,7 @@ def create_evidence(prefix: str, table_label: str) -> Evidence:
     effects_text = gr.Markdown(elem_id=f"{prefix}-effects-words")
     with gr.Accordion("Technical details", open=False, elem_id=f"{prefix}-technical"):
         technical = gr.Markdown(elem_id=f"{prefix}-diagnostics")
+        gr.Markdown(SCROLL_CUE, elem_classes=["scroll-cue"])
         table = gr.Dataframe(
             label=table_label,
             headers=RESULT_LABELS,

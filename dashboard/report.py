@@ -12,12 +12,12 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from dashboard.views.audit import checkpoint_rows
-from dashboard.views.common import vector_origin
+from dashboard.views.common import SCROLL_CUE, vector_origin
 from dashboard.views.compare import evaluation_view
+from dashboard.views.headline import Headline, headline
 from dashboard.views.precision import number_format_markdown
 from dashboard.views.review import (
     HISTORY_COLUMNS,
-    against_evidence_markdown,
     history_rows,
     lineage_markdown,
 )
@@ -35,14 +35,29 @@ from storage.workflow import AgainstEvidence
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:960px;margin:2em auto;
-padding:0 1em;color:#111827;line-height:1.45}
+padding:0 1em;color:#111827;line-height:1.45;overflow-wrap:break-word}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #e5e7eb}
-table{border-collapse:collapse;width:100%;font-size:.9em;overflow-x:auto;display:block}
-th,td{border:1px solid #e5e7eb;padding:4px 8px;text-align:left}
-th{background:#f3f4f6}.verdict{font-size:1.1em;background:#eff6ff;padding:.8em 1em;border-radius:6px}
-.warning{background:#fef3c7;border-left:4px solid #d97706;padding:.6em 1em;border-radius:6px}
+.headline{background:#eff6ff;border:1px solid #bfdbfe;padding:.2em 1em;border-radius:6px}
+.headline>div{margin:.6em 0}.headline p{margin:0}#recommendation{font-size:1.1em}
+#against-evidence{background:#fef3c7;border-left:4px solid #d97706;padding:.4em .8em}
+.scroll{max-width:100%;overflow-x:auto;background:linear-gradient(to left,#fff 30%,#fff0) right,
+radial-gradient(farthest-side at 100% 50%,#0003,#0000) right;background-repeat:no-repeat;
+background-size:2.5em 100%,1em 100%;background-attachment:local,scroll}
+.scroll-note{display:none;font-size:.85em;color:#4b5563}
+table{border-collapse:collapse;width:100%;font-size:.9em}
+th,td{border:1px solid #e5e7eb;padding:4px 8px;text-align:left}td{overflow-wrap:anywhere}
+th{background:#f3f4f6}
 details{margin-top:1.6em}summary{cursor:pointer;font-size:1.1em}
-pre{white-space:pre-wrap;background:#f9fafb;padding:1em;border-radius:6px;font-size:.85em}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f9fafb;padding:1em;border-radius:6px;
+font-size:.85em}
+code{overflow-wrap:anywhere}
+.js-plotly-plot,.plot-container{max-width:100%}
+@media (max-width:640px){body{margin:1em auto;padding:0 .6em}
+.scroll-note{display:block}
+.stack table,.stack tbody,.stack tr,.stack td{display:block;width:auto}
+.stack thead{display:none}.stack tr{border:1px solid #e5e7eb;margin-bottom:.6em}
+.stack td{border:0;border-top:1px solid #f3f4f6}
+.stack td::before{content:attr(data-label);display:block;font-size:.8em;color:#4b5563}}
 """
 
 
@@ -51,9 +66,15 @@ def _e(value: Any) -> str:
 
 
 def _table(rows: list[list[Any]], headers: list[str]) -> str:
+    """A table in a box that scrolls sideways when it is wider than the page."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='scroll'>{table}</div>"
+
+
+# Shown in a narrow window above a table too wide for it (the box's shadow marks the edge too).
+_SCROLL_NOTE = f"<p class='scroll-note'>{_e(SCROLL_CUE)}</p>"
 
 
 def checkpoint_html(checkpoint: Checkpoint | None) -> str:
@@ -116,13 +137,48 @@ def _setting(key: str, value: Any) -> str:
     return str(value)
 
 
-def _markdown(text: str) -> str:
+def _markdown(text: str, *, stack: bool = False) -> str:
     """The views' Markdown as HTML; raw HTML stays text (user text was escaped by
-    :func:`dashboard.views.common.md`)."""
-    return _MARKDOWN.render(text)
+    :func:`dashboard.views.common.md`). Tables scroll in their own box; with ``stack``, in a
+    narrow window each row becomes a card with every cell under its column's name."""
+    tokens = _MARKDOWN.parse(text)
+    if stack:
+        headers: list[str] = []
+        column = 0
+        for i, token in enumerate(tokens):
+            if token.type == "tr_open":
+                column = 0
+            elif token.type == "th_open":
+                headers.append(tokens[i + 1].content)
+            elif token.type == "td_open":
+                if column < len(headers):
+                    token.attrSet("data-label", headers[column])
+                column += 1
+            elif token.type == "table_close":
+                headers = []
+    rendered = _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
+    # With raw HTML off, a "<table>" in the output is one the renderer wrote.
+    box = "scroll stack" if stack else "scroll"
+    return rendered.replace("<table>", f"<div class='{box}'><table>").replace(
+        "</table>", "</table></div>"
+    )
 
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def headline_html(box: Headline) -> str:
+    """The box at the top of the report: each of its sentences in an element of its own."""
+    parts = (
+        ("decision", box.decision),
+        ("recommendation", box.recommendation),
+        ("disagreement", box.disagreement),
+        ("against-evidence", box.submitted_against),
+        ("purpose", box.purpose),
+        ("below-guessing", box.below_guessing),
+    )
+    inner = "".join(f"<div id='{key}'>{_markdown(text)}</div>" for key, text in parts if text)
+    return f"<section class='headline' id='headline'>{inner}</section>"
 
 
 def evaluation_report_html(
@@ -134,9 +190,10 @@ def evaluation_report_html(
     usage: list[UsageCount] | None = None,
     against_evidence: AgainstEvidence | None = None,
 ) -> str:
-    """The report for one submission, manager first: the recommendation and its number, a
-    warning when the submission goes against the evidence, the chart, the example set, sample
-    questions, side effects and lineage in words; the paper's diagnostics, the tables and the
+    """The report for one submission, manager first: the headline box (the decision, the
+    recommendation and its number, a sentence when they disagree or the submission went against
+    the evidence, what the vector is for, why a score can be below guessing), the chart, the
+    example set, sample questions, side effects and lineage in words; the paper's diagnostics, the tables and the
     hashes under "Technical details"; then reviews, the audit trail's latest checkpoint
     (``Store.latest_checkpoint()``) and, given ``Store.api_usage()``, API use.
 
@@ -154,11 +211,7 @@ def evaluation_report_html(
         )
         if concern is not None:
             against_evidence = AgainstEvidence(concern, None)
-    warning = against_evidence_markdown(against_evidence)
-    if against_evidence is not None and against_evidence.reason is None:
-        warning = warning.replace(
-            "(no reason was given)", "see the submit event in the audit trail"
-        )
+    box = headline(submission, report, lineage, against_evidence)
     chart = view.figure.to_html(
         full_html=False, include_plotlyjs=True, config={"displaylogo": False}
     )
@@ -177,15 +230,15 @@ def evaluation_report_html(
         f"<title>Evaluation report: submission {submission.id}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>Control vector evaluation: submission #{submission.id}</h1>",
-        f"<div class='verdict' id='recommendation'>{_markdown(view.headline)}{verdict}</div>",
-        f"<div class='warning' id='against-evidence'>{_markdown(warning)}</div>" if warning else "",
-        f"<p>Status <b>{_e(submission.status)}</b> · built by {_e(submission.created_by)} · "
-        f"strength {submission.strength:g} on layers {_e(layers_text(submission.layers))}</p>",
+        headline_html(box),
+        f"<p>Built by {_e(submission.created_by)} · strength {submission.strength:g} on layers "
+        f"{_e(layers_text(submission.layers))}</p>",
         "<h2>Accuracy against strength</h2>",
+        verdict,
         chart,
         f"<div id='example-set'>{_markdown(view.examples)}</div>",
         "<h2>Sample questions</h2>",
-        f"<div id='samples'>{_markdown(view.samples)}</div>",
+        f"<div id='samples'>{_markdown(view.samples, stack=True)}</div>",
         "<h2>Side effects on everyday prompts</h2>",
         f"<div id='side-effects'>{_markdown(view.effects)}</div>",
         "<h2>Where the vector came from</h2>",
@@ -199,6 +252,7 @@ def evaluation_report_html(
         "<h3>The paper's diagnostics</h3>",
         _markdown(view.technical),
         "<h3>Results on held-out questions</h3>",
+        _SCROLL_NOTE,
         _table(table.values.tolist(), list(table.columns)),
         "<h3>Side effects per strength</h3>",
         _table(side.values.tolist(), list(side.columns)) if len(side) else "<p>Not measured.</p>",

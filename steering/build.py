@@ -14,7 +14,7 @@ import math
 import random
 import string
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,29 @@ class LayerScore:
         """Approximate standard error of ``effect_size`` (paired d: sqrt(1/n + d^2 / 2n))."""
         n = max(self.pairs, 1)
         return math.sqrt(1.0 / n + self.effect_size**2 / (2.0 * n))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "separation": round(self.separation, 6),
+            "effect_size": round(self.effect_size, 6),
+            "pairs": self.pairs,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LayerScore:
+        return cls(
+            int(data["layer"]),
+            float(data["separation"]),
+            float(data["effect_size"]),
+            int(data.get("pairs") or 0),
+        )
+
+
+def stored_layer_scores(lineage: Mapping[str, Any]) -> list[LayerScore]:
+    """The layer scores a vector's lineage keeps (``layer_scores``); none for a vector built
+    without held-out rows, imported, or built before the scores were kept."""
+    return [LayerScore.from_dict(item) for item in lineage.get("layer_scores") or []]
 
 
 @dataclass(frozen=True)
@@ -228,6 +251,8 @@ def build_vector(
         "created_by": "",
         "dataset_hash": "",
         **({"recommended_layers": recommended} if recommended else {}),
+        # Kept so that a vector reopened later shows its layer chart again.
+        **({"layer_scores": [score.to_dict() for score in scores]} if scores else {}),
         **({"layer_rule": recommendation.rule} if recommendation else {}),
         **(lineage or {}),
     }

@@ -29,7 +29,8 @@ Users (roles: ``workflow.ROLES`` = builder, reviewer, admin)
     New passwords: 8+ characters (12+ for admins), not on the common-password list.
 
 Example sets, vectors, evaluations (files content-addressed under ``<data_dir>/files``)
-    ``add_example_set(name, data, filename, content_hash, row_count, actor) -> StoredExampleSet``
+    ``add_example_set(name, data, filename, content_hash, row_count, actor, skipped_rows=())
+    -> StoredExampleSet``  ``skipped_rows``: rows of the file its builder chose to leave out
     ``list_example_sets()``
     ``add_vector(file_bytes, metadata: dict, actor, example_set_id=None,
     suffix=".safetensors") -> StoredVector``; ``get_vector(id)``;
@@ -82,6 +83,15 @@ Serving API (:mod:`storage.api_keys`; admins, or ``"system"`` from the CLI)
     ``record_api_use(key_id, submission_id, sample=None)``   per (key, submission, hour) counter,
         not an audit event; ``api_usage() -> list[UsageCount]``; ``api_samples()``
 
+Heavy jobs (:mod:`storage.store_jobs`; not audit events: what they make is)
+    ``start_job(user, kind, estimate_s=None) -> StoredJob``   kind build | evaluation |
+        generation; state queued | running | done | failed | interrupted
+    ``update_job(job_id, phase=, progress=, seconds_left=None, estimate_s=None) -> bool``
+    ``finish_job(job_id, "done" | "failed", result_id=None, error=None) -> StoredJob``
+    ``interrupt_open_jobs() -> list[StoredJob]``   at start-up: jobs a stopped process left open
+    ``mark_job_told(job_id)``; ``get_job(id)``; ``latest_job(user, kinds=None)``;
+    ``list_jobs(created_by=None, kinds=None)``   newest first
+
 Command line: ``python -m storage {add-user,users,deactivate-user,reactivate-user,reset-password,
 verify,checkpoint,rotate-key,export-audit,migrate,add-api-key,revoke-api-key,api-keys,
 steering-off,steering-on,api-sampling} --help``.
@@ -108,6 +118,7 @@ from .records import (
     StoredAuditEvent,
     StoredEvaluation,
     StoredExampleSet,
+    StoredJob,
     StoredReview,
     StoredSubmission,
     StoredUser,
@@ -145,6 +156,7 @@ __all__ = [
     "StoredAuditEvent",
     "StoredEvaluation",
     "StoredExampleSet",
+    "StoredJob",
     "StoredReview",
     "StoredSubmission",
     "StoredUser",

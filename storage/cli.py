@@ -132,6 +132,11 @@ def _api_commands(sub: argparse._SubParsersAction) -> None:
         metavar="ID,...",
         help="limit the key to these approved submissions (default: any approved one)",
     )
+    p.add_argument(
+        "--metrics",
+        action="store_true",
+        help="the key may also read GET /metrics (it stays an ordinary key for /v1)",
+    )
     _common(p, suppress=True)
 
     p = sub.add_parser("revoke-api-key", help="revoke an API key (its next request gets 401)")
@@ -263,12 +268,15 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _add_api_key(args: argparse.Namespace) -> int:
     with Store.open(args.db, args.data_dir) as store:
-        key, secret = store.add_api_key(args.name, args.submissions, SYSTEM_ACTOR)
+        key, secret = store.add_api_key(
+            args.name, args.submissions, SYSTEM_ACTOR, metrics=args.metrics
+        )
     limits = ", ".join(map(str, key.submissions)) if key.submissions else "any approved"
+    reads = "; it may read /metrics" if key.metrics else ""
     print(secret)  # alone on stdout, so a script can capture it; it is not shown again
     print(
-        f"API key {key.name!r} created (submissions: {limits}). Store it now: only its hash "
-        "is kept.",
+        f"API key {key.name!r} created (submissions: {limits}{reads}). Store it now: only its "
+        "hash is kept.",
         file=sys.stderr,
     )
     return 0
@@ -292,8 +300,10 @@ def _api_keys(args: argparse.Namespace) -> int:
     for key in keys:
         limits = ",".join(map(str, key.submissions)) if key.submissions else "any"
         state = "active" if key.active else "revoked"
+        metrics = "  metrics" if key.metrics else ""
         print(
-            f"{key.name}  {key.prefix}...  {state}  submissions={limits}  requests={totals.get(key.name, 0)}"
+            f"{key.name}  {key.prefix}...  {state}  submissions={limits}{metrics}  "
+            f"requests={totals.get(key.name, 0)}"
         )
     return 0
 

@@ -2,7 +2,8 @@
 
 The chain is verified first (links, signatures, checkpoints); then every row it describes is
 folded from its events and compared: submissions (status and frozen content, as for serving in
-``signed_state.py``), users' roles and active flags, API keys' revocation, limits and prefix,
+``signed_state.py``), users' roles and active flags, API keys' revocation, limits, prefix and
+metrics right,
 and the steering and sampling switches. A row edited or added behind the store shows up here.
 """
 
@@ -39,7 +40,7 @@ class _Folded:
 
     submissions: dict[int, SubmissionTrail] = field(default_factory=dict)
     users: dict[str, tuple[int, str | None, bool]] = field(default_factory=dict)
-    keys: dict[str, tuple[int, bool, Any, str | None]] = field(default_factory=dict)
+    keys: dict[str, tuple[int, bool, Any, str | None, bool]] = field(default_factory=dict)
     switches: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
 
@@ -65,10 +66,11 @@ def _fold_all(s: Session) -> _Folded:
             role = details.get("role", role) if action == "user.create" else role
             folded.users[object_id] = (seq, role, USER_ACTIVE[action])
         elif action in KEY_ACTIVE:
-            _, _, limits, prefix = folded.keys.get(object_id, (0, True, None, None))
+            _, _, limits, prefix, metrics = folded.keys.get(object_id, (0, True, None, None, False))
             if action == "api_key.create":
                 limits, prefix = details.get("submissions"), details.get("prefix")
-            folded.keys[object_id] = (seq, KEY_ACTIVE[action], limits, prefix)
+                metrics = bool(details.get("metrics", False))  # keys made before 0006: none
+            folded.keys[object_id] = (seq, KEY_ACTIVE[action], limits, prefix, metrics)
         else:
             name, enabled = SWITCH_ACTIONS[action]
             folded.switches[name] = (seq, enabled)
@@ -119,12 +121,13 @@ def record_problems(s: Session) -> list[str]:
                 "the signed audit trail."
             )
             continue
-        seq, active, limits, prefix = folded.keys[key.name]
+        seq, active, limits, prefix, metrics = folded.keys[key.name]
         pairs = (
             ("active", bool(key.active), active),
             ("revoked", key.revoked_at is not None, not active),
             ("submissions", key.submissions, limits),
             ("prefix", key.prefix, prefix),
+            ("metrics", bool(key.metrics), metrics),
         )
         problems += _compare(f"API key {key.name!r}", pairs, seq)
     for name, default in api_keys.SWITCH_DEFAULTS.items():

@@ -100,6 +100,7 @@ class StoredExampleSet(RowRecord):
     row_count: int
     created_by: str
     created_at: datetime
+    skipped_rows: tuple[int, ...] | None  # rows of the file left out (they had problems)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +189,35 @@ class StoredAuditEvent(RowRecord):
     hash: str
     sig: str | None
     key_id: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredJob(RowRecord):
+    """A heavy job (build, evaluation, answer generation) and where it stands: ``state`` is
+    queued | running | done | failed | interrupted; ``result_id`` the vector or evaluation it
+    made; ``seconds_left`` the time left as of ``updated_at``."""
+
+    TABLE = tables.JobRow
+
+    id: int
+    created_by: str
+    kind: str
+    state: str
+    phase: str
+    progress: float
+    seconds_left: float | None
+    estimate_s: float | None
+    result_id: int | None
+    error: str | None
+    told: bool
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def open(self) -> bool:
+        """Still to finish: queued or running."""
+        return self.state in ("queued", "running")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,8 @@ work of ``store_base.py`` (one transaction per state change and its audit event)
 - ``store_review.py``: submissions and the review workflow (submit, approve, reject, revoke);
 - ``store_audit.py``: the audit trail: recording, reading, verifying, checkpoints, key rotation,
   migration of an unsigned chain, export;
-- ``store_api.py``: the serving API's keys, switches and usage.
+- ``store_api.py``: the serving API's keys, switches and usage;
+- ``store_jobs.py``: heavy jobs (builds, evaluations, answer generations) as records.
 
 This module holds only the composition and the lifecycle (open, close, context manager). Methods
 return frozen records from ``records.py``; they never leak ORM objects.
@@ -30,13 +31,15 @@ from .db import (
 from .migrate import upgrade_to_head
 from .store_api import ApiMixin
 from .store_audit import AuditMixin
+from .store_jobs import JobsMixin
 from .store_review import ReviewMixin
 from .store_users import UsersMixin
 from .store_work import WorkMixin
 
 
-class Store(UsersMixin, WorkMixin, ReviewMixin, AuditMixin, ApiMixin):
-    """Persistence for users, example sets, vectors, evaluations, submissions and the audit trail."""
+class Store(UsersMixin, WorkMixin, ReviewMixin, AuditMixin, ApiMixin, JobsMixin):
+    """Persistence for users, example sets, vectors, evaluations, submissions, the audit trail
+    and heavy jobs."""
 
     @classmethod
     def open(

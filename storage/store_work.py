@@ -9,6 +9,7 @@ their own earlier work back.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,17 @@ def _outcome(results: dict[str, Any]) -> str | None:
     return outcome
 
 
+def _row_numbers(rows: Sequence[int]) -> list[int]:
+    """Row numbers as a sorted list of distinct positive whole numbers."""
+    if isinstance(rows, str | bytes) or not all(
+        isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in rows
+    ):
+        raise ValidationError(
+            f"Skipped rows must be the file's row numbers (whole numbers from 1), not {rows!r}."
+        )
+    return sorted(set(rows))
+
+
 class WorkMixin(StoreBase):
     """Example sets, vectors and evaluations."""
 
@@ -46,8 +58,13 @@ class WorkMixin(StoreBase):
         content_hash: str,
         row_count: int,
         actor: str,
+        skipped_rows: Sequence[int] = (),
     ) -> records.StoredExampleSet:
-        """Record an uploaded example set; the upload's bytes go to the file store."""
+        """Record an uploaded example set; the upload's bytes go to the file store.
+
+        ``skipped_rows`` are the file's row numbers its builder chose to leave out (they had
+        problems): kept with the set, so reading the stored file again gives the same rows.
+        """
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise ValidationError("Give the example set a name (up to 200 characters).")
         filename = Path(str(filename or "examples")).name[:255]
@@ -55,6 +72,7 @@ class WorkMixin(StoreBase):
             raise ValidationError("The example set's content hash is missing or malformed.")
         if isinstance(row_count, bool) or not isinstance(row_count, int) or row_count < 0:
             raise ValidationError(f"The row count must be a whole number, not {row_count!r}.")
+        skipped = _row_numbers(skipped_rows)
         suffix = Path(filename).suffix.lower()
         file_sha, _ = self.files.save(data, suffix if len(suffix) <= 17 else "")
         name = name.strip()
@@ -67,14 +85,17 @@ class WorkMixin(StoreBase):
                 file_sha256=file_sha,
                 row_count=row_count,
                 created_by=actor,
+                skipped_rows=skipped or None,
             )
-            details = {
+            details: dict[str, Any] = {
                 "name": name,
                 "filename": filename,
                 "content_hash": content_hash,
                 "file_sha256": file_sha,
                 "row_count": row_count,
             }
+            if skipped:
+                details["skipped_rows"] = skipped
             audit.add_with_event(s, row, actor, "example_set.add", "example_set", details)
             return records.StoredExampleSet.from_row(row)
 

@@ -66,6 +66,9 @@ class ExampleSetRow(Base):
     row_count: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[str] = mapped_column(ForeignKey("users.name"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Row numbers of the uploaded file its builder chose to leave out (they had problems), so
+    # reading the stored file again gives the same rows; None: nothing was skipped (0007).
+    skipped_rows: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
 
 
 class VectorRow(Base):
@@ -183,6 +186,7 @@ class ApiKeyRow(Base):
     created_by: Mapped[str] = mapped_column(String(NAME_LEN))  # a user name or "system"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    metrics: Mapped[bool] = mapped_column(Boolean, default=False)  # may also read GET /metrics
 
 
 class ApiUsageRow(Base):
@@ -227,3 +231,39 @@ class ApiSampleRow(Base):
     messages: Mapped[list[Any]] = mapped_column(JSON)
     answer: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ---------------------------------------------------------------------- heavy jobs (0007)
+
+# A job's states: queued and running are "open"; the others are where it ended.
+JOB_STATES = ("queued", "running", "done", "failed", "interrupted")
+JOB_KINDS = ("build", "evaluation", "generation")
+PHASE_LEN = 200
+
+
+class JobRow(Base):
+    """One heavy job (a build, an evaluation, an answer generation) of one user.
+
+    Not an audit event: jobs are what the page shows of work in progress, updated many times
+    while they run, and the work they make (a vector, an evaluation) is audited when stored.
+    ``result_id`` names the vector a build made or the evaluation an evaluation made;
+    ``seconds_left`` is the time left as of ``updated_at``; ``told`` records that the user's
+    page said how an interrupted job ended.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.name"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    phase: Mapped[str] = mapped_column(String(PHASE_LEN), default="")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0 to 1
+    seconds_left: Mapped[float | None] = mapped_column(Float, nullable=True)
+    estimate_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    result_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    told: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

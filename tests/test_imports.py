@@ -50,6 +50,8 @@ DASHBOARD_LAYERS = {
         "dashboard.evidence",
         "dashboard.earlier",
         "dashboard.estimates",
+        "dashboard.jobs",
+        "dashboard.job_watch",
     ),
     "report": ("dashboard.report",),
     "views": ("dashboard.views", "dashboard.charts"),

@@ -28,7 +28,7 @@ from dashboard.views.audit import (
     integrity_view,
 )
 from dashboard.views.audit import audit_table as audit_view
-from dashboard.views.common import md
+from dashboard.views.common import SCROLL_CUE, md
 from storage import SigningKeyError
 from storage.export import FORMATS
 from storage.workflow import may_review
@@ -128,6 +128,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
                 label="Object", placeholder="e.g. submission", elem_id="audit-object"
             )
             show = gr.Button("Show", variant="primary", scale=0, min_width=90, elem_id="audit-show")
+        gr.Markdown(SCROLL_CUE, elem_classes=["scroll-cue"], elem_id="audit-scroll-cue")
         table = gr.Dataframe(
             interactive=False,
             wrap=True,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from dashboard import earlier, estimates
+from dashboard import earlier, estimates, job_watch, jobs
 from dashboard.browser_state import BrowserSession
 from dashboard.common import (
     SPLIT_SEED,
@@ -20,11 +20,10 @@ from dashboard.common import (
     UserError,
     loaded_model,
     need_user,
-    one_job,
     quiet,
 )
 from dashboard.context import AppContext
-from dashboard.events import guarded, guarded_steps, progress_bar
+from dashboard.events import guarded, guarded_steps, progress_bar, unchanged
 from dashboard.views.build import (
     METHOD_NAMES,
     BuildView,
@@ -34,9 +33,10 @@ from dashboard.views.build import (
     strengths_to_test,
 )
 from dashboard.web.uploads import take_upload, uploaded_file
-from steering.build import METHODS, build_vector
+from steering.build import METHODS, build_vector, stored_layer_scores
 from steering.engine.models import fingerprint
 from steering.export import import_gguf
+from storage import StoredJob
 
 METHOD_HELP = (
     "The vector is a direction inside the model. The paper's names: R-C (the first choice, its "
@@ -80,10 +80,13 @@ def build(
         )
     build_rows, heldout_rows = _rows(session, max_rows)
     loaded = loaded_model(ctx, session)
-    with one_job(user, "build"):
+    with jobs.tracked_job(ctx.store, user, jobs.BUILD) as job:
         expected = estimate_build(ctx, session, method, max_rows)
+        job.expect(expected.seconds)
         counts = estimates.build_texts(build_rows, heldout_rows, method)
-        report = estimates.phased_progress(progress, expected, estimates.cumulative(counts))
+        report = estimates.phased_progress(
+            progress, expected, estimates.cumulative(counts), on_update=job.progress
+        )
         result = build_vector(
             loaded,
             build_rows,
@@ -101,11 +104,21 @@ def build(
                 "split_seed": SPLIT_SEED,
                 "heldout_fraction": session.heldout_fraction,
                 "heldout_rows_scored": len(heldout_rows),
+                # Said with the evidence, so the reviewer and the report see what was left out.
+                **(
+                    {"skipped_rows": list(example_set.skipped_rows)}
+                    if example_set.skipped_rows
+                    else {}
+                ),
             },
         )
+        vector = result.vector
+        # Stored inside the job, so its record names the vector when it says it is done.
+        stored = ctx.store.add_vector(
+            vector.to_bytes(), vector.metadata, user, session.example_set_id
+        )
+        job.made(stored.id)
     estimates.remember(loaded, "build", expected.seconds, result.seconds)
-    vector = result.vector
-    stored = ctx.store.add_vector(vector.to_bytes(), vector.metadata, user, session.example_set_id)
     session.forget_work()
     session.vector, session.vector_id = vector, stored.id
     session.recommended = list(result.recommended_layers)
@@ -163,6 +176,8 @@ def reopen_vector(ctx: AppContext, session: BrowserSession, vector_id: int | Non
         earlier.vector_label(reopened.stored),
         reopened.layers_text,
         (chosen_set.name or "") if chosen_set is not None else None,
+        stored_layer_scores(reopened.stored.lineage),
+        session.recommended,
     )
 
 
@@ -215,6 +230,7 @@ class BuildTab:
     chart: gr.Plot
     upload: gr.File  # a llama.cpp control vector made elsewhere
     earlier: gr.Dropdown  # the user's earlier vectors, kept current by ui.py and wire
+    job: job_watch.JobWatch  # a build left running by an earlier page, followed in the status
 
 
 def create_ui() -> BuildTab:
@@ -283,6 +299,7 @@ def create_ui() -> BuildTab:
             )
         status = gr.Markdown(elem_id="build-status")
         chart = gr.Plot(label="Effect size per layer", elem_id="build-chart")
+        watch = job_watch.JobWatch((jobs.BUILD,), status, job_watch.create_timer())
     return BuildTab(
         method,
         negatives,
@@ -294,6 +311,7 @@ def create_ui() -> BuildTab:
         chart,
         upload,
         earlier_vectors,
+        watch,
     )
 
 
@@ -363,11 +381,20 @@ def wire(
     )
 
     def do_reopen(session: BrowserSession, vector_id: int | None) -> dict:
-        if vector_id is None:
-            return {}
+        if not vector_id:  # the list was opened and closed without a choice
+            return unchanged([*outputs, question])
         shown_view = shown(session, reopen_vector(ctx, session, vector_id))
         prompts = [e.prompt for e in session.heldout_rows]
         shown_view[question] = gr.Dropdown(choices=[(p[:120], p) for p in prompts], value=None)
         return shown_view
 
     tab.earlier.input(guarded(tab.status, do_reopen), [state, tab.earlier], [*outputs, question])
+
+    def done_elsewhere(session: BrowserSession, job: StoredJob, said: str) -> dict:
+        # A build started by an earlier page: its vector, reopened, as if built here.
+        assert job.result_id is not None
+        updates = do_reopen(session, job.result_id)
+        updates[tab.status] = f"{said}\n\n{updates[tab.status]}"
+        return updates
+
+    job_watch.wire(ctx, state, tab.job, done_elsewhere, [*outputs, question])

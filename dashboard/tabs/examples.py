@@ -1,6 +1,9 @@
 """Tab 2, Examples: pick a bundled set or upload a file; preview it and split it.
 
-A file with any problem is refused whole: every problem is listed with its row, nothing is stored.
+A file with any problem is refused: every problem is listed with its row, nothing is stored.
+When every problem lies in a row, its builder may use the other rows instead ("Use the N valid
+rows and skip M"): the skipped row numbers are stored with the set, said in its summary, in the
+vector's lineage, and so in the evidence the reviewer and the report show.
 """
 
 from __future__ import annotations
@@ -13,12 +16,20 @@ import gradio as gr
 import pandas as pd
 
 from dashboard import earlier
-from dashboard.browser_state import BrowserSession
+from dashboard.browser_state import BrowserSession, PendingUpload
 from dashboard.common import SPLIT_SEED, UserError, export_folder, need_user
 from dashboard.context import AppContext
-from dashboard.events import download_markdown, guarded, offer_file
+from dashboard.events import download_markdown, guarded, offer_file, unchanged
 from dashboard.views.common import md
-from dashboard.views.examples import ERROR_COLUMNS, PREVIEW_COLUMNS, preview_table, row_errors_table
+from dashboard.views.examples import (
+    ERROR_COLUMNS,
+    PREVIEW_COLUMNS,
+    preview_table,
+    row_errors_table,
+    row_list,
+    skip_offer,
+    skipped_rows_sentence,
+)
 from dashboard.web.uploads import take_upload, uploaded_file
 from steering.data.examples import (
     ExampleSet,
@@ -37,6 +48,7 @@ class ExamplesView:
     errors: pd.DataFrame
     summary: str
     heldout_prompts: list[str]
+    skip_offer: str = ""  # the label of the button that uses the valid rows ("" : no offer)
 
 
 def bundled_sets() -> list[str]:
@@ -73,18 +85,14 @@ def _accept(
     filename: str,
     name: str,
     heldout_fraction: float,
+    skip_rows: tuple[int, ...] = (),
 ) -> ExamplesView:
     user = need_user(session)
+    session.pending_upload = None
     try:
-        example_set = load_examples(data, filename=filename, name=name)
+        example_set = load_examples(data, filename=filename, name=name, skip_rows=skip_rows)
     except ExampleSetError as error:
-        count = len(error.errors)
-        summary = (
-            f"**{md(filename)} was not accepted: {count} problem{'s' if count != 1 else ''} "
-            "found. Nothing was stored.** Fix the rows listed below and upload the file again."
-        )
-        empty = pd.DataFrame(columns=PREVIEW_COLUMNS)
-        return ExamplesView(empty, row_errors_table(error.errors), summary, [])
+        return _refused(session, error, data, filename, name)
     stored = ctx.store.add_example_set(
         example_set.name or name,
         data,
@@ -92,9 +100,51 @@ def _accept(
         example_set.content_hash,
         len(example_set.examples),
         user,
+        skipped_rows=example_set.skipped_rows,
     )
     earlier.use_example_set(session, example_set, stored.id, heldout_fraction)
     return _view(session, example_set)
+
+
+def _refused(
+    session: BrowserSession, error: ExampleSetError, data: bytes, filename: str, name: str
+) -> ExamplesView:
+    """Every problem listed; when they all lie in rows, the offer to use the other rows."""
+    count = len(error.errors)
+    summary = (
+        f"**{md(filename)} was not accepted: {count} problem{'s' if count != 1 else ''} "
+        "found. Nothing was stored.** Fix the rows listed below and upload the file again"
+    )
+    offer = ""
+    if error.can_skip:
+        bad = error.bad_rows
+        session.pending_upload = PendingUpload(data, filename, name, bad)
+        offer = skip_offer(error.valid_rows, len(bad))
+        summary += (
+            f", or use the {error.valid_rows} valid rows without row{'s' if len(bad) > 1 else ''} "
+            f"{row_list(bad)}: the skipped rows are recorded with the set, and the reviewer "
+            "sees them"
+        )
+    empty = pd.DataFrame(columns=PREVIEW_COLUMNS)
+    return ExamplesView(empty, row_errors_table(error.errors), summary + ".", [], offer)
+
+
+def use_valid_rows(
+    ctx: AppContext, session: BrowserSession, heldout_fraction: float = 0.3
+) -> ExamplesView:
+    """Store the refused file without its broken rows (its builder's choice), and use it."""
+    pending = session.pending_upload
+    if pending is None:
+        raise UserError("Upload the file again: there is no refused file waiting to be used.")
+    return _accept(
+        ctx,
+        session,
+        pending.data,
+        pending.filename,
+        pending.name,
+        heldout_fraction,
+        pending.bad_rows,
+    )
 
 
 def _view(session: BrowserSession, example_set: ExampleSet) -> ExamplesView:
@@ -107,6 +157,8 @@ def _view(session: BrowserSession, example_set: ExampleSet) -> ExamplesView:
         f"every time (seed {SPLIT_SEED}): **{len(build)} build rows** to make the vector, "
         f"**{len(heldout)} held-out rows** kept apart to test it."
     )
+    if example_set.skipped_rows:
+        summary += " " + skipped_rows_sentence(example_set.skipped_rows)
     return ExamplesView(
         preview_table(example_set),
         pd.DataFrame(columns=ERROR_COLUMNS),
@@ -145,6 +197,7 @@ class ExamplesTab:
     earlier: gr.Dropdown  # the user's earlier example sets, kept current by ui.py and wire
     template_csv: gr.Button
     template_xlsx: gr.Button
+    use_valid: gr.Button  # "Use the N valid rows and skip M", shown for a file with broken rows
 
 
 # The preview's column widths, in PREVIEW_COLUMNS order: every column stays on screen.
@@ -203,6 +256,7 @@ def create_ui() -> ExamplesTab:
             elem_id="heldout-fraction",
         )
         status = gr.Markdown(elem_id="examples-status")
+        use_valid = gr.Button(visible=False, variant="secondary", elem_id="examples-use-valid")
         errors = gr.Dataframe(
             label="Problems found (fix these rows and upload again)",
             headers=ERROR_COLUMNS,
@@ -232,6 +286,7 @@ def create_ui() -> ExamplesTab:
         earlier_sets,
         template_csv,
         template_xlsx,
+        use_valid,
     )
 
 
@@ -249,26 +304,38 @@ def wire(ctx: AppContext, state: gr.State, tab: ExamplesTab, question: gr.Dropdo
             tab.earlier: gr.Dropdown(
                 choices=earlier.example_set_choices(ctx, session), value=session.example_set_id
             ),
+            tab.use_valid: gr.Button(value=view.skip_offer, visible=True)
+            if view.skip_offer
+            else gr.Button(visible=False),
         }
 
     def do_bundled(session: BrowserSession, name: str, share: float) -> dict:
         return show(pick_bundled(ctx, session, name, share), session)
 
+    outputs = [state, tab.status, tab.errors, tab.preview, question, tab.earlier, tab.use_valid]
+
     def do_upload(session: BrowserSession, path: str | None, share: float) -> dict:
         if not path:
-            return {}
+            return unchanged(outputs)
         return show(upload_examples(ctx, session, path, share), session)
 
     def do_reopen(session: BrowserSession, set_id: int | None, share: float) -> dict:
-        if set_id is None:
-            return {}
+        if not set_id:  # the list was opened and closed without a choice
+            return unchanged(outputs)
         return show(reopen(ctx, session, set_id, share), session)
 
-    outputs = [state, tab.status, tab.errors, tab.preview, question, tab.earlier]
     tab.use_bundled.click(
         guarded(tab.status, do_bundled), [state, tab.bundled, tab.fraction], outputs
     )
-    tab.upload.upload(guarded(tab.status, do_upload), [state, tab.upload, tab.fraction], outputs)
+    # The upload is deleted once read, so the box is emptied: the next file goes straight in.
+    tab.upload.upload(
+        guarded(tab.status, do_upload), [state, tab.upload, tab.fraction], outputs
+    ).then(lambda: None, None, tab.upload)
+
+    def do_use_valid(session: BrowserSession, share: float) -> dict:
+        return show(use_valid_rows(ctx, session, share), session)
+
+    tab.use_valid.click(guarded(tab.status, do_use_valid), [state, tab.fraction], outputs)
     tab.earlier.input(guarded(tab.status, do_reopen), [state, tab.earlier, tab.fraction], outputs)
 
     def templater(fmt: str) -> Callable[[BrowserSession], dict]:

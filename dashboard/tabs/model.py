@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 import pandas as pd
 
 from dashboard.browser_state import BrowserSession
-from dashboard.common import Progress, UserError, need_user, quiet
+from dashboard.common import KNOWN_ERRORS, Progress, UserError, need_user, quiet
 from dashboard.context import AppContext
-from dashboard.events import guarded, progress_bar
+from dashboard.events import guarded, identify, progress_bar, unchanged
 from dashboard.views.model import bundled_models_markdown, model_card_markdown, model_card_table
 from steering.engine import bundled
 from steering.engine.bundled import BundledModel
@@ -63,8 +65,28 @@ def too_long_to_record(key: str) -> str:
     return f"The model '{shown}' was not loaded: its name as the lab records it is {size}{where}"
 
 
-def create_ui(ctx: AppContext, state: gr.State) -> None:
-    """The tab and its events; no other tab needs its components."""
+READY = "**Model ready.** Next: **2 · Examples**."
+
+
+@dataclass(frozen=True)
+class ModelTab:
+    """What the page load fills (:func:`wire`): the status line and the model's card."""
+
+    status: gr.Markdown
+    card: gr.Markdown
+
+
+def ready_on_load(ctx: AppContext, session: BrowserSession) -> tuple[str, str] | None:
+    """``(status, card)`` when the session's model is already loaded (a new sign-in, a reload),
+    so the tab says it is ready without a click; None when it is not loaded yet."""
+    spec = session.model_spec or ctx.default_model
+    if not ctx.is_loaded(spec):
+        return None
+    return READY, model_card_markdown(model_card_table(describe(ctx.model(spec))))
+
+
+def create_ui(ctx: AppContext, state: gr.State) -> ModelTab:
+    """The tab and its events; the page load fills its status (:func:`wire`)."""
     models = offered_models()
     choices = model_choices(models)
     keys = [key for _, key in choices]
@@ -102,10 +124,23 @@ def create_ui(ctx: AppContext, state: gr.State) -> None:
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> dict:
         table = load_model_card(ctx, session, value, progress_bar(progress))
-        return {
-            card: model_card_markdown(table),
-            status: "**Model ready.** Next: **2 · Examples**.",
-            state: session,
-        }
+        return {card: model_card_markdown(table), status: READY, state: session}
 
     load.click(guarded(status, do_load), [state, spec], [card, status, state])
+    return ModelTab(status, card)
+
+
+def wire(ctx: AppContext, demo: gr.Blocks, state: gr.State, tab: ModelTab) -> None:
+    """On page load: "Model ready" and the card when the model is loaded already."""
+
+    def on_load(session: BrowserSession) -> dict:
+        try:
+            identify((session,))
+        except KNOWN_ERRORS:  # not signed in: the header says so (dashboard.tabs.signin)
+            return unchanged([tab.status, tab.card])
+        ready = ready_on_load(ctx, session)
+        if ready is None:
+            return unchanged([tab.status, tab.card])
+        return {tab.status: ready[0], tab.card: ready[1]}
+
+    demo.load(on_load, [state], [tab.status, tab.card], show_progress="hidden")

@@ -19,6 +19,7 @@ from dashboard.context import AppContext
 from dashboard.events import guarded
 from dashboard.evidence import create_evidence
 from dashboard.views.compare import EvaluationView, evaluation_view
+from dashboard.views.headline import headline
 from dashboard.views.review import (
     HISTORY_COLUMNS,
     against_evidence_markdown,
@@ -43,6 +44,7 @@ class SubmissionView:
     actions: tuple[str, ...]  # of "approve", "reject", "revoke", as storage.workflow allows
     note: str  # why nothing can be decided, when nothing can
     warning: str = ""  # Markdown: the submission goes against the evidence (shown above approve)
+    headline: str = ""  # Markdown: the manager's box (decision, recommendation, purpose)
 
     @property
     def figure(self) -> go.Figure:
@@ -117,13 +119,15 @@ def show_submission(
         actor=user, role=str(session.role), creator=sub.created_by, status=sub.status
     )
     summary = submission_summary(sub, vector, intact, evaluation.verdict)
+    flag = ctx.store.against_evidence(sub.id)
     return SubmissionView(
         summary=f"{summary}\n\n{submitted_evidence(report, sub.strength, sub.layers)}",
         evidence=evaluation,
         history=history_table(sub.reviews),
         actions=actions,
         note="" if actions else _why_not(session, sub),
-        warning=against_evidence_markdown(ctx.store.against_evidence(sub.id)),
+        warning=against_evidence_markdown(flag),
+        headline=headline(sub, report, vector.lineage, flag).markdown(),
     )
 
 
@@ -197,12 +201,12 @@ def create_ui(ctx: AppContext, state: gr.State) -> ReviewTab:
             status_filter = gr.Dropdown(
                 QUEUE_FILTERS, value="submitted", label="Show", elem_id="review-filter", scale=1
             )
+            # Filled again on every tab switch and page load (dashboard.tabs.signin): no Refresh.
             queue = gr.Dropdown(
                 choices=[], label="Submission", elem_id="review-queue", scale=3, min_width=240
             )
-            refresh = gr.Button(
-                "Refresh", size="sm", scale=0, min_width=90, elem_id="review-refresh"
-            )
+        # Manager first: the decision, the recommendation and what the vector is for.
+        box = gr.Markdown(elem_id="review-headline", elem_classes=["headline"])
         summary = gr.Markdown(elem_id="review-summary")
         evidence = create_evidence("review", "Results")
         history = gr.Dataframe(
@@ -224,6 +228,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> ReviewTab:
         status = gr.Markdown(elem_id="review-status")
 
     shown = [
+        box,
         summary,
         *evidence.components,
         history,
@@ -238,6 +243,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> ReviewTab:
     def show(session: BrowserSession, submission_id: int | None) -> dict:
         if submission_id is None:
             return {
+                box: "",
                 summary: "",
                 **evidence.clear(),
                 note: "",
@@ -250,8 +256,11 @@ def create_ui(ctx: AppContext, state: gr.State) -> ReviewTab:
         view = show_submission(ctx, session, submission_id)
         return {
             state: session,
+            box: view.headline,
             summary: view.summary,
             **evidence.show(view.evidence),
+            # The box above holds the recommendation and the summary the verdict: shown once.
+            evidence.headline: "",
             history: view.history,
             note: view.note,
             warning: view.warning,
@@ -264,12 +273,11 @@ def create_ui(ctx: AppContext, state: gr.State) -> ReviewTab:
 
     queue.change(guarded(status, show), [state, queue], [state, status, *shown])
 
-    def do_refresh(session: BrowserSession, which: str) -> dict:
+    def do_filter(session: BrowserSession, which: str) -> dict:
         need_user(session)
         return {queue: gr.Dropdown(choices=_choices(ctx, which), value=None), status: ""}
 
-    refresh.click(guarded(status, do_refresh), [state, status_filter], [queue, status])
-    status_filter.change(guarded(status, do_refresh), [state, status_filter], [queue, status])
+    status_filter.change(guarded(status, do_filter), [state, status_filter], [queue, status])
 
     def decider(decision: str) -> Callable[..., dict]:
         def do_decide(

@@ -19,7 +19,7 @@ from dashboard import earlier
 from dashboard.browser_state import BrowserSession
 from dashboard.common import KNOWN_ERRORS, submission_choices
 from dashboard.context import AppContext
-from dashboard.events import identify, problem
+from dashboard.events import event_request, identify, problem, unchanged
 from dashboard.tabs.downloads import DownloadsTab
 from dashboard.tabs.review import ReviewTab
 from storage.workflow import APPROVED, SUBMITTED
@@ -66,6 +66,27 @@ def create_header() -> Header:
             "Sign out", link="/logout", size="sm", scale=0, min_width=110, elem_id="logout-button"
         )
     return Header(text)
+
+
+# Tabs a page address may ask for (``/?tab=downloads``: the way back from a dead download
+# link, dashboard.web.gone_page); the building tabs only for a role that builds.
+SHARED_TABS = ("review", "audit", "downloads")
+BUILDING_TABS = ("model", "examples", "build", "compare")
+
+
+def requested_tab() -> str | None:
+    """The ``tab`` the page's address asks for, if any."""
+    params = getattr(event_request(), "query_params", None) or {}
+    return params.get("tab")
+
+
+def landing_tab(reviewer: bool, requested: str | None) -> str:
+    """The tab the page opens on: the one asked for when the role has it, else the role's first
+    (Review for reviewers, Model for builders)."""
+    allowed = SHARED_TABS if reviewer else BUILDING_TABS + SHARED_TABS
+    if requested in allowed:
+        return str(requested)
+    return "review" if reviewer else "model"
 
 
 def lists_of(ctx: AppContext, session: BrowserSession, queue_filter: str | None) -> dict:
@@ -126,7 +147,7 @@ def wire(
         }
         for tab in builder_tabs:  # reviewers review: the building tabs are not theirs
             updates[tab] = gr.Tab(visible=not reviewer)
-        updates[tabs] = gr.Tabs(selected="review" if reviewer else "model")
+        updates[tabs] = gr.Tabs(selected=landing_tab(reviewer, requested_tab()))
         return updates
 
     load_outputs = [state, header.text, lists.review.status_filter, *listed, *builder_tabs, tabs]
@@ -136,7 +157,7 @@ def wire(
         try:
             identify((session,))
         except KNOWN_ERRORS:  # signed out meanwhile: the next click says so
-            return {}
+            return unchanged([header.text, *listed])
         waiting = len(ctx.store.list_submissions(status=SUBMITTED)) if session.is_reviewer else None
         return {header.text: header_markdown(session, waiting), **refreshed(session, queue_filter)}
 

@@ -12,17 +12,18 @@ import pandas as pd
 from dashboard.views.common import md
 from storage import Checkpoint, StoredAuditEvent, VerifyResult
 
-AUDIT_COLUMNS = ["seq", "when (UTC)", "actor", "action", "object", "details"]
+# What happened and who did it first: in a narrow window the first columns are what shows.
+AUDIT_COLUMNS = ["action", "actor", "when (UTC)", "object", "seq", "details"]
 
 
 def audit_table(events: Iterable[StoredAuditEvent]) -> pd.DataFrame:
     rows = [
         [
-            e.seq,
-            f"{e.ts:%Y-%m-%d %H:%M:%S}",
-            e.actor,
             e.action,
+            e.actor,
+            f"{e.ts:%Y-%m-%d %H:%M:%S}",
             f"{e.object_type} {e.object_id}",
+            e.seq,
             json.dumps(e.details, ensure_ascii=False, default=str)[:300],
         ]
         for e in events

@@ -3,13 +3,14 @@ a reopened vector, the recommended layers in plain words, and the strengths Comp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
 from dashboard import charts
 from dashboard.views.common import md, vector_origin
-from steering.build import BuildResult, LayerRecommendation
+from steering.build import BuildResult, LayerRecommendation, LayerScore
 from steering.evaluation.strengths import suggested_strengths
 from steering.layers import layers_text, parse_layers
 from steering.vectors import ControlVector
@@ -25,7 +26,7 @@ METHOD_NAMES = {
 
 @dataclass(frozen=True)
 class BuildView:
-    figure: go.Figure | None  # None for an imported or reopened vector: no layer scores to show
+    figure: go.Figure | None  # None without layer scores (imported, or built without held-out rows)
     summary: str
     layers_text: str  # the layers to steer: recommended, else all the vector's layers
 
@@ -71,15 +72,22 @@ def built_view(
 
 
 def reopened_view(
-    vector_id: int, label: str, steer: str, example_set_name: str | None
+    vector_id: int,
+    label: str,
+    steer: str,
+    example_set_name: str | None,
+    scores: Sequence[LayerScore] = (),
+    recommended: Sequence[int] = (),
 ) -> BuildView:
-    """An earlier vector back in the session (``example_set_name``: its set, chosen again)."""
+    """An earlier vector back in the session (``example_set_name``: its set, chosen again), with
+    the layer chart of its build when its lineage kept the layer scores."""
     summary = f"Reopened vector #{vector_id} ({md(label)}); it steers layers {steer}."
     if example_set_name is not None:
         summary += (
             f" Its example set **{md(example_set_name)}** is chosen again, split as for the build."
         )
-    return BuildView(None, summary, steer)
+    figure = charts.layer_chart(scores, recommended) if scores else None
+    return BuildView(figure, summary, steer)
 
 
 def imported_view(

@@ -7,6 +7,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+# Shown in a narrow window over a table wider than it (the app's CSS and the report's show it
+# only there): the columns on the right are a sideways scroll away.
+SCROLL_CUE = "The table is wider than the window: scroll it sideways for more columns →"
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 
 

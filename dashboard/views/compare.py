@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from dashboard import charts
 from dashboard.views.common import md, number, one_line
+from dashboard.views.examples import skipped_rows_sentence
 from steering.evaluation.answers import extract_answer, is_correct
 from steering.evaluation.results import (
     RESULT_COLUMNS,
@@ -44,6 +45,7 @@ class EvaluationView:
     samples: str  # Markdown: sample questions, correct answer, right/wrong without and with
     chosen_alpha: float | None
     headline: str = ""  # Markdown: the recommendation in plain words and its number
+    verdict_box: str = ""  # Markdown: the recommendation and the verdict, in one paragraph
     effects: str = ""  # Markdown: side effects in plain words, with changed neutral answers
     examples: str = ""  # Markdown: the example set in one paragraph
     technical: str = ""  # Markdown: what each diagnostic means
@@ -74,6 +76,7 @@ def evaluation_view(
         samples=samples_markdown(report, focus),
         chosen_alpha=report.chosen_alpha,
         headline=recommendation_markdown(report, submitted),
+        verdict_box=verdict_markdown(report, submitted),
         effects=side_effects_markdown(report.side_effects, focus),
         examples=example_set_markdown(report, config or {}, lineage or {}),
         technical=DIAGNOSTICS_MARKDOWN,
@@ -132,6 +135,15 @@ def recommendation_markdown(report: EvaluationReport, submitted: float | None = 
         measured = base
     else:
         return line + " The evaluation has no results to show."
+    return line + _submitted_and_guessing(report, submitted, measured, noun)
+
+
+def _submitted_and_guessing(
+    report: EvaluationReport, submitted: float | None, measured: StrengthResult, noun: str
+) -> str:
+    """The submitted strength's count when it is not the chosen one, and whether what would be
+    deployed scores below guessing."""
+    line = ""
     if submitted is not None and submitted != report.chosen_alpha:
         row = report.result_at(submitted)
         if row is not None:
@@ -140,6 +152,21 @@ def recommendation_markdown(report: EvaluationReport, submitted: float | None = 
     if report.chance is not None and measured.accuracy < report.chance:
         line += f" That is below guessing ({report.chance:.0%} right by picking at random)."
     return line
+
+
+def verdict_markdown(report: EvaluationReport, submitted: float | None = None) -> str:
+    """The evidence panel's box, the verdict said once: the recommendation, the evaluation's
+    sentence (counts, chance probability and its conclusion), then the submitted strength and
+    below guessing as :func:`recommendation_markdown` says them."""
+    line = f"**Recommendation: {report.outcome.recommendation.value}.**"
+    if report.verdict:
+        line += f" {md(report.verdict)}"
+    chosen = report.result_at(report.chosen_alpha) if report.chosen_alpha else None
+    measured = chosen or report.baseline
+    if measured is None:
+        return line
+    noun = "held-out questions" if report.chosen_on == "build" else "questions"
+    return line + _submitted_and_guessing(report, submitted, measured, noun)
 
 
 def results_table(results: Sequence[StrengthResult]) -> pd.DataFrame:
@@ -310,4 +337,7 @@ def example_set_markdown(
             words[-1] += "."
     elif report.mode == "generate":
         words.append("Answers are written out by the model and compared with the correct one.")
+    skipped = lineage.get("skipped_rows")
+    if isinstance(skipped, list | tuple) and skipped:
+        words.append(skipped_rows_sentence([int(r) for r in skipped]))
     return " ".join(words)

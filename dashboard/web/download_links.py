@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .auth import current_user, web_state
+from .gone_page import link_gone
 from .identity import USER_KEY, SignedInUser
 
 
@@ -32,16 +33,13 @@ async def serve_download(request: Request) -> Response:
     token = request.path_params.get("token", "")
     found = web_state(request).downloads.take(token, user.session_id)
     if found is None:
-        return JSONResponse(
-            {"error": "This download link is used up, expired or not yours: create it again."},
-            status_code=404,
-        )
+        return link_gone(request)
     # Read, then delete, before answering: the file is gone by the time the client has it, not at
     # some moment after (a background task ran late under load). Offered files are small.
     try:
         data = await run_in_threadpool(_read_and_remove, found.path)
-    except FileNotFoundError:
-        return JSONResponse({"error": "This download has expired."}, status_code=404)
+    except FileNotFoundError:  # swept as it expired: said as every other dead link is
+        return link_gone(request)
     return Response(
         data,
         media_type=found.media_type,

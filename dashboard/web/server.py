@@ -1,7 +1,8 @@
 """Build the FastAPI application that serves a Gradio Blocks behind the project's sign-in.
 
 Layers, outside in: security headers (around everything, Starlette's error pages included), the
-API dispatch (``/v1`` goes to the API-key-only OpenAI-compatible API of ``api.py``), the
+API dispatch (``/v1`` goes to the API-key-only OpenAI-compatible API of ``dashboard/api``, with
+the probes and ``/metrics``, which alone also takes an admin's sign-in cookie), the
 session gate (every route but /login, /logout and static assets), the stream guard (open event
 streams end when their sign-in does), the upload size cap, the event
 gate (session hashes stay with their sign-in, events name only its own uploads), then the
@@ -11,12 +12,13 @@ project's routes (/login, /logout, /downloads/<token>) and the Gradio app mounte
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.types import ASGIApp
@@ -25,6 +27,7 @@ from dashboard.api.host import ModelHost, host_for
 from dashboard.api.routes import ApiDispatch, api_for
 from storage import Store
 
+from .auth import cookie_value
 from .cache import prepare_file_cache
 from .download_links import serve_download
 from .downloads import DownloadOffers
@@ -57,6 +60,16 @@ def _signed_in_name(request: Request) -> str | None:
     """Gradio's ``auth_dependency``: the name the gate resolved for this request, else None."""
     user = request.scope.get("state", {}).get(USER_KEY)
     return user.name if user is not None else None
+
+
+def _role_reader(web: WebState) -> Callable[[Headers], str | None]:
+    """For the API's ``/metrics``: the role of the live sign-in a request's cookie holds."""
+
+    def role(headers: Headers) -> str | None:
+        user = web.resolve(cookie_value(headers))
+        return user.role if user is not None else None
+
+    return role
 
 
 def _point_cache(blocks: gr.Blocks, gradio_app: Any, folder: Path) -> None:
@@ -114,7 +127,7 @@ def create_server(
     app.add_middleware(SessionGate, web=web)
     # Added after the gate, so it runs before it: /v1 (API keys only, never the cookie) goes to
     # the OpenAI-compatible API, everything else on to the gate.
-    app.add_middleware(ApiDispatch, api=api_for(host))
+    app.add_middleware(ApiDispatch, api=api_for(host, signed_in_role=_role_reader(web)))
     gr.mount_gradio_app(
         app,
         blocks,

@@ -34,7 +34,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     path = result.vector.save(args.out)
     if result.recommended_layers:
         sys.stderr.write(f"recommended layers: {result.recommended_layers}\n")
-    sys.stderr.write(f"built from {result.pairs} pairs in {result.seconds:.1f} s\n")
+    sys.stderr.write(
+        f"built from {result.pairs} pairs in {result.seconds:.1f} s ({loaded.precision.reason})\n"
+    )
     print(path)
     return 0
 

@@ -64,11 +64,30 @@ class RowError:
 
 
 class ExampleSetError(SteeringError):
-    """An example file was rejected; ``errors`` holds every problem found, not just the first."""
+    """An example file was rejected; ``errors`` holds every problem found, not just the first.
 
-    def __init__(self, errors: Sequence[RowError]) -> None:
+    ``valid_rows`` counts the rows without a problem when every problem lies in a row (none in
+    the file as a whole), else 0: then the file can be used without its ``bad_rows``
+    (``load_examples(..., skip_rows=error.bad_rows)``), if its builder chooses to.
+    """
+
+    def __init__(self, errors: Sequence[RowError], valid_rows: int = 0) -> None:
         self.errors: list[RowError] = list(errors)
+        self.valid_rows = valid_rows if self.bad_rows else 0
         super().__init__(self._describe())
+
+    @property
+    def bad_rows(self) -> tuple[int, ...]:
+        """The rows with a problem, in order; empty when any problem is the whole file's."""
+        rows = {e.row for e in self.errors}
+        if not rows or None in rows:
+            return ()
+        return tuple(sorted(r for r in rows if r is not None))
+
+    @property
+    def can_skip(self) -> bool:
+        """Whether leaving out the bad rows gives a usable set (at least one row remains)."""
+        return self.valid_rows > 0
 
     def _describe(self) -> str:
         if len(self.errors) == 1:
@@ -84,6 +103,9 @@ class ExampleSet:
 
     name: str
     examples: tuple[Example, ...]
+    # Row numbers of the file left out on its builder's choice (they had problems); not part of
+    # the content hash, which depends only on the rows used.
+    skipped_rows: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.examples)

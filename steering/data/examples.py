@@ -19,7 +19,7 @@ and errors), ``read_csv``, ``read_json`` and ``read_xlsx`` (one parser per forma
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from steering.data.example_set import (
@@ -75,11 +75,15 @@ def load_examples(
     max_bytes: int = 20_000_000,
     max_rows: int = MAX_ROWS,
     max_seconds: float = XLSX_SECONDS,
+    skip_rows: Collection[int] = (),
 ) -> ExampleSet:
     """Read and validate an example file; raise ExampleSetError listing every problem found.
 
     ``source`` is a path, or the file's bytes (an upload) together with its ``filename``, whose
     extension (.csv, .jsonl, .json, .xlsx) decides the format. ``name`` defaults to the file's stem.
+    ``skip_rows`` are row numbers (as the file shows them) to leave out, problems and all: the
+    ``bad_rows`` of an earlier refusal, when the builder chose to use the other rows. The set
+    records them as its ``skipped_rows``.
     """
     data, filename = _read_source(source, filename, max_bytes)
     suffix = Path(filename).suffix.lower()
@@ -91,12 +95,22 @@ def load_examples(
         rows, columns, errors = parse_xlsx(data, max_rows, max_seconds)
     else:
         rows, columns, errors = _PARSERS[suffix](data)
-    if errors:  # the file could not be read as a table; row checks would only add noise
+    skip = frozenset(skip_rows)
+    errors = [e for e in errors if e.row is None or e.row not in skip]
+    if any(e.row is None for e in errors) or (errors and not rows):
+        # The file could not be read as a table; row checks would only add noise.
         raise ExampleSetError(errors)
-    examples, errors = validate_rows(rows, columns, max_rows)
+    # Rows that could not be parsed (a broken JSONL line) are reported with those that break a
+    # rule, so one refusal names every row to fix or skip.
+    examples, row_errors = validate_rows([r for r in rows if r[0] not in skip], columns, max_rows)
+    errors = sorted(errors + row_errors, key=lambda e: e.row or 0)
     if errors:
-        raise ExampleSetError(errors)
-    return ExampleSet(name=name or Path(filename).stem, examples=tuple(examples))
+        bad = {e.row for e in errors}
+        raise ExampleSetError(errors, valid_rows=sum(e.row not in bad for e in examples))
+    skipped = tuple(sorted(skip))
+    return ExampleSet(
+        name=name or Path(filename).stem, examples=tuple(examples), skipped_rows=skipped
+    )
 
 
 def _unsupported_extension(suffix: str) -> str:

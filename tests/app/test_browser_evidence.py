@@ -154,7 +154,7 @@ def test_the_reports_first_screen_says_what_to_do(report_file, page, width):
     expect(recommendation).to_contain_text("Recommendation: do not deploy.")
     expect(recommendation).to_contain_text("14 of 40 held-out questions (35%)")
     warning = page.locator("#against-evidence")
-    expect(warning).to_contain_text("Submitted against the evidence.")
+    expect(warning).to_contain_text("Submitted against the evidence by demo-builder")
     expect(warning).to_contain_text(REASON)
     # Both on the first screen, before any scrolling, the status below them.
     _inside_first_screen(page, "#recommendation")
@@ -196,8 +196,8 @@ def test_the_reviewer_is_warned_above_approve(server, page, planted, width):
     approve = page.locator("#approve")
     expect(approve).to_be_visible()
     assert warning.bounding_box()["y"] < approve.bounding_box()["y"]
-    verdict = page.locator("#review-verdict")
-    expect(verdict).to_contain_text("Recommendation: do not deploy.")
+    box = page.locator("#review-headline")  # the recommendation heads the tab, in its box
+    expect(box).to_contain_text("Recommendation: do not deploy.")
     expect(page.locator("#review-samples")).to_contain_text("✗ wrong")
     expect(page.locator("#review-effects-words")).to_contain_text("changed 3 of 3")
     warning.scroll_into_view_if_needed()

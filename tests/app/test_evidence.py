@@ -158,6 +158,9 @@ def test_compare_marks_both_answers_against_the_correct_one(ctx, examples_file):
         "- Without the vector: **✗ wrong** (answer read: 1000) (stopped at the token limit "
         "before finishing)",
         f"- With the vector: **✓ right** (answer read: {question.answer})",
+        "",
+        f"An answer counts as right when its number is {question.answer}: the number after "
+        '"the answer is" when it says so, else the last number it writes.',
     ]
     assert compare.shown_answer(wrong) == (
         "The answer is 1000 and then some more words … (stopped at the 48-token limit)"

@@ -27,23 +27,24 @@ def _text(html_part: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html_part)).strip()
 
 
-def test_the_first_screen_is_the_recommendation_then_the_warning_then_the_status(
-    ctx, examples_file
-):
+def test_the_first_screen_is_the_headline_box_then_the_chart(ctx, examples_file):
     sid = approved(ctx, examples_file)
     page = _page(ctx, sid, against_evidence=ctx.store.against_evidence(sid))
     body = page[page.index("<body>") :]
     order = [
+        body.index("<section class='headline' id='headline'>"),
+        body.index("Decision: approved"),
         body.index("Recommendation: not enough evidence."),
-        body.index("Submitted against the evidence."),
-        body.index("Status <b>approved</b>"),
+        body.index("Submitted against the evidence"),
+        body.index("</section>"),
         body.index("Accuracy against strength"),
         body.index("Sample questions"),
         body.index("Side effects on everyday prompts"),
         body.index("<details id='technical'>"),
     ]
     assert order == sorted(order)
-    recommendation = _text(body[body.index("id='recommendation'") : body.index("</div>")])
+    recommendation = body[body.index("id='recommendation'") :]
+    recommendation = _text(recommendation[: recommendation.index("</div>")])
     assert "7 of 10 held-out questions (70%) correctly, against 5 of 10 held-out questions " in (
         recommendation
     )
@@ -55,8 +56,8 @@ def test_the_first_screen_is_the_recommendation_then_the_warning_then_the_status
 def test_without_the_stored_flag_the_report_still_warns(ctx, examples_file):
     sid = approved(ctx, examples_file)
     page = _page(ctx, sid)  # the flag worked out from the evaluation, the reason not at hand
-    assert "Submitted against the evidence." in page
-    assert "see the submit event in the audit trail" in page
+    assert "Submitted against the evidence" in page
+    assert "Their reason is in the submit event of the audit trail." in page
 
 
 def test_the_chart_carries_the_guessing_line(ctx, examples_file):
@@ -98,7 +99,7 @@ def test_samples_are_marked_and_counts_are_whole(ctx, examples_file):
     page = _page(ctx, sid)
     samples = page[page.index("<div id='samples'>") :]
     samples = samples[: samples.index("</div>")]
-    assert "<td>3</td>" in samples  # the correct answer
+    assert re.search(r"<td data-label=\"correct answer\">3</td>", samples)  # stacks when narrow
     assert "✗ wrong: 4" in samples and "✗ wrong: 42" in samples
     readable = re.sub(r"<script.*?</script>", " ", page, flags=re.S)
     assert not re.search(r">\d+\.0<", readable)  # counts as "2", never "2.0"

@@ -49,6 +49,16 @@ def test_tabs_follow_the_journey(demo):
     assert demo.title == "Control-vector lab"
 
 
+def test_the_tab_bar_holds_tabs_only_and_the_page_nothing_after_them(demo):
+    """The browser places a tab by its position among the tab bar's children: anything else
+    there (a component made while wiring events, say) puts a tab in another tab's place."""
+    tabs = next(b for b in demo.blocks.values() if isinstance(b, gr.Tabs))
+    assert tabs.children and all(isinstance(child, gr.Tab) for child in tabs.children), [
+        type(child).__name__ for child in tabs.children
+    ]
+    assert not [type(b).__name__ for b in demo.children if isinstance(b, gr.Timer)]
+
+
 def test_results_tables_carry_the_labels_with_units(demo):
     labels = [column.label for column in RESULT_COLUMNS]
     assert "KL (nats)" in labels

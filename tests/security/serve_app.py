@@ -93,14 +93,19 @@ def build_blocks(cache: Path, store: Store) -> gr.Blocks:
     return blocks
 
 
-def dashboard_blocks(store: Store, data_dir: Path) -> tuple[gr.Blocks, object]:
-    """The real dashboard, on a tiny randomly initialised model (loaded here, in-process)."""
+def dashboard_blocks(store: Store, data_dir: Path, slow_s: float = 0.0) -> tuple[gr.Blocks, object]:
+    """The real dashboard, on a tiny randomly initialised model (loaded here, in-process);
+    ``slow_s`` makes each of its forward passes wait that long, so a job lasts a while."""
     from dashboard.context import AppContext
     from dashboard.ui import build_ui
     from tests.tiny import make_tiny
 
     ctx = AppContext(store=store, default_model="tiny", export_dir=data_dir / "exports")
-    ctx.models["tiny"] = make_tiny("llama")
+    tiny = make_tiny("llama")
+    if slow_s > 0:
+        # Every pass of the model runs its first block (the model itself may not be called).
+        tiny.model.model.layers[0].register_forward_pre_hook(lambda *_: time.sleep(slow_s))
+    ctx.models["tiny"] = tiny
     return build_ui(ctx), ctx
 
 
@@ -111,12 +116,19 @@ def main() -> None:
     parser.add_argument(
         "--dashboard", action="store_true", help="serve the real dashboard on a tiny model"
     )
+    parser.add_argument(
+        "--slow-model",
+        type=float,
+        default=0.0,
+        help="seconds the tiny model waits in each forward pass (a job that lasts a while)",
+    )
     args = parser.parse_args()
     data_dir = Path(args.data_dir)
     store = Store.open(None, data_dir)
     cache = prepare_file_cache(data_dir)
     if args.dashboard:
-        blocks, owner = dashboard_blocks(store, data_dir)
+        store.interrupt_open_jobs()  # as app.py does at start-up
+        blocks, owner = dashboard_blocks(store, data_dir, args.slow_model)
     else:
         blocks, owner = build_blocks(cache, store), store
     web = web_settings()

@@ -250,3 +250,20 @@ def test_a_tiny_model_where_one_layer_is_built_to_separate(tiny_llama):
     assert effects[2] > 1.0
     rec = recommend_layers(scores, loaded.num_layers)
     assert rec.layers == [2] and rec.rule == EFFECT_SIZE_RULE
+
+
+def test_the_layer_scores_are_kept_in_the_vectors_file(tiny_llama):
+    """A build with held-out rows keeps each layer's score in the lineage, so the vector file
+    alone can draw its layer chart again; a build without them keeps none."""
+    from steering.build import stored_layer_scores
+
+    pairs = arithmetic_pairs(16)
+    result = build_vector(tiny_llama, pairs[:8], heldout=pairs[8:])
+    reread = ControlVector.from_bytes(result.vector.to_bytes())
+    kept = stored_layer_scores(reread.metadata)
+    assert [s.layer for s in kept] == [s.layer for s in result.scores]
+    for mine, score in zip(kept, result.scores, strict=True):
+        assert mine.pairs == score.pairs == 8
+        assert mine.separation == pytest.approx(score.separation, abs=1e-6)
+        assert mine.effect_size == pytest.approx(score.effect_size, abs=1e-6)
+    assert stored_layer_scores(build_vector(tiny_llama, pairs[:8]).vector.metadata) == []

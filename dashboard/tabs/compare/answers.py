@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dashboard import jobs
 from dashboard.browser_state import BrowserSession
-from dashboard.common import UserError, loaded_model, need_user, one_job, sha256_text
+from dashboard.common import UserError, loaded_model, need_user, sha256_text
 from dashboard.context import AppContext
 from dashboard.tabs.compare.vector import (
     finite_strength,
@@ -17,7 +18,9 @@ from dashboard.tabs.compare.vector import (
 from dashboard.views.common import md
 from steering.data.examples import Example
 from steering.engine.generate import Answer, side_by_side_answers
-from steering.evaluation.answers import expected_form, extract_answer, is_correct
+from steering.errors import SteeringError
+from steering.evaluation.answers import answer_kind, expected_form, extract_answer, is_correct
+from steering.evaluation.strengths import parse_strengths
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def compare_answers(
     strength = finite_strength(request.strength)
     chosen = steer_layers(session, request.layers)
     vector_id = need_vector_id(session)
-    with one_job(user, "answer generation"):
+    with jobs.tracked_job(ctx.store, user, jobs.GENERATION):
         answers = side_by_side_answers(
             loaded_model(ctx, session),
             request.prompt,
@@ -65,6 +68,19 @@ def compare_answers(
     details = {"prompt_sha256": sha256_text(request.prompt), "strength": strength, "layers": chosen}
     ctx.store.record_event(user, "generate", "vector", vector_id, details)
     return answers
+
+
+def offered_strengths(strengths_to_test: str) -> tuple[list[float], float | None]:
+    """The side-by-side strengths: the non-zero ones of "Strengths to test", and the middle one
+    to start with (of a vector's suggestions, the one adding it at 5 % of the residual stream).
+
+    Nothing is offered while the text is not a list of strengths (it is being typed).
+    """
+    try:
+        steered = [a for a in parse_strengths(strengths_to_test) if a != 0]
+    except SteeringError:
+        return [], None
+    return steered, steered[(len(steered) - 1) // 2]
 
 
 def known_question(session: BrowserSession, prompt: str) -> tuple[Example, str] | None:
@@ -107,6 +123,25 @@ def yardstick(session: BrowserSession, prompt: str, answers: dict[str, Answer]) 
         cut = " (stopped at the token limit before finishing)" if answers[key].cut else ""
         mark = "✓ right" if right else "✗ wrong"
         lines.append(f"- {label}: **{mark}** ({read}){cut}")
-    if expected_form(answer) != answer.strip():
-        lines.append(f"\nAnswers are compared in the form {md(expected_form(answer))}.")
+    lines.append(f"\n{how_marked(answer)}")
     return "\n".join(lines)
+
+
+def how_marked(answer: str) -> str:
+    """What makes an answer count as right, in words (the rule of ``steering.evaluation.answers``)."""
+    form = md(expected_form(answer))
+    kind = answer_kind(answer)
+    if kind == "number":
+        return (
+            f"An answer counts as right when its number is {form}: the number after "
+            '"the answer is" when it says so, else the last number it writes.'
+        )
+    if kind == "letter":
+        return (
+            f"An answer counts as right when the option it picks is {form} (a capital or a "
+            "small letter alike)."
+        )
+    return (
+        f'An answer counts as right when it names "{form}"; capitals, punctuation and a '
+        'leading "a", "an" or "the" make no difference.'
+    )

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from dashboard import earlier, estimates
+from dashboard import earlier, estimates, jobs
 from dashboard.browser_state import BrowserSession
-from dashboard.common import Progress, UserError, loaded_model, need_user, one_job, quiet
+from dashboard.common import Progress, UserError, loaded_model, need_user, quiet
 from dashboard.context import AppContext
 from dashboard.tabs.compare.vector import need_vector, need_vector_id, steer_layers
 from dashboard.views.compare import EvaluationView, evaluation_view
@@ -76,12 +76,13 @@ def evaluate(
         "dataset_hash": session.example_set.content_hash if session.example_set else "",
     }
     loaded = loaded_model(ctx, session)
-    with one_job(user, "evaluation"):
-        # One bar through the phases, each named, with the time left.
+    with jobs.tracked_job(ctx.store, user, jobs.EVALUATION) as job:
+        # One bar through the phases, each named, with the time left (kept in the job's record).
         expected = estimate_evaluation(ctx, session, strengths, max_questions, side_effects)
+        job.expect(expected.seconds)
         counts = {estimates.EVAL_BUILD: len(build_rows), estimates.EVAL_HELDOUT: len(heldout_rows)}
         report_progress = estimates.phased_progress(
-            progress, expected, estimates.cumulative(counts)
+            progress, expected, estimates.cumulative(counts), on_update=job.progress
         )
         started = time.monotonic()
         report = evaluate_heldout(
@@ -94,8 +95,11 @@ def evaluate(
             progress=lambda done, total: report_progress(done, total, ""),
             side_effects=side_effects,
         )
-    estimates.remember(loaded, "evaluation", expected.seconds, time.monotonic() - started)
-    stored = ctx.store.add_evaluation(vector_id, config, report.to_dict(), user)
+        took = time.monotonic() - started
+        # Stored inside the job, so its record names the evaluation when it says it is done.
+        stored = ctx.store.add_evaluation(vector_id, config, report.to_dict(), user)
+        job.made(stored.id)
+    estimates.remember(loaded, "evaluation", expected.seconds, took)
     session.evaluation, session.evaluation_id = report, stored.id
     session.evaluation_layers = chosen
     return evaluation_view(report, config=config, lineage=vector.metadata)
@@ -144,3 +148,12 @@ def reopen_evaluation(
     reopened = earlier.reopen_evaluation(ctx, session, evaluation_id)
     lineage = reopened.vector.stored.lineage if reopened.vector else need_vector(session).metadata
     return evaluation_view(reopened.report, config=reopened.stored.config, lineage=lineage)
+
+
+def shown_evaluation(ctx: AppContext, session: BrowserSession) -> EvaluationView | None:
+    """The session's evaluation as the tab shows it (None without one); the session is unchanged."""
+    if session.evaluation is None or session.evaluation_id is None:
+        return None
+    stored = ctx.store.get_evaluation(session.evaluation_id)
+    lineage = session.vector.metadata if session.vector is not None else {}
+    return evaluation_view(session.evaluation, config=stored.config, lineage=lineage)

@@ -13,17 +13,26 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from dashboard import earlier, estimates
+from dashboard import earlier, estimates, job_watch, jobs
 from dashboard.browser_state import BrowserSession
+from dashboard.common import KNOWN_ERRORS
 from dashboard.context import AppContext
-from dashboard.events import guarded, guarded_steps, progress_bar
+from dashboard.events import guarded, guarded_steps, progress_bar, unchanged
 from dashboard.evidence import create_evidence
-from dashboard.tabs.compare.answers import AnswerRequest, compare_answers, shown_answer, yardstick
+from dashboard.tabs.compare.answers import (
+    AnswerRequest,
+    compare_answers,
+    offered_strengths,
+    shown_answer,
+    yardstick,
+)
 from dashboard.tabs.compare.evaluation import (
     DEFAULT_STRENGTHS,
     announce_evaluation,
+    estimate_evaluation,
     evaluate,
     reopen_evaluation,
+    shown_evaluation,
 )
 from dashboard.tabs.compare.submission import (
     concern_markdown,
@@ -31,8 +40,11 @@ from dashboard.tabs.compare.submission import (
     evidence_concern,
     submit,
 )
+from dashboard.tabs.compare.vector import finite_strength
+from dashboard.views.build import strengths_to_test
 from dashboard.views.compare import EvaluationView
 from steering.layers import layers_text
+from storage import StoredJob
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,8 @@ class CompareTab:
     steer_layers: gr.Textbox
     strengths: gr.Textbox  # the strengths to test, suggested per vector by Build
     earlier: gr.Dropdown  # the user's earlier evaluations, kept current by signin and wire
+    # An evaluation or answer generation left running by an earlier page, followed.
+    jobs: tuple[job_watch.JobWatch, ...]
 
 
 def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
@@ -55,14 +69,16 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
             elem_id="compare-question",
         )
         prompt = gr.Textbox(label="Question", lines=3, elem_id="compare-prompt")
+        offered, middle = offered_strengths(DEFAULT_STRENGTHS)
         with gr.Row():
-            strength = gr.Slider(
-                -2,
-                4,
-                value=0.5,
-                step=0.05,
+            # The strengths to test below (a vector's own after a build), or any number typed.
+            strength = gr.Dropdown(
+                choices=[(f"{a:g}", a) for a in offered],
+                value=middle,
+                allow_custom_value=True,
                 label="Strength",
-                info="0 = no steering; larger = stronger push (too strong degrades answers)",
+                info="One of the strengths to test below, or type another; 0 = no steering, "
+                "too strong degrades answers",
                 elem_id="compare-strength",
             )
             steer_layers_box = gr.Textbox(
@@ -152,17 +168,24 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
             elem_id="submit-reason",
         )
         submit_status = gr.Markdown(elem_id="submit-status")
+        evaluation_job = job_watch.JobWatch(
+            (jobs.EVALUATION,), eval_status, job_watch.create_timer()
+        )
+        generation_job = job_watch.JobWatch(
+            (jobs.GENERATION,), compare_status, job_watch.create_timer()
+        )
     question.change(lambda q: q or gr.skip(), question, prompt)
 
     def do_generate(
-        session: BrowserSession, text: str, alpha: float, layers: str, tokens: int
+        session: BrowserSession, text: str, alpha: float | str | None, layers: str, tokens: int
     ) -> dict:
-        answers = compare_answers(ctx, session, AnswerRequest(text, alpha, layers, tokens))
+        value = finite_strength(alpha)  # a typed strength arrives as text
+        answers = compare_answers(ctx, session, AnswerRequest(text, value, layers, tokens))
         return {
             unsteered: shown_answer(answers["unsteered"]),
             steered: shown_answer(answers["steered"]),
             marks: yardstick(session, text, answers),
-            compare_status: f"Strength {alpha:g}: both answers come from one batched call (the "
+            compare_status: f"Strength {value:g}: both answers come from one batched call (the "
             "model wrote them side by side in the same run, so they differ only by the vector).",
         }
 
@@ -172,6 +195,15 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
         [unsteered, steered, marks, compare_status],
     )
 
+    def on_strengths(text: str) -> dict:
+        choices, chosen = offered_strengths(text)
+        if not choices:  # still being typed: the offer stays as it was
+            return unchanged([strength])
+        return {strength: gr.Dropdown(choices=[(f"{a:g}", a) for a in choices], value=chosen)}
+
+    # Filled by a build, an import or a reopened vector (dashboard.tabs.build), or typed.
+    strengths.change(on_strengths, [strengths], [strength], show_progress="hidden")
+
     def do_evaluate(
         session: BrowserSession,
         alphas: str,
@@ -180,15 +212,25 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
         effects_on: bool,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> Iterator[dict]:
-        # The estimate first, on the status line, where it stays while the evaluation runs.
+        # The estimate first, on the status line, where it stays while the evaluation runs; the
+        # previous verdict goes meanwhile: it does not describe the evaluation running.
         announced = announce_evaluation(ctx, session, alphas, int(limit or 0), effects_on)
-        yield {eval_status: announced}
+        expected = estimate_evaluation(ctx, session, alphas, int(limit or 0), effects_on).words
+        previous = shown_evaluation(ctx, session)
+        yield {eval_status: announced, **evidence.clear()}
         started = time.monotonic()
-        view = evaluate(
-            ctx, session, alphas, layers, int(limit or 0), effects_on, progress_bar(progress)
-        )
+        try:
+            view = evaluate(
+                ctx, session, alphas, layers, int(limit or 0), effects_on, progress_bar(progress)
+            )
+        except KNOWN_ERRORS:
+            if previous is not None:  # refused or failed: the evaluation still chosen comes back
+                yield evidence.show(previous)
+            raise
         took = estimates.duration_words(time.monotonic() - started).removeprefix("about ")
-        yield {**evaluated(session, view), eval_status: f"Evaluated in {took}. {announced}"}
+        # The result replaces the announcement: the estimate is history now.
+        done = f"Evaluated in {took} (expected beforehand: {expected})."
+        yield {**evaluated(session, view), eval_status: done}
 
     def evaluated(session: BrowserSession, view: EvaluationView) -> dict:
         """The evidence on screen, the strengths offered for submission, the list of evaluations."""
@@ -219,23 +261,26 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
         show_progress_on=[evidence.chart],
     )
 
+    reopened = [*shown, steer_layers_box, strengths, question]
+
     def do_reopen(session: BrowserSession, evaluation_id: int | None) -> dict:
-        if evaluation_id is None:
-            return {}
+        if not evaluation_id:  # the list was opened and closed without a choice
+            return unchanged(reopened)
         view = reopen_evaluation(ctx, session, evaluation_id)
         prompts = [e.prompt for e in session.heldout_rows]
+        steered = layers_text(session.evaluation_layers)
         return {
             **evaluated(session, view),
             eval_status: f"Reopened evaluation #{session.evaluation_id} of vector "
             f"#{session.vector_id}: submit it below, or run a new evaluation.",
-            steer_layers_box: layers_text(session.evaluation_layers),
+            steer_layers_box: steered,
+            # Its vector's own strengths, as after its build (the side-by-side list follows).
+            strengths: strengths_to_test(session.vector, steered),
             question: gr.Dropdown(choices=[(p[:120], p) for p in prompts], value=None),
         }
 
     earlier_evaluations.input(
-        guarded(eval_status, do_reopen),
-        [state, earlier_evaluations],
-        [*shown, steer_layers_box, question],
+        guarded(eval_status, do_reopen), [state, earlier_evaluations], reopened
     )
 
     def on_strength(session: BrowserSession, alpha: float | None) -> dict:
@@ -255,4 +300,20 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
         [state, submit_strength, submit_layers, reason],
         [submit_status],
     )
-    return CompareTab(question, steer_layers_box, strengths, earlier_evaluations)
+
+    def done_elsewhere(session: BrowserSession, job: StoredJob, said: str) -> dict:
+        # An evaluation started by an earlier page: reopened, as if it had just run here.
+        assert job.result_id is not None
+        return {**do_reopen(session, job.result_id), eval_status: said}
+
+    # The outputs of reopening (``reopened`` above, the strengths to test included).
+    job_watch.wire(ctx, state, evaluation_job, done_elsewhere, reopened)
+    # Answers are not kept: the record only says when the generation has ended.
+    job_watch.wire(ctx, state, generation_job, lambda *_: {}, [])
+    return CompareTab(
+        question,
+        steer_layers_box,
+        strengths,
+        earlier_evaluations,
+        (evaluation_job, generation_job),
+    )

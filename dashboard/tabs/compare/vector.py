@@ -39,11 +39,12 @@ def steer_layers(session: BrowserSession, layers: str | None) -> list[int]:
     return chosen
 
 
-def finite_strength(strength: float | None) -> float:
+def finite_strength(strength: float | str | None) -> float:
     """``strength`` as a float, refused unless it is a finite number.
 
     Asked before generating: a NaN or infinite strength steers nothing sensible, and the audit
-    event that records it could not be written after the work was done.
+    event that records it could not be written after the work was done. A strength typed into
+    the side-by-side list arrives as text.
     """
     if strength is None:
         raise UserError("Choose a strength: 0 means no steering, e.g. 0.5 steers gently.")
