@@ -6,7 +6,11 @@ byte-level tokenizer of the test suite (one token per byte, so texts are long). 
 weights equal those of trained ones; the generated text is noise and is not looked at.
 
 ``python -m bench.gpu_check`` (via ``bench/gpu_check.sh``); ``--dry-run`` uses a tiny model on the
-CPU with small counts, to check the script without a GPU.
+CPU with small counts, to check the script without a GPU. ``--dtype`` is the engine's option
+(``steering.engine.precision``): ``auto`` by default, which is bfloat16 on CUDA; ``float32`` with
+``--dry-run`` unless given, so the check stays seconds long on any CPU. The model is built in
+float32 and cast the way ``load_model`` casts (``in_format``: float32 fingerprint and output
+layer kept), and the JSON records the format and why (``dtype``, ``dtype_reason``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from bench import build, generation, sweep
 from bench.common import ROOT, load_rows, machine, write_json
 from steering.build import build_vector
-from steering.engine.models import LoadedModel
+from steering.engine.models import LoadedModel, in_format
+from steering.engine.precision import choose
+from steering.settings import DTYPES
 from tests.tiny import byte_tokenizer
 
 ONE_B = dict(
@@ -42,9 +48,10 @@ TINY = dict(
 )
 
 
-def make_model(dry_run: bool) -> LoadedModel:
+def make_model(dry_run: bool, requested: str) -> LoadedModel:
+    """The random Llama on its device, in the format ``requested`` chooses there."""
     device = torch.device("cpu" if dry_run else "cuda")
-    dtype = torch.float32 if dry_run else torch.bfloat16
+    chosen = choose(requested, device)
     tokenizer = byte_tokenizer(chat_template=True)
     config = AutoConfig.for_model(
         "llama",
@@ -57,12 +64,21 @@ def make_model(dry_run: bool) -> LoadedModel:
     torch.manual_seed(0)
     started = time.perf_counter()
     with device:
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.eval()
     model.requires_grad_(False)
-    return LoadedModel(
+    built = LoadedModel(
         model, tokenizer, "random-llama", "random Llama", time.perf_counter() - started, "config"
     )
+    if chosen.dtype == torch.float32:
+        built.format_choice = chosen
+        return built
+    # Cast as load_model casts; the float32 copy is dropped so that only one stays in memory.
+    cast_copy = in_format(built, requested)
+    del built, model
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return cast_copy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,17 +87,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--sweep-reps", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gpu.json"))
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default=None,
+        help="number format: auto (bfloat16 on CUDA), float32 or bfloat16 (default: auto; "
+        "float32 with --dry-run)",
+    )
     args = parser.parse_args(argv)
     if not args.dry_run and not torch.cuda.is_available():
         raise SystemExit("No CUDA device: run with --dry-run to check the script on a CPU.")
     reps = 1 if args.dry_run else args.reps
-    loaded = make_model(args.dry_run)
+    requested = args.dtype or ("float32" if args.dry_run else "auto")
+    loaded = make_model(args.dry_run, requested)
     params = sum(p.numel() for p in loaded.model.parameters())
-    print(f"model: {params / 1e9:.2f}B parameters, {loaded.dtype}, {loaded.device}", flush=True)
+    print(
+        f"model: {params / 1e9:.2f}B parameters, {loaded.precision.reason}, {loaded.device}",
+        flush=True,
+    )
     n_pairs = 10 if args.dry_run else 100
     pairs = load_rows("arithmetic", n_pairs)
     vector = build_vector(loaded, pairs[:16], layers="all").vector
-    results: dict = {"parameters": params}
+    results: dict = {"parameters": params, **loaded.precision.lineage()}
     started = time.perf_counter()
 
     out = build.run(loaded, pairs, reps)
@@ -99,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     results["tokens_per_s_unsteered"] = gen["_tokens_per_s"]["unsteered"]
     results["tokens_per_s_steered"] = gen["_tokens_per_s"]["steered"]
     results["machine"] = machine()
-    results["machine"]["reps"] = reps
+    results["machine"].update(reps=reps, dtype=loaded.precision.name, dtype_requested=requested)
     write_json(ROOT / args.out if not args.out.startswith("/") else args.out, results)
     print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=1, default=str))
     print(json.dumps(results["machine"]))

@@ -6,6 +6,8 @@ from the first 32 build pairs in float32 and in bfloat16, and prints:
 
 - the cosine of the two vectors at every block (the issue's floors: 0.998 at block 0, 0.999
   elsewhere);
+- for scale, the cosine of that float32 vector with a float32 one built from the next 32 build
+  pairs (how much the vector moves with the pairs chosen, against how much with the format);
 - the share of the 60 held-out multiple-choice questions answered the same in both formats at
   strength 0 and at each suggested strength (``suggested_strengths`` of the float32 vector, on
   the steered layers; floor 97 %). Each format scores with its own vector, as a user working in
@@ -31,8 +33,20 @@ from steering.engine.models import load_model
 from steering.evaluation.choice_table import score_choices
 from steering.evaluation.strengths import suggested_strengths
 from steering.layers import parse_layers
+from steering.vectors import ControlVector
 
 BLOCK_ZERO_FLOOR, BLOCK_FLOOR, ANSWER_FLOOR = 0.998, 0.999, 0.97
+
+
+def _cosines(a: ControlVector, b: ControlVector) -> dict[int, float]:
+    return {
+        i: float(
+            torch.nn.functional.cosine_similarity(
+                a.directions[i].double(), b.directions[i].double(), dim=0
+            )
+        )
+        for i in a.layers
+    }
 
 
 def measure(pairs: int, questions: int, layers_text: str, spec: str = "default") -> dict[str, Any]:
@@ -42,16 +56,13 @@ def measure(pairs: int, questions: int, layers_text: str, spec: str = "default")
     vectors = {
         name: build_vector(m, build_rows[:pairs], layers="all").vector for name, m in models.items()
     }
-    cosines = {
-        i: float(
-            torch.nn.functional.cosine_similarity(
-                vectors["float32"].directions[i].double(),
-                vectors["bfloat16"].directions[i].double(),
-                dim=0,
-            )
-        )
-        for i in vectors["float32"].layers
-    }
+    cosines = _cosines(vectors["float32"], vectors["bfloat16"])
+    rest = build_rows[pairs : 2 * pairs]  # none left when --pairs takes every build row
+    sampling = (
+        _cosines(vectors["float32"], build_vector(models["float32"], rest, layers="all").vector)
+        if rest
+        else {}
+    )
     steered = parse_layers(layers_text, models["float32"].num_layers)
     strengths = suggested_strengths(vectors["float32"].metadata, steered)
     tables = {
@@ -77,6 +88,10 @@ def measure(pairs: int, questions: int, layers_text: str, spec: str = "default")
         "cosine_per_block": {str(i): round(v, 6) for i, v in cosines.items()},
         "cosine_block0": cosines.get(0),
         "cosine_min_other_blocks": min(v for i, v in cosines.items() if i > 0),
+        "other_pairs": len(rest),
+        "other_pairs_cosine_per_block": {str(i): round(v, 6) for i, v in sampling.items()},
+        "other_pairs_cosine_min": min(sampling.values(), default=None),
+        "other_pairs_cosine_max": max(sampling.values(), default=None),
         "answer_agreement": agreement,
         "accuracy": accuracy,
         "bfloat16_reason": models["bfloat16"].precision.reason,
@@ -96,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         floor = BLOCK_ZERO_FLOOR if block == "0" else BLOCK_FLOOR
         print(
             f"  block {block:>2}: cosine {value:.6f}  (floor {floor}) {'' if value >= floor else 'BELOW'}"
+        )
+    if found["other_pairs"]:
+        print(
+            f"for scale: float32 vector vs float32 from the next {found['other_pairs']} pairs: "
+            f"cosine {found['other_pairs_cosine_min']:.4f} to {found['other_pairs_cosine_max']:.4f}"
+            " over the blocks"
         )
     print(
         f"multiple-choice answers on {found['questions']} held-out questions, steering layers "

@@ -19,7 +19,8 @@ block (the paper applies one middle layer); nothing is tuned on held-out rows.
 5. side effects of R-C at 0 and at that strength (neutral perplexity, changed neutral answers).
 
 Prints each table and step time; ``--json`` is rewritten after every step, so a stopped run keeps
-what it measured.
+what it measured. The model runs in float32 unless ``--dtype`` says otherwise, so that the figures
+do not depend on whether the machine has native bfloat16; the JSON's setup records the format.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from steering.evaluation.evaluate import evaluate, evaluate_heldout, layer_sweep
 from steering.evaluation.results import StrengthResult
 from steering.evaluation.side_effects import side_effects
 from steering.evaluation.strengths import parse_strengths
+from steering.settings import DTYPES
 from steering.vectors import ControlVector
 
 ALPHAS = "-8,-4,-2,-1,0,1,2,4,8"
@@ -100,6 +102,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--limit", type=int, default=None, help="smoke test: rows per side")
     parser.add_argument("--json", default=None, help="write the measurements here")
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="float32",
+        help="number format (default float32, as docs/results.md's runs; auto lets the hardware "
+        "decide)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     out: dict[str, Any] = {"args": vars(args), "timings": {}}
@@ -116,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return time.perf_counter()
 
     t = time.perf_counter()
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, dtype=args.dtype)
     path = bundled_example_sets()[args.set]
     examples = load_examples(path)
     build, heldout = split_examples(examples, heldout_fraction=args.heldout_fraction, seed=0)
@@ -129,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model": loaded.name,
         "model_spec": args.model,
         "model_fingerprint": fingerprint(loaded),
+        **loaded.precision.lineage(),
         "num_layers": loaded.num_layers,
         "hidden_size": loaded.hidden_size,
         "chat_template": loaded.tokenizer.chat_template is not None,

@@ -78,7 +78,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         side_effects=not args.no_side_effects,
         max_new_tokens=args.max_new_tokens,
     )
-    print(f"{report.model} | {len(rows)} rows | mode {report.mode}")
+    print(f"{report.model} | {len(rows)} rows | mode {report.mode} | {report.dtype_reason}")
     print(format_table(report.results))
     print(report.verdict)
     if args.json:
