@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .file_refs import file_references
 from .identity import USER_KEY, SignedInUser
+from .json_answer import send_error
 from .session_owners import SessionOwners
 from .upload_ledger import UploadLedger
 
@@ -59,21 +60,6 @@ NOT_UPLOADED = (
 )
 NOT_JSON = "The request body is not valid JSON."
 NO_MULTIPART = "Only the upload route takes files; send this request as JSON."
-
-
-async def _answer(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -198,7 +184,7 @@ class EventGate:
             if self.owners.claim(sid, handles_named(method, route, scope["query_string"], None)):
                 await self.app(scope, receive, self._recording_uploads(sid, send))
             else:
-                await _answer(send, 403, NOT_YOURS)
+                await send_error(send, 403, NOT_YOURS)
             return
 
         if method in _BODY_METHODS and route not in _MULTIPART_ROUTES:
@@ -208,17 +194,17 @@ class EventGate:
             receive = _replaying(body, receive)
             refusal, parsed = _parsed_body(scope, body)
             if refusal is not None:
-                await _answer(send, 400, refusal)
+                await send_error(send, 400, refusal)
                 return
         else:
             parsed = None  # Gradio reads no body here (or a fresh upload's, as multipart)
 
         if not self.owners.claim(sid, handles_named(method, route, scope["query_string"], parsed)):
-            await _answer(send, 403, NOT_YOURS)
+            await send_error(send, 403, NOT_YOURS)
             return
         named = list(file_references(parsed))
         if named and not self.uploads.take(sid, named):
-            await _answer(send, 400, NOT_UPLOADED)
+            await send_error(send, 400, NOT_UPLOADED)
             return
         taken = [path for path in named if path is not None]
         if not taken and not _NEW_EVENT_ROUTE.match(route):

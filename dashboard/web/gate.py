@@ -13,7 +13,6 @@ Gradio sessions, its own uploads) is checked behind it, by :mod:`dashboard.web.e
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import cookie_value
 from .identity import USER_KEY, WEB_KEY
+from .json_answer import send_error
 from .state import WebState
 
 # /healthz and /readyz (answered by the API's dispatch, before this gate) say only "ok" or
@@ -47,15 +47,6 @@ def wants_page(method: str, path: str, headers: Headers) -> bool:
     if method not in ("GET", "HEAD") or path.startswith(API_PREFIXES):
         return False
     return "text/html" in headers.get("accept", "")
-
-
-async def _json(send: Send, status: int, message: str, extra: list | None = None) -> None:
-    body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send(
-        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class SessionGate:
@@ -105,4 +96,4 @@ class SessionGate:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 4401})
             return
-        await _json(send, 401, message, [(b"www-authenticate", b'Cookie realm="cvlab"')])
+        await send_error(send, 401, message, [(b"www-authenticate", b'Cookie realm="cvlab"')])

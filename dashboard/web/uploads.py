@@ -12,7 +12,6 @@ sign-in uploaded, once) is decided before Gradio sees the event, by :mod:`dashbo
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from gradio import utils as gr_utils
 from gradio.data_classes import FileData
 from gradio.utils import NamedString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .json_answer import send_error
 
 FRAMING_BYTES = 64 * 1024  # multipart boundaries and part headers around the file itself
 UPLOAD_PATH = "/gradio_api/upload"
@@ -37,20 +38,7 @@ def too_large_message(max_bytes: int) -> str:
     )
 
 
-async def _answer(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+CLOSE = [(b"connection", b"close")]  # the rest of the body is never read
 
 
 class UploadLimit:
@@ -71,13 +59,13 @@ class UploadLimit:
             try:
                 length = int(declared)
             except ValueError:
-                await _answer(send, 400, "The request's Content-Length is not a number.")
+                await send_error(send, 400, "The request's Content-Length is not a number.", CLOSE)
                 return
             if length > self.cap:
-                await _answer(send, 413, too_large_message(self.max_bytes))
+                await send_error(send, 413, too_large_message(self.max_bytes), CLOSE)
                 return
         elif scope["path"].rstrip("/").endswith(UPLOAD_PATH):
-            await _answer(send, 411, "Uploads must state their size (Content-Length).")
+            await send_error(send, 411, "Uploads must state their size (Content-Length).", CLOSE)
             return
 
         received = 0
@@ -96,7 +84,7 @@ class UploadLimit:
                 if received > self.cap:
                     answered = True
                     if not started:
-                        await _answer(send, 413, too_large_message(self.max_bytes))
+                        await send_error(send, 413, too_large_message(self.max_bytes), CLOSE)
                     return {"type": "http.disconnect"}
             return message
 
