@@ -47,16 +47,7 @@ class Admission:
         never both take the last place); the key then holds one more request until
         :meth:`release`. Raises ApiError 429 or 503 otherwise."""
         with self._lock:
-            held = self._in_flight.get(key.id, 0)
-            if held >= self.per_key:
-                raise ApiError(
-                    429,
-                    f"Key {key.name!r} already has {held} requests in flight, the most this "
-                    f"server runs at once for one key (STEERING_API_KEY_CONCURRENCY). Wait for "
-                    "one to finish.",
-                    "too_many_concurrent_requests",
-                    retry_after=RETRY_AFTER_S,
-                )
+            held = self._held(key)
             self._loops.add(loop)
             would_wait = loop.running + loop.waiting >= loop.max_batch
             waiting = sum(other.waiting for other in self._loops)
@@ -71,6 +62,26 @@ class Admission:
             ticket = submit()
             self._in_flight[key.id] = held + 1
             return ticket
+
+    def hold(self, key: StoredApiKey) -> None:
+        """Take one of the key's places for a request that needs no decoding row (a prompt
+        scored, nothing generated); 429 when it has none left. Given back by :meth:`release`."""
+        with self._lock:
+            self._in_flight[key.id] = self._held(key) + 1
+
+    def _held(self, key: StoredApiKey) -> int:
+        """The key's requests in flight (under the lock); 429 when it may start no more."""
+        held = self._in_flight.get(key.id, 0)
+        if held >= self.per_key:
+            raise ApiError(
+                429,
+                f"Key {key.name!r} already has {held} requests in flight, the most this "
+                f"server runs at once for one key (STEERING_API_KEY_CONCURRENCY). Wait for "
+                "one to finish.",
+                "too_many_concurrent_requests",
+                retry_after=RETRY_AFTER_S,
+            )
+        return held
 
     def release(self, key: StoredApiKey) -> None:
         """The key's request is over (answered, failed or cancelled)."""

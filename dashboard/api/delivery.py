@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from .host import ModelHost
 from .lane import ApiLane
 from .metrics import ApiMetrics
 from .protocol import DONE_EVENT, ApiError, ChatRequest, chunk_event, completion_body, logprob_entry
+from .stops import StopText
 from .waiting import tokens
 
 UTF8_MAX_BYTES = 4
@@ -103,59 +105,72 @@ class Delivery:
         """Wait for the whole answer; count it; the ``chat.completion`` body (504 past the
         request's time limit)."""
         tokenizer = answer.tokenizer
-        done: list[Token] = []
         try:
-            async for token in tokens(answer.ticket, answer.deadline):
-                self._first(answer)
-                done.append(token)
+            done, text, stopped = await collect(
+                answer.ticket,
+                answer.deadline,
+                tokenizer,
+                StopText(answer.request.stop),
+                lambda: self._first(answer),
+            )
         except RequestTimedOut:
             answer.status = 504
             raise self._timeout() from None
         except Exception as error:  # the loop could not run it: OpenAI's shape, saying why
             answer.status = 500
             raise ApiError(500, f"The answer could not be completed: {error}") from None
-        ids = [t.id for t in done]
-        text = tokenizer.decode(ids, skip_special_tokens=True)
         logprobs = None
         if answer.request.logprobs:
-            logprobs = [logprob_entry(tokenizer.decode([t.id]), t.logprob) for t in done]
+            kept = done[: within(tokenizer, done, len(text))] if stopped else done
+            logprobs = [logprob_entry(tokenizer.decode([t.id]), t.logprob) for t in kept]
         await self.lane.run(self._count, answer, text)
         answer.status = 200
+        finish = "stop" if stopped else answer.ticket.finish_reason or "stop"
         return completion_body(
             ident=answer.ident,
             model=answer.model,
             content=text,
-            finish_reason=answer.ticket.finish_reason or "stop",
+            finish_reason=finish,
             prompt_tokens=answer.prompt_tokens,
-            completion_tokens=len(ids),
+            completion_tokens=len(done),
             logprobs=logprobs,
             steering=answer.steering,
         )
 
     async def stream(self, answer: Answer) -> AsyncIterator[str]:
         """Server-sent events: the role, text as it is decoded, the finish reason, ``[DONE]``;
-        past the request's time limit, an error event (504 ``timeout``) ends the stream."""
+        past the request's time limit, an error event (504 ``timeout``) ends the stream. Text
+        that may begin a stop string is held back until the next tokens settle it."""
         tokenizer = answer.tokenizer
         ident, name = answer.ident, answer.model
+        stop = StopText(answer.request.stop)
         yield chunk_event(ident, name, {"role": "assistant", "content": ""})
         ids: list[int] = []
-        sent, held = "", 0
+        sent, held, stopped = "", 0, False
+        arriving = tokens(answer.ticket, answer.deadline)
         try:
-            async for token in tokens(answer.ticket, answer.deadline):
+            async for token in arriving:
                 self._first(answer)
                 ids.append(token.id)
                 text = tokenizer.decode(ids, skip_special_tokens=True)
+                visible, stopped = stop.settle(text)
                 # Hold back a partly decoded character until its last byte arrives (a UTF-8
                 # character has at most 4 bytes: after that a replacement character is final).
                 held += 1
-                if (text.endswith("\ufffd") and held < UTF8_MAX_BYTES) or not text.startswith(sent):
+                partial = text.endswith("\ufffd") and held < UTF8_MAX_BYTES and not stopped
+                if partial or not visible.startswith(sent):
+                    if stopped:
+                        break
                     continue
-                piece, sent, held = text[len(sent) :], text, 0
+                piece, sent, held = visible[len(sent) :], visible, 0
                 entries = None
-                if answer.request.logprobs:
+                if answer.request.logprobs and not stopped:
                     entries = [logprob_entry(tokenizer.decode([token.id]), token.logprob)]
                 if piece or entries:
                     yield chunk_event(ident, name, {"content": piece}, logprobs=entries)
+                if stopped:
+                    break
+            await arriving.aclose()  # after a stop: cancels the ticket, the row leaves next step
         except RequestTimedOut:  # the stream has started: report in-band, as OpenAI does
             answer.status = 504
             yield f"data: {json.dumps(self._timeout().body())}\n\n"
@@ -165,12 +180,53 @@ class Delivery:
             failure = ApiError(500, f"The answer could not be completed: {error}")
             yield f"data: {json.dumps(failure.body())}\n\n"
             return
-        text = tokenizer.decode(ids, skip_special_tokens=True)
-        if text.startswith(sent) and len(text) > len(sent):
-            yield chunk_event(ident, name, {"content": text[len(sent) :]})
+        text = sent
+        if not stopped:  # the answer ended on its own: what was held back is the answer's end
+            text = tokenizer.decode(ids, skip_special_tokens=True)
+            if text.startswith(sent) and len(text) > len(sent):
+                yield chunk_event(ident, name, {"content": text[len(sent) :]})
         await self.lane.run(self._count, answer, text)
         answer.status = 200  # the answer is complete: what is left to send is its end
         # A client that asks again as soon as it reads [DONE] must find its key's place free.
         self._release(answer)
-        yield chunk_event(ident, name, {}, finish_reason=answer.ticket.finish_reason)
+        finish = "stop" if stopped else answer.ticket.finish_reason
+        yield chunk_event(ident, name, {}, finish_reason=finish)
         yield DONE_EVENT
+
+
+async def collect(
+    ticket: Ticket,
+    deadline: float,
+    tokenizer: Any,
+    stop: StopText,
+    on_first: Callable[[], None] | None = None,
+) -> tuple[list[Token], str, bool]:
+    """Wait for a whole answer: its tokens, its text, and whether a stop string ended it (then
+    the text ends before it, and the tokens are those read until it appeared; leaving the
+    tokens early cancels the ticket, so its row leaves at the next step). Raises what
+    :func:`~dashboard.api.waiting.tokens` raises; ``on_first()`` is called at the first token."""
+    done: list[Token] = []
+    async with aclosing(tokens(ticket, deadline)) as arriving:  # closed at once when left
+        async for token in arriving:
+            if on_first is not None and not done:
+                on_first()
+            done.append(token)
+            if stop.stops:
+                text, stopped = stop.settle(
+                    tokenizer.decode([t.id for t in done], skip_special_tokens=True)
+                )
+                if stopped:
+                    return done, text, True
+    return done, tokenizer.decode([t.id for t in done], skip_special_tokens=True), False
+
+
+def within(tokenizer: Any, done: list[Token], length: int) -> int:
+    """How many of the first tokens decode to at most ``length`` characters (the tokens of an
+    answer cut before a stop string)."""
+    count = 0
+    while count < len(done):
+        ids = [t.id for t in done[: count + 1]]
+        if len(tokenizer.decode(ids, skip_special_tokens=True)) > length:
+            break
+        count += 1
+    return count

@@ -17,6 +17,7 @@ from typing import Any
 
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_MAX_TOKENS = 256
+MAX_STOPS = 4  # OpenAI's limit on stop sequences
 ROLES = ("system", "user", "assistant", "developer", "tool")
 
 # OpenAI's error type for each status this API answers with.
@@ -71,7 +72,7 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": kind, "code": self.code}}
 
 
-def _bad(message: str, code: str = "invalid_value") -> ApiError:
+def bad_request(message: str, code: str = "invalid_value") -> ApiError:
     return ApiError(400, message, code)
 
 
@@ -88,67 +89,83 @@ class ChatRequest:
     logprobs: bool = False
     seed: int | None = None
     submission: int | None = None
+    stop: tuple[str, ...] = ()
 
 
-def _number(body: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
+def parse_number(body: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
     value = body.get(name)
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _bad(f"'{name}' must be a number between {low:g} and {high:g}.")
+        raise bad_request(f"'{name}' must be a number between {low:g} and {high:g}.")
     if not low <= value <= high:
-        raise _bad(f"'{name}' is {value:g}; it must be between {low:g} and {high:g}.")
+        raise bad_request(f"'{name}' is {value:g}; it must be between {low:g} and {high:g}.")
     return float(value)
 
 
-def _whole(value: Any, name: str, low: int) -> int:
+def parse_whole(value: Any, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise _bad(f"'{name}' must be a whole number of at least {low}.")
+        raise bad_request(f"'{name}' must be a whole number of at least {low}.")
     return value
 
 
 def _content(message: Any, index: int) -> dict[str, str]:
     if not isinstance(message, dict):
-        raise _bad(f"messages[{index}] must be an object with 'role' and 'content'.")
+        raise bad_request(f"messages[{index}] must be an object with 'role' and 'content'.")
     role = message.get("role")
     if role not in ROLES:
-        raise _bad(f"messages[{index}].role must be one of {', '.join(ROLES)}.")
+        raise bad_request(f"messages[{index}].role must be one of {', '.join(ROLES)}.")
     content = message.get("content")
     if isinstance(content, list):  # content parts: only text can reach a text model
         texts = []
         for part in content:
             if not isinstance(part, dict) or part.get("type") != "text":
-                raise _bad(f"messages[{index}].content may only hold text parts.")
+                raise bad_request(f"messages[{index}].content may only hold text parts.")
             texts.append(str(part.get("text", "")))
         content = "".join(texts)
     if not isinstance(content, str):
-        raise _bad(f"messages[{index}].content must be text.")
+        raise bad_request(f"messages[{index}].content must be text.")
     return {"role": role, "content": content}
 
 
-def _submission(body: dict[str, Any]) -> int | None:
+def parse_submission(body: dict[str, Any]) -> int | None:
     chosen = body.get("control_vector")
     if chosen is None:
         return None
     if not isinstance(chosen, dict) or "submission" not in chosen:
-        raise _bad(
+        raise bad_request(
             'control_vector must look like {"submission": 3}: the id of an approved submission.'
         )
     value = chosen["submission"]
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad("control_vector.submission must be a submission id (a whole number).")
+        raise bad_request("control_vector.submission must be a submission id (a whole number).")
     return value
 
 
-def _max_tokens(body: dict[str, Any], limit: int) -> int:
+def parse_stop(body: dict[str, Any]) -> tuple[str, ...]:
+    """``stop``: one string or a list of up to four non-empty strings (None: no stop)."""
+    value = body.get("stop")
+    if value is None:
+        return ()
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+        raise bad_request("'stop' must be a non-empty string or a list of non-empty strings.")
+    if len(stops) > MAX_STOPS:
+        raise bad_request(
+            f"'stop' has {len(stops)} strings; at most {MAX_STOPS} are allowed.", "too_many_stops"
+        )
+    return tuple(dict.fromkeys(stops))
+
+
+def parse_max_tokens(body: dict[str, Any], limit: int, low: int = 1) -> int:
     """The answer's token budget as asked; more than ``limit`` is refused, never clamped."""
     name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
     value = body.get(name)
     if value is None:
         return min(DEFAULT_MAX_TOKENS, limit)
-    asked = _whole(value, name, 1)
+    asked = parse_whole(value, name, low)
     if asked > limit:
-        raise _bad(
+        raise bad_request(
             f"'{name}' is {asked:,}; this server makes at most {limit:,} new tokens per answer "
             "(STEERING_API_MAX_TOKENS). Ask for fewer.",
             "max_tokens_too_large",
@@ -160,26 +177,29 @@ def parse_chat(body: Any, max_tokens_limit: int) -> ChatRequest:
     """Validate a request body; raises ApiError (400) naming the field at fault.
     ``max_tokens_limit``: the most new tokens one answer may ask for."""
     if not isinstance(body, dict):
-        raise _bad("The request body must be a JSON object.", "invalid_json")
+        raise bad_request("The request body must be a JSON object.", "invalid_json")
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
-        raise _bad("'model' is required: one of the names GET /v1/models lists.", "missing_model")
+        raise bad_request(
+            "'model' is required: one of the names GET /v1/models lists.", "missing_model"
+        )
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise _bad("'messages' must be a non-empty list of {role, content} objects.")
+        raise bad_request("'messages' must be a non-empty list of {role, content} objects.")
     if body.get("n") not in (None, 1):
-        raise _bad("Only one answer per request is served ('n' must be 1).")
+        raise bad_request("Only one answer per request is served ('n' must be 1).")
     seed = body.get("seed")
     return ChatRequest(
         model=model.strip(),
         messages=tuple(_content(m, i) for i, m in enumerate(messages)),
-        temperature=_number(body, "temperature", DEFAULT_TEMPERATURE, 0.0, 2.0),
-        top_p=_number(body, "top_p", 1.0, 0.0, 1.0),
-        max_tokens=_max_tokens(body, max_tokens_limit),
+        temperature=parse_number(body, "temperature", DEFAULT_TEMPERATURE, 0.0, 2.0),
+        top_p=parse_number(body, "top_p", 1.0, 0.0, 1.0),
+        max_tokens=parse_max_tokens(body, max_tokens_limit),
         stream=bool(body.get("stream", False)),
         logprobs=bool(body.get("logprobs", False)),
-        seed=None if seed is None else _whole(seed, "seed", 0),
-        submission=_submission(body),
+        seed=None if seed is None else parse_whole(seed, "seed", 0),
+        submission=parse_submission(body),
+        stop=parse_stop(body),
     )
 
 

@@ -1,7 +1,8 @@
 """The ``/v1`` routes: the FastAPI app around :class:`~dashboard.api.service.ApiService`.
 
 ``GET /v1/models`` lists the default model and the loaded ones; ``POST /v1/chat/completions``
-answers, whole or streamed as server-sent events; any other ``/v1`` path is a 404 once the key
+answers, whole or streamed as server-sent events; ``POST /v1/completions`` answers and scores
+plain-text prompts (:mod:`dashboard.api.completions`); any other ``/v1`` path is a 404 once the key
 checks out. Every refusal is an :class:`~dashboard.api.protocol.ApiError` turned into OpenAI's
 error body here (a 401 also says ``WWW-Authenticate: Bearer``, a 429 or 503 ``Retry-After``).
 A caller that disconnects, streaming or not, gives its decoding row back at the next step.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI
@@ -31,16 +32,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storage import Store, StoredApiKey
 
+from .completion_protocol import parse_completion
+from .completions import Completions
 from .host import ModelHost, host_for
 from .metrics import CONTENT_TYPE
 from .protocol import ApiError, parse_chat
-from .service import Answer, ApiService, SignedInRole
+from .service import ApiService, SignedInRole
 
 PREFIX = "/v1"
 HEALTH_PATH = "/healthz"
 READY_PATH = "/readyz"
 READINESS_PATHS = (HEALTH_PATH, READY_PATH)
 METRICS_PATH = "/metrics"
+# lm-evaluation-harness' remote tokenizer asks here first; the answer is a plain 404 for anyone
+# (no key needed: it says only that this server tokenizes for nobody), not the sign-in's 401.
+TOKENIZER_INFO_PATH = "/tokenizer_info"
 NOT_READY_RETRY_S = 5
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -72,11 +78,12 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-async def _complete_unless_gone(
-    service: ApiService, answer: Answer, request: Request
+async def _unless_gone(
+    whole: Coroutine[Any, Any, dict[str, Any]], request: Request
 ) -> dict[str, Any] | None:
-    """The whole answer, or None when the client disconnected first (its row is given back)."""
-    work = asyncio.ensure_future(service.complete(answer))
+    """The whole answer, or None when the client disconnected first (the answer's work is
+    cancelled, which gives its rows back)."""
+    work = asyncio.ensure_future(whole)
     gone = asyncio.ensure_future(_disconnected(request))
     try:
         await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -105,6 +112,7 @@ async def _body(request: Request) -> object:
 def build_api(service: ApiService) -> FastAPI:
     """The ``/v1`` application (mounted by :class:`ApiDispatch`)."""
     api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    completions = Completions(service)
 
     async def authenticated(request: Request) -> StoredApiKey:
         key = await service.lane.run(service.authenticate, request)
@@ -134,6 +142,17 @@ def build_api(service: ApiService) -> FastAPI:
             return _error(error)
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE)
 
+    @api.get(TOKENIZER_INFO_PATH)
+    async def tokenizer_info() -> Response:
+        return _error(
+            ApiError(
+                404,
+                "This server has no tokenizer endpoint: send prompts as text (with "
+                "lm-evaluation-harness: tokenizer_backend=None, or tokenized_requests=False).",
+                "unknown_url",
+            )
+        )
+
     @api.get(PREFIX + "/models")
     async def list_models(request: Request) -> Response:
         try:
@@ -162,11 +181,30 @@ def build_api(service: ApiService) -> FastAPI:
         if chat.stream:
             return _AnswerStream(service.stream(answer), lambda: service.finish(answer))
         try:
-            whole = await _complete_unless_gone(service, answer, request)
+            whole = await _unless_gone(service.complete(answer), request)
         except ApiError as error:
             return _error(error)
         finally:
             service.finish(answer)
+        return JSONResponse(whole) if whole is not None else Response(status_code=499)
+
+    @api.post(PREFIX + "/completions")
+    async def text_completions(request: Request) -> Response:
+        arrived = time.monotonic()
+        named: object = None
+        try:
+            key = await authenticated(request)
+            body = await _body(request)
+            named = body.get("model") if isinstance(body, dict) else None
+            asked = parse_completion(body, service.settings.max_tokens)
+            pending = await completions.start(key, asked, arrived)
+        except ApiError as error:
+            service.refused(named, error.status, arrived)
+            return _error(error)
+        try:  # counted, and its rows and key place given back, by the answer itself
+            whole = await _unless_gone(completions.answer(pending), request)
+        except ApiError as error:
+            return _error(error)
         return JSONResponse(whole) if whole is not None else Response(status_code=499)
 
     async def unknown(request: Request) -> Response:
@@ -197,7 +235,7 @@ class ApiDispatch:
             path == PREFIX
             or path.startswith(PREFIX + "/")
             or path in READINESS_PATHS
-            or path == METRICS_PATH
+            or path in (METRICS_PATH, TOKENIZER_INFO_PATH)
         )
         if scope["type"] == "http" and ours:
             await self.api(scope, receive, send)

@@ -39,7 +39,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,44 +274,60 @@ class ApiService:
 
     # ------------------------------------------------------------------ answering
 
+    def served(
+        self, key: StoredApiKey, model: str, submission: int | None
+    ) -> tuple[LoadedModel, RowSteering | None, dict[str, Any] | None]:
+        """The model that answers, the row's steering (None: unsteered) and what the answer
+        says was applied; every refusal (model, gate, fit, format) as an ApiError."""
+        loaded = self.model(model)
+        if submission is None:
+            return loaded, None, None
+        row, served = self.steering(key, submission, loaded)
+        # What is served is what was evaluated: the model in the evaluation's number format.
+        loaded = model_for_submission(self.host, loaded, served)
+        applied = {
+            "submission": served.submission_id,
+            "strength": served.strength,
+            "layers": list(served.layers),
+        }
+        return loaded, row, applied
+
+    def budget(self, loaded: LoadedModel, ids: Sequence[int], max_tokens: int, what: str) -> int:
+        """How many new tokens a prompt of ``ids`` may get (at most ``max_tokens``); 400
+        ``context_length_exceeded`` for a prompt past the limit or the model's context.
+        ``what`` names the prompt in the message ("The messages", "The prompt")."""
+        are, them = ("are", "them") if what.endswith("s") else ("is", "it")
+        limit = self.settings.max_prompt_tokens
+        if len(ids) > limit:
+            raise ApiError(
+                400,
+                f"{what} {are} {len(ids)} tokens long; the limit is {limit}. Shorten {them}.",
+                "context_length_exceeded",
+            )
+        room = context_length(loaded.model)
+        budget = min(max_tokens, limit)
+        if room is not None:
+            if len(ids) >= room:
+                raise ApiError(
+                    400,
+                    f"{what} {are} {len(ids)} tokens long; {loaded.name} reads at most {room}. "
+                    f"Shorten {them}.",
+                    "context_length_exceeded",
+                )
+            budget = min(budget, room - len(ids))
+        return budget
+
     def start(self, key: StoredApiKey, chat: ChatRequest, arrived: float) -> Answer:
         """Check everything, then queue the generation; returns the request's answer handle,
         which holds one of the key's places in flight until :meth:`finish`. ``arrived``: the
         request's ``time.monotonic()`` on arrival, from which its time limit runs."""
-        loaded = self.model(chat.model)
-        row, steering = None, None
-        if chat.submission is not None:
-            row, served = self.steering(key, chat.submission, loaded)
-            # What is served is what was evaluated: the model in the evaluation's number format.
-            loaded = model_for_submission(self.host, loaded, served)
-            steering = {
-                "submission": served.submission_id,
-                "strength": served.strength,
-                "layers": list(served.layers),
-            }
+        loaded, row, steering = self.served(key, chat.model, chat.submission)
         try:
             text = render_messages(loaded.tokenizer, chat.messages)
         except ChatTemplateError as error:
             raise ApiError(400, str(error)) from None
         ids = prompt_ids(loaded.tokenizer, text)
-        limit = self.settings.max_prompt_tokens
-        if len(ids) > limit:
-            raise ApiError(
-                400,
-                f"The messages are {len(ids)} tokens long; the limit is {limit}. Shorten them.",
-                "context_length_exceeded",
-            )
-        room = context_length(loaded.model)
-        budget = min(chat.max_tokens, limit)
-        if room is not None:
-            if len(ids) >= room:
-                raise ApiError(
-                    400,
-                    f"The messages are {len(ids)} tokens long; {loaded.name} reads at most "
-                    f"{room}. Shorten them.",
-                    "context_length_exceeded",
-                )
-            budget = min(budget, room - len(ids))
+        budget = self.budget(loaded, ids, chat.max_tokens, "The messages")
         request = ServeRequest(
             prompt_ids=ids,
             max_new_tokens=budget,
@@ -322,7 +338,7 @@ class ApiService:
         )
         assert self.admission is not None
         loop = self.host.batcher(loaded)
-        self._observe(loop)
+        self.observe(loop)
         deadline = arrived + self.settings.timeout_s
         ticket = self.admission.admit(key, loop, lambda: loop.submit(request, deadline))
         self.metrics.admitted(loaded.name, steered=row is not None)
@@ -339,7 +355,7 @@ class ApiService:
             arrived=arrived,
         )
 
-    def _observe(self, loop: DecodingLoop) -> None:
+    def observe(self, loop: DecodingLoop) -> None:
         """Count the steps of ``loop`` in the metrics (once per loop)."""
         with self._observed_lock:
             if loop not in self._observed:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from steering.engine.serving import Finished, RequestTimedOut, Ticket, Token
 
 
-async def tokens(ticket: Ticket, deadline: float) -> AsyncIterator[Token]:
+async def tokens(ticket: Ticket, deadline: float) -> AsyncGenerator[Token, None]:
     """The ticket's tokens as they arrive; afterwards ``ticket.finish_reason`` is set.
 
     Raises the loop's error for a failed request, and :class:`RequestTimedOut` once

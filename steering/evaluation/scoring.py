@@ -132,7 +132,7 @@ def first_answer_tokens(tokenizer: Any, prompt: str, candidates: Sequence[str]) 
     return _prepare(tokenizer, prompt, candidates).first_tokens
 
 
-def _head(loaded: LoadedModel, hidden: torch.Tensor) -> torch.Tensor:
+def head_logprobs(loaded: LoadedModel, hidden: torch.Tensor) -> torch.Tensor:
     """Log-probabilities from float32 logits, whatever format the model runs in: a bfloat16
     output layer would round logits of about 20 to steps of 0.125, swamping candidates' gaps."""
     logits = loaded.float32_logits(hidden)
@@ -258,8 +258,12 @@ def _score_chunk(
         )
     hidden = out.last_hidden_state
     with torch.inference_mode():
-        answer_logp = _head(loaded, hidden[:, -1])  # [rows, vocab]: after the formatted prompt
-        first_logp = _head(loaded, hidden[[b for b, _ in cand_rows], first_positions.to(device)])
+        answer_logp = head_logprobs(
+            loaded, hidden[:, -1]
+        )  # [rows, vocab]: after the formatted prompt
+        first_logp = head_logprobs(
+            loaded, hidden[[b for b, _ in cand_rows], first_positions.to(device)]
+        )
     first_ids = torch.tensor([questions[b].continuations[c][0] for b, c in cand_rows])
     token_logp = first_logp.gather(1, first_ids.to(device)[:, None])[:, 0].double().cpu()
     sums = token_logp.clone()
@@ -347,7 +351,7 @@ def _continuation_logprobs(
     step = 16  # rows per head call: full-vocabulary logits of long candidates are large
     with torch.inference_mode():
         for r in range(0, len(longer), step):
-            logp = _head(loaded, hidden[r : r + step])  # [step, length, vocab]
+            logp = head_logprobs(loaded, hidden[r : r + step])  # [step, length, vocab]
             chosen = targets[r : r + step].to(device)[:, :, None]
             picked[r : r + step] = logp.gather(2, chosen)[:, :, 0].double().cpu()
     per_row = (picked * valid).sum(dim=1)
