@@ -38,4 +38,7 @@ VOLUME ["/data"]
 EXPOSE 7860
 # Binding 0.0.0.0 turns demo users off: create users first, e.g.
 #   docker run -v lab:/data -e STEERING_PASSWORD=... IMAGE python -m storage add-user ana --role builder
+# /healthz answers while the process serves (no sign-in, no key); /readyz once the model is loaded.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+  CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('STEERING_PORT', '7860'), timeout=4)"
 CMD ["python", "app.py"]
