@@ -20,6 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from steering.condition import (
+    CONDITION_CHOICES,
+    MIN_CONDITION_ROWS,
+    ConditionBuild,
+    build_condition,
+)
 from steering.engine.activations import POSITIONS, iter_block_outputs
 from steering.engine.models import LoadedModel, fingerprint
 from steering.engine.text import encode
@@ -123,6 +129,8 @@ class BuildResult:
     recommendation: LayerRecommendation | None
     seconds: float
     pairs: int
+    gate: ConditionBuild | None = None
+    condition_note: str = ""
 
     @property
     def recommended_layers(self) -> list[int]:
@@ -152,12 +160,22 @@ def build_vector(
     padding_side: str = "right",
     progress: ProgressCallback | None = None,
     lineage: dict[str, Any] | None = None,
+    condition: str = "off",
+    everyday: Sequence[str] | None = None,
 ) -> BuildResult:
     """Read activations on ``examples`` and turn them into a control vector.
 
     ``heldout`` pairs, when given, are read after the vector is known to score each layer.
     ``lineage`` adds to the file's metadata (e.g. ``created_by``, ``dataset_hash``, ``model_id``).
+    ``condition="auto"`` also gives the vector a gate (steering.condition) chosen on the build
+    rows' prompts against ``everyday`` prompts (default: the building half of the bundled
+    everyday set); with fewer than ``MIN_CONDITION_ROWS`` build rows it makes none and
+    ``BuildResult.condition_note`` says so.
     """
+    if condition not in CONDITION_CHOICES:
+        raise SteeringError(
+            f"condition must be one of {list(CONDITION_CHOICES)}, not '{condition}'."
+        )
     if method not in METHODS:
         raise SteeringError(f"Method must be one of {list(METHODS)}, not '{method}'.")
     if position not in POSITIONS:
@@ -215,6 +233,8 @@ def build_vector(
             mean = _first_component(per_text[i][:n] - per_text[i][n:], mean)
         directions[i] = mean
     vector = ControlVector(directions)
+    gate, condition_note = _gate(loaded, examples, condition, everyday, batch_size)
+    vector.condition = gate.condition if gate else None
 
     scores: list[LayerScore] = []
     if heldout:
@@ -254,9 +274,40 @@ def build_vector(
         # Kept so that a vector reopened later shows its layer chart again.
         **({"layer_scores": [score.to_dict() for score in scores]} if scores else {}),
         **({"layer_rule": recommendation.rule} if recommendation else {}),
+        **(gate.lineage() if gate else {}),
         **(lineage or {}),
     }
-    return BuildResult(vector, scores, recommendation, time.perf_counter() - started, n)
+    seconds = time.perf_counter() - started
+    return BuildResult(vector, scores, recommendation, seconds, n, gate, condition_note)
+
+
+def _gate(
+    loaded: LoadedModel,
+    examples: Sequence[Example],
+    condition: str,
+    everyday: Sequence[str] | None,
+    batch_size: int,
+) -> tuple[ConditionBuild | None, str]:
+    """The gate ``condition`` asks for, and a plain sentence about it."""
+    if condition == "off":
+        return None, "Built without a gate: the vector applies to every prompt."
+    if len(examples) < MIN_CONDITION_ROWS:
+        return None, (
+            f"No gate: it needs at least {MIN_CONDITION_ROWS} build rows and this set has "
+            f"{len(examples)}, so the vector applies to every prompt."
+        )
+    if everyday is None:
+        from steering.data.everyday import everyday_prompts
+
+        everyday = everyday_prompts("build")
+    prompts = list(dict.fromkeys(e.prompt for e in examples))  # a prompt shared by rows counts once
+    gate = build_condition(loaded, prompts, everyday, batch_size=batch_size)
+    chosen = gate.condition
+    return gate, (
+        f"Gate at block {chosen.layer}: it told the {len(gate.task_scores)} build prompts from "
+        f"{len(gate.everyday_scores)} everyday prompts with a balanced accuracy of "
+        f"{chosen.build_balanced_accuracy:.0%}."
+    )
 
 
 def _first_component(differences: torch.Tensor, mean_diff: torch.Tensor) -> torch.Tensor:

@@ -2,12 +2,19 @@
 
 File: one float32 tensor ``layer.{i}`` per steered block, added to the output of block ``i``; the
 safetensors metadata holds the lineage (all values are strings; lists and dicts as JSON).
+
+A conditional vector also holds its gate (conditional activation steering, Lee et al. 2024): the
+tensor ``condition.{layer}`` (the condition direction read at the output of that block) and the
+metadata ``condition_layer``, ``condition_threshold`` and ``condition_build_balanced_accuracy``. A
+prompt is steered only when the cosine between its reading and that direction reaches the
+threshold (steering.engine.gate). A file without them is unconditional.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +27,28 @@ from safetensors.torch import load, save
 from steering.errors import SteeringError
 
 FILE_FORMAT = "control-vector-lab/1"
+CONDITION_KEYS = ("condition_layer", "condition_threshold", "condition_build_balanced_accuracy")
+
+
+@dataclass(frozen=True)
+class GateCondition:
+    """When a conditional vector applies: ``cosine(reading at block layer, direction) >= threshold``.
+
+    ``build_balanced_accuracy`` is how well that rule told the task's prompts from everyday ones
+    on the prompts it was chosen on (a fraction 0-1).
+    """
+
+    layer: int
+    direction: torch.Tensor
+    threshold: float
+    build_balanced_accuracy: float
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            "condition_layer": str(self.layer),
+            "condition_threshold": repr(float(self.threshold)),
+            "condition_build_balanced_accuracy": repr(float(self.build_balanced_accuracy)),
+        }
 
 
 @dataclass
@@ -28,6 +57,7 @@ class ControlVector:
 
     directions: dict[int, torch.Tensor]
     metadata: dict[str, Any] = field(default_factory=dict)
+    condition: GateCondition | None = None
 
     @property
     def layers(self) -> list[int]:
@@ -49,11 +79,21 @@ class ControlVector:
             raise SteeringError(
                 f"The vector has no direction for layer(s) {missing}; it covers {self.layers}."
             )
-        return ControlVector({i: self.directions[i] for i in layers}, dict(self.metadata))
+        return ControlVector(
+            {i: self.directions[i] for i in layers}, dict(self.metadata), self.condition
+        )
 
     def to_bytes(self) -> bytes:
         tensors = {f"layer.{i}": v.detach().float().cpu().contiguous() for i, v in self.items()}
-        meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in self.metadata.items()}
+        meta = {
+            k: v if isinstance(v, str) else json.dumps(v)
+            for k, v in self.metadata.items()
+            if k not in CONDITION_KEYS  # written from the condition itself, below
+        }
+        if self.condition is not None:
+            name = f"condition.{self.condition.layer}"
+            tensors[name] = self.condition.direction.detach().float().cpu().contiguous()
+            meta |= self.condition.metadata()
         meta["format"] = FILE_FORMAT
         return save(tensors, metadata=meta)
 
@@ -67,11 +107,17 @@ class ControlVector:
         return path
 
     def content_hash(self) -> str:
-        """SHA-256 of the directions alone, so the same vector hashes the same whatever its lineage."""
+        """SHA-256 of the directions (and the gate, when there is one), so the same vector hashes
+        the same whatever its lineage; an unconditional vector hashes as it always has."""
         digest = hashlib.sha256()
         for i, v in self.items():
             digest.update(f"layer.{i}".encode())
             digest.update(v.detach().float().cpu().contiguous().numpy().tobytes())
+        if self.condition is not None:
+            digest.update(f"condition.{self.condition.layer}".encode())
+            digest.update(self.condition.direction.detach().float().cpu().numpy().tobytes())
+            for key, value in sorted(self.condition.metadata().items()):
+                digest.update(f"{key}={value}".encode())
         return digest.hexdigest()
 
     @classmethod
@@ -92,18 +138,53 @@ class ControlVector:
     @classmethod
     def _from_tensors(cls, tensors: dict[str, torch.Tensor], raw: dict[str, str]) -> ControlVector:
         directions: dict[int, torch.Tensor] = {}
+        conditions: dict[int, torch.Tensor] = {}
         for name, tensor in tensors.items():
             prefix, _, index = name.partition(".")
-            if prefix != "layer" or not index.isdigit() or tensor.dim() != 1:
+            if prefix not in ("layer", "condition") or not index.isdigit() or tensor.dim() != 1:
                 raise SteeringError(
-                    f"Unexpected tensor '{name}' in the vector file: expected 1-D 'layer.<i>'."
+                    f"Unexpected tensor '{name}' in the vector file: expected 1-D 'layer.<i>' "
+                    "(or one 'condition.<i>')."
                 )
-            directions[int(index)] = tensor.float()
+            (directions if prefix == "layer" else conditions)[int(index)] = tensor.float()
         if not directions:
             raise SteeringError("The vector file holds no 'layer.<i>' tensors.")
-        if len({v.numel() for v in directions.values()}) != 1:
+        if len({v.numel() for v in [*directions.values(), *conditions.values()]}) != 1:
             raise SteeringError("The vector file's layers have different sizes.")
-        return cls(directions, _decode_metadata(raw))
+        metadata = _decode_metadata(raw)
+        return cls(directions, metadata, _condition(conditions, metadata))
+
+
+def _condition(tensors: dict[int, torch.Tensor], metadata: dict[str, Any]) -> GateCondition | None:
+    """The gate stored in a file (its metadata keys are taken out of the lineage), or None."""
+    present = [key for key in CONDITION_KEYS if key in metadata]
+    if not tensors and not present:
+        return None
+    if len(tensors) != 1 or len(present) != len(CONDITION_KEYS):
+        raise SteeringError(
+            "The vector file's condition is incomplete: it needs one 'condition.<i>' tensor and "
+            f"the metadata {', '.join(CONDITION_KEYS)}."
+        )
+    values = {key: metadata.pop(key) for key in CONDITION_KEYS}
+    try:
+        layer = int(values["condition_layer"])
+        threshold = float(values["condition_threshold"])
+        accuracy = float(values["condition_build_balanced_accuracy"])
+    except (TypeError, ValueError):
+        raise SteeringError(
+            "The vector file's condition metadata must be numbers "
+            f"(got layer {values['condition_layer']!r}, threshold "
+            f"{values['condition_threshold']!r})."
+        ) from None
+    ((index, direction),) = tensors.items()
+    if index != layer:
+        raise SteeringError(
+            f"The vector file's condition tensor is for block {index} but its metadata says "
+            f"block {layer}."
+        )
+    if not (math.isfinite(threshold) and math.isfinite(accuracy)) or direction.norm() == 0:
+        raise SteeringError("The vector file's condition holds a non-finite or empty value.")
+    return GateCondition(layer, direction, threshold, accuracy)
 
 
 def _metadata_from_bytes(data: bytes) -> dict[str, str]:

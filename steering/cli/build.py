@@ -30,8 +30,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         heldout=heldout,
         progress=stderr_progress_bar("reading activations"),
         lineage={"dataset_hash": examples.content_hash, "dataset_name": examples.name},
+        condition=args.condition,
     )
     path = result.vector.save(args.out)
+    sys.stderr.write(result.condition_note + "\n")
     if result.recommended_layers:
         sys.stderr.write(f"recommended layers: {result.recommended_layers}\n")
     sys.stderr.write(
@@ -56,4 +58,11 @@ def add_build_command(subparsers: argparse._SubParsersAction, model_help: str) -
     build.add_argument("--layers", default="all", help="all, A-B or I,J,...")
     build.add_argument("--batch-size", type=int, default=16)
     build.add_argument("--seed", type=int, default=0)
+    build.add_argument(
+        "--condition",
+        default="auto",
+        choices=["auto", "off"],
+        help="auto: steer only prompts like the build rows' (a gate; needs 16 build rows); "
+        "off: steer every prompt",
+    )
     build.set_defaults(run=cmd_build)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 import torch
 
 from steering.engine.activations import pad_batch
+from steering.engine.gate import GateDecision, decisions_for
 from steering.engine.models import LoadedModel
 from steering.engine.steer import steer
 from steering.engine.text import Encoded, TextTooLongError, context_length, encode
@@ -37,6 +38,9 @@ class Answer:
     text: str
     cut: bool  # the model was still writing when the token limit stopped it
     limit: int  # the token limit it was generated under
+    # A conditional vector's gate for this row (None: no vector, strength 0 or no gate); when
+    # closed, the row was not steered.
+    gate: GateDecision | None = None
 
 
 class GenerationOptions(TypedDict, total=False):
@@ -109,6 +113,16 @@ def _generate(
     tokenizer = loaded.tokenizer
     encoded = [encode(tokenizer, p) for p in prompts]
     _check_context(loaded, encoded, max_new_tokens)
+    steered_rows = [b for b, a in enumerate(row_alphas) if a != 0]
+    gates: list[GateDecision | None] = [None] * len(prompts)
+    decided = decisions_for(loaded, vector, [prompts[b] for b in steered_rows])
+    if decided is not None:
+        for b, decision in zip(steered_rows, decided, strict=True):
+            gates[b] = decision
+        row_alphas = [
+            0.0 if g is not None and not g.applied else a
+            for a, g in zip(row_alphas, gates, strict=True)
+        ]
     batch = pad_batch(
         encoded,
         list(range(len(encoded))),
@@ -147,8 +161,8 @@ def _generate(
     # that finished early is padded after its end token, so it always holds one).
     full = new_tokens.shape[1] >= max_new_tokens
     return [
-        Answer(text.strip(), full and not (stops & set(row.tolist())), max_new_tokens)
-        for text, row in zip(texts, new_tokens, strict=True)
+        Answer(text.strip(), full and not (stops & set(row.tolist())), max_new_tokens, gate)
+        for text, row, gate in zip(texts, new_tokens, gates, strict=True)
     ]
 
 
