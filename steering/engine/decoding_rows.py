@@ -15,6 +15,14 @@ the sliding-window mask works on index differences, which left padding leaves in
 
 Steering: each row's vector, strength and layers become one row of the per-block deltas
 (:func:`steering.engine.steer.steer_rows`); they are rebuilt only when rows join or leave.
+
+A conditional vector's gate (:mod:`steering.engine.gate`) is decided once per row when it joins,
+from an unsteered pass over the user's text (``ServeRequest.gate_text``) that stops at the
+condition block, the joiners sharing a condition read in one batched call: open, the row is
+steered for its whole answer, prompt included; closed, it runs unsteered (steering None), so a
+closed row is the plain model and an open one is unconditional steering. The decision is not read
+from the steered prefill even when the condition block lies below every steered block: that would
+need the gate decided inside the prefill's forward pass, between blocks, for one shared pass.
 """
 
 from __future__ import annotations
@@ -27,9 +35,12 @@ from typing import Any
 import torch
 
 from steering.engine.activations import pad_batch
+from steering.engine.gate import GateDecision, decide
 from steering.engine.models import LoadedModel, cache_kwarg_name
 from steering.engine.steer import RowSteering, steer_rows
 from steering.engine.text import Encoded, context_length
+from steering.errors import SteeringError
+from steering.vectors import GateCondition
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,10 @@ class ServeRequest:
     ``temperature`` 0 is greedy; otherwise tokens are drawn from ``softmax(logits / temperature)``
     restricted to the ``top_p`` nucleus, with a generator seeded by ``seed`` (fresh when None), so a
     seeded request draws the same tokens however it is batched.
+
+    ``gate_text`` is what a conditional vector's gate reads: the user's text only (chat: the last
+    user message; completions: the prompt text), never the rendered template around it. Required
+    when the steering's vector has a condition; ignored otherwise.
     """
 
     prompt_ids: tuple[int, ...]
@@ -48,6 +63,62 @@ class ServeRequest:
     top_p: float = 1.0
     seed: int | None = None
     stop_at_eos: bool = True  # False: exactly max_new_tokens (benchmarks compare equal work)
+    gate_text: str | None = None
+
+
+def gate_condition(steering: RowSteering | None) -> GateCondition | None:
+    """The gate ``steering`` must pass (None: an unsteered row, strength 0 or no condition)."""
+    if steering is None or steering.alpha == 0:
+        return None
+    return steering.vector.condition
+
+
+def check_gate(loaded: LoadedModel, steering: RowSteering | None, gate_text: str | None) -> None:
+    """Refuse a conditional row whose gate could not be decided: no text to read, or a condition
+    that does not fit the model."""
+    condition = gate_condition(steering)
+    if condition is None:
+        return
+    if gate_text is None or not gate_text.strip():
+        raise SteeringError(
+            "This vector is conditional: its gate reads the user's text, and none was given "
+            "(set gate_text to the user's message or the prompt text)."
+        )
+    if condition.layer >= loaded.num_layers or condition.direction.numel() != loaded.hidden_size:
+        raise SteeringError(
+            f"The vector's condition reads block {condition.layer} with size "
+            f"{condition.direction.numel()}; the model has {loaded.num_layers} blocks of size "
+            f"{loaded.hidden_size}: it was built for another model."
+        )
+
+
+def decide_gates(
+    loaded: LoadedModel, steerings: Sequence[RowSteering | None], texts: Sequence[str | None]
+) -> list[GateDecision | None]:
+    """Each row's gate (None where its steering has no condition): one batched, unsteered
+    :func:`steering.engine.gate.decide` call per condition. Call it with no steering active on
+    this thread: the reading is the plain model's."""
+    decisions: list[GateDecision | None] = [None] * len(steerings)
+    groups: dict[int, tuple[GateCondition, list[int]]] = {}
+    for b, steering in enumerate(steerings):
+        condition = gate_condition(steering)
+        if condition is not None:
+            groups.setdefault(id(condition), (condition, []))[1].append(b)
+    for condition, members in groups.values():
+        read = [texts[b] for b in members]
+        if any(text is None for text in read):
+            raise SteeringError("A conditional row needs the user's text (gate_text).")
+        found = decide(loaded, condition, [str(text) for text in read])
+        for b, decision in zip(members, found, strict=True):
+            decisions[b] = decision
+    return decisions
+
+
+def gated_steering(
+    steering: RowSteering | None, decision: GateDecision | None
+) -> RowSteering | None:
+    """The steering a row runs with: none where its gate closed."""
+    return None if decision is not None and not decision.applied else steering
 
 
 @dataclass(frozen=True)
@@ -92,12 +163,14 @@ class _Row:
     request: ServeRequest
     generator: torch.Generator | None
     budget: int
+    steering: RowSteering | None = None  # what the row runs with: the request's, once gated
     produced: int = 0
     next_input: int = 0
     position: int = 0  # the position id of next_input: real tokens before it
 
 
 Emit = Callable[[Hashable, Token], None]
+Gated = Callable[[Hashable, GateDecision], None]
 
 
 def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
@@ -159,16 +232,30 @@ class DecodingRows:
         return budget
 
     def join(
-        self, owners: Sequence[Hashable], requests: Sequence[ServeRequest], emit: Emit
+        self,
+        owners: Sequence[Hashable],
+        requests: Sequence[ServeRequest],
+        emit: Emit,
+        gated: Gated | None = None,
     ) -> list[tuple[Hashable, str]]:
-        """Prefill ``requests`` together, emit each one's first token, and keep the rows that go
-        on. Returns the rows that already ended, as ``(owner, reason)``. On an error nothing
-        changes (the running rows keep their cache)."""
+        """Decide the joiners' gates, prefill ``requests`` together, emit each one's first token,
+        and keep the rows that go on. ``gated(owner, decision)`` hears each conditional row's
+        gate before its first token. Returns the rows that already ended, as ``(owner,
+        reason)``. On an error nothing changes (the running rows keep their cache)."""
         from transformers import DynamicCache
 
+        self._unsteer()  # the gate reads the plain model; the prefill is steered by joiners only
+        steerings = [r.steering for r in requests]
+        decisions = decide_gates(self.loaded, steerings, [r.gate_text for r in requests])
         fresh = [
-            _Row(owner, request, self._generator(request), self._budget(request))
-            for owner, request in zip(owners, requests, strict=True)
+            _Row(
+                owner,
+                request,
+                self._generator(request),
+                self._budget(request),
+                gated_steering(request.steering, decision),
+            )
+            for owner, request, decision in zip(owners, requests, decisions, strict=True)
         ]
         batch = pad_batch(
             [Encoded(r.prompt_ids, len(r.prompt_ids)) for r in requests],
@@ -177,9 +264,8 @@ class DecodingRows:
             padding_side="left",
             device=self.loaded.device,
         )
-        self._unsteer()  # the joiners' prefill is steered by their own rows only
         cache = DynamicCache()
-        with steer_rows(self.loaded, [r.steering for r in requests]):
+        with steer_rows(self.loaded, [row.steering for row in fresh]):
             out = self.loaded.model(
                 input_ids=batch.input_ids,
                 attention_mask=batch.attention_mask,
@@ -188,8 +274,10 @@ class DecodingRows:
                 logits_to_keep=1,
                 **{self._cache_arg: cache},
             )
-        for row, request in zip(fresh, requests, strict=True):
+        for row, request, decision in zip(fresh, requests, decisions, strict=True):
             row.position = len(request.prompt_ids)  # the first generated token's position
+            if gated is not None and decision is not None:
+                gated(row.owner, decision)
         ended = self._advance(fresh, out.logits[:, -1, :].float(), emit)
         keep = [b for b, row in enumerate(fresh) if row.owner not in dict(ended)]
         if keep:
@@ -290,9 +378,7 @@ class DecodingRows:
         if self._steered_for is not None and self._steered_for == self.rows:
             return
         self._unsteer()
-        self._steering.enter_context(
-            steer_rows(self.loaded, [r.request.steering for r in self.rows])
-        )
+        self._steering.enter_context(steer_rows(self.loaded, [row.steering for row in self.rows]))
         self._steered_for = list(self.rows)
 
     def _unsteer(self) -> None:

@@ -13,6 +13,10 @@ it exists (streaming) with its log-probability. Greedy rows (temperature 0) take
 ``generate`` does, so a greedy answer equals the engine's own (:func:`generate_texts`). A row's
 log-probabilities do not depend on who joins or leaves around it beyond float rounding.
 
+A conditional vector's gate is decided when its row is admitted (one batched, unsteered pass for
+the joiners of a step; :class:`~steering.engine.decoding_rows.DecodingRows`): the decision is on
+the :class:`Ticket` (``gate``) before its first event, and on the :class:`Completion`.
+
 No web, no store here: the API (``dashboard/api/service.py``) turns tickets into HTTP answers.
 """
 
@@ -27,7 +31,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from steering.engine.decoding_rows import DecodingRows, ServeRequest, Token, stop_ids
+from steering.engine.decoding_rows import (
+    DecodingRows,
+    ServeRequest,
+    Token,
+    check_gate,
+    stop_ids,
+)
+from steering.engine.gate import GateDecision
 from steering.engine.models import LoadedModel
 from steering.engine.steer import row_deltas
 from steering.engine.text import TextTooLongError, context_length
@@ -39,6 +50,7 @@ __all__ = [
     "Departure",
     "Failed",
     "Finished",
+    "GateDecision",
     "RequestTimedOut",
     "ServeRequest",
     "Ticket",
@@ -58,10 +70,12 @@ class RequestTimedOut(SteeringError):
 
 @dataclass(frozen=True)
 class Completion:
-    """What a request produced: its tokens and why it stopped ("stop" or "length")."""
+    """What a request produced: its tokens, why it stopped ("stop" or "length") and its
+    vector's gate (None: unsteered, or an unconditional vector; closed: the row ran unsteered)."""
 
     tokens: tuple[Token, ...]
     finish_reason: str
+    gate: GateDecision | None = None
 
 
 @dataclass(frozen=True)
@@ -98,12 +112,17 @@ class Ticket:
     when it is still unfinished then; :meth:`cancel` frees its row at the next step. A consumer
     that is not a thread (an event loop) registers a listener, called from the loop's thread
     after each event, and drains the events without blocking.
+
+    ``gate`` is a conditional vector's decision, set on the loop's thread when the row is
+    admitted, before its first event (a token, or the end): read it once an event has arrived.
+    None for an unsteered row or an unconditional vector.
     """
 
     request: ServeRequest
     deadline: float | None = None
     finish_reason: str | None = None
     produced: int = 0
+    gate: GateDecision | None = None
     _events: queue.Queue[Event] = field(default_factory=queue.Queue, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
     _listener: Callable[[], None] | None = field(default=None, repr=False)
@@ -157,12 +176,13 @@ class Ticket:
     def result(self, timeout: float | None = None) -> Completion:
         """Wait for the whole answer."""
         tokens = tuple(self.stream(timeout))
-        return Completion(tokens, self.finish_reason or "stop")
+        return Completion(tokens, self.finish_reason or "stop", self.gate)
 
 
 def check_request(loaded: LoadedModel, request: ServeRequest) -> None:
     """Refuse, on the caller's thread, what the loop could not run: an empty prompt, one that
-    fills the model's context, or a vector that does not fit the model."""
+    fills the model's context, a vector that does not fit the model, or a conditional vector
+    whose gate has no text to read."""
     if not request.prompt_ids:
         raise SteeringError("A prompt has no tokens: send some text.")
     context = context_length(loaded.model)
@@ -173,16 +193,18 @@ def check_request(loaded: LoadedModel, request: ServeRequest) -> None:
         )
     if request.steering is not None:
         row_deltas(loaded, [request.steering])  # raises SteeringError when it does not fit
+    check_gate(loaded, request.steering, request.gate_text)
 
 
 def decode_batch(
     loaded: LoadedModel,
     requests: Sequence[ServeRequest],
     emit: Callable[[int, Token], None],
+    on_gate: Callable[[int, GateDecision], None] | None = None,
 ) -> list[str]:
     """Generate every request's answer, all rows starting together; ``emit(row, token)`` as
-    tokens appear. Returns each row's finish reason: "stop" (an end-of-text token, not emitted)
-    or "length". A row's budget never runs past the model's context; a prompt that fills it is
+    tokens appear, ``on_gate(row, decision)`` for each conditional row before its first token.
+    Returns each row's finish reason: "stop" (an end-of-text token, not emitted) or "length". A row's budget never runs past the model's context; a prompt that fills it is
     refused. The same rows as the loop's: a request decoded here alone is the reference its
     answers under continuous batching are compared with."""
     for request in requests:
@@ -194,10 +216,15 @@ def decode_batch(
     def emit_row(owner: Hashable, token: Token) -> None:
         emit(int(owner), token)  # type: ignore[call-overload]
 
+    def gated_row(owner: Hashable, decision: GateDecision) -> None:
+        if on_gate is not None:
+            on_gate(int(owner), decision)  # type: ignore[call-overload]
+
     rows = DecodingRows(loaded)
     try:
         with torch.inference_mode():
-            reasons.update(rows.join(list(range(len(requests))), requests, emit_row))
+            owners = list(range(len(requests)))
+            reasons.update(rows.join(owners, requests, emit_row, gated_row))
             while len(rows):
                 reasons.update(rows.step(emit_row))
     finally:
@@ -357,7 +384,7 @@ class DecodingLoop:
 
     def _join(self, rows: DecodingRows, joiners: list[Ticket]) -> None:
         try:
-            ended = rows.join(joiners, [t.request for t in joiners], self._emit)
+            ended = rows.join(joiners, [t.request for t in joiners], self._emit, self._gated)
         except Exception as error:  # those callers report it; the running rows go on
             for ticket in joiners:
                 self._leave(ticket, "error", Failed(error))
@@ -379,6 +406,11 @@ class DecodingLoop:
         for owner, reason in ended:
             assert isinstance(owner, Ticket)
             self._leave(owner, reason, Finished(reason))
+
+    @staticmethod
+    def _gated(owner: Hashable, decision: GateDecision) -> None:
+        assert isinstance(owner, Ticket)
+        owner.gate = decision  # before the row's first event, which the consumer waits for
 
     @staticmethod
     def _emit(owner: Hashable, token: Token) -> None:
