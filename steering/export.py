@@ -8,6 +8,15 @@ choice that contains 0 is refused instead of writing a file llama.cpp would refu
 Import reads such a file whoever wrote it (this lab, repeng, ``llama-cvector-generator``), checks
 that it fits the model it will be used with, and gives a project vector whose lineage says it was
 imported (``source: imported``, the file's sha256, its ``model_hint``).
+
+A conditional vector (``ControlVector.condition``) exports its directions as any other, and its
+gate goes into the metadata only: ``controlvector.condition_layer`` (uint32),
+``controlvector.condition_threshold`` and ``controlvector.condition_build_balanced_accuracy``
+(float64), with the sentence of ``gguf_condition_warning`` as ``controlvector.lab.condition_notice``.
+The condition direction itself is not written: llama.cpp refuses a control-vector file holding any
+tensor but ``direction.{i}``, and it has no condition anyway; it applies a control vector to every
+prompt. Importing such a file therefore gives an unconditional vector; its lineage keeps the
+recorded gate (``source_condition``) and says why it is not applied (``import_note``).
 """
 
 from __future__ import annotations
@@ -31,6 +40,19 @@ ARCHITECTURE = "controlvector"
 BLOCK_ZERO_NOTICE = (
     "Block 0 is left out of the llama.cpp file: llama.cpp cannot steer the output of block 0."
 )
+CONDITION_FIELDS = ("layer", "threshold", "build_balanced_accuracy")
+
+
+def gguf_condition_warning(vector: ControlVector) -> str | None:
+    """What to tell a person exporting a conditional vector to llama.cpp (None: unconditional)."""
+    gate = vector.condition
+    if gate is None:
+        return None
+    return (
+        "llama.cpp applies a control vector to every prompt, so this file will steer every "
+        "request, not only questions like the vector's examples: its condition (block "
+        f"{gate.layer}, threshold {gate.threshold:.3f}) is recorded in the file but not applied."
+    )
 
 
 def exportable_layers(vector: ControlVector, layers: Sequence[int] | None = None) -> list[int]:
@@ -86,6 +108,8 @@ def export_gguf(
         if dropped:
             writer.add_string(f"{ARCHITECTURE}.lab.dropped_layers", ",".join(map(str, dropped)))
             writer.add_string(f"{ARCHITECTURE}.lab.notice", BLOCK_ZERO_NOTICE)
+        if vector.condition is not None:
+            _add_condition(writer, vector)
         for key in ("model_id", "model_fingerprint", "method", "dataset_hash"):
             if vector.metadata.get(key):
                 writer.add_string(f"{ARCHITECTURE}.lab.{key}", str(vector.metadata[key]))
@@ -101,6 +125,36 @@ def export_gguf(
         if os.path.exists(staging):
             os.unlink(staging)
     return path
+
+
+def _add_condition(writer: gguf.GGUFWriter, vector: ControlVector) -> None:
+    gate = vector.condition
+    assert gate is not None  # the caller checks
+    writer.add_uint32(f"{ARCHITECTURE}.condition_layer", int(gate.layer))
+    writer.add_float64(f"{ARCHITECTURE}.condition_threshold", float(gate.threshold))
+    writer.add_float64(
+        f"{ARCHITECTURE}.condition_build_balanced_accuracy", float(gate.build_balanced_accuracy)
+    )
+    writer.add_string(f"{ARCHITECTURE}.lab.condition_notice", str(gguf_condition_warning(vector)))
+
+
+def _number_field(reader: gguf.GGUFReader, name: str) -> float | None:
+    field = reader.fields.get(name)
+    if field is None or not field.data:
+        return None
+    try:
+        value = float(field.parts[field.data[0]][0])
+    except (IndexError, TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _recorded_condition(reader: gguf.GGUFReader) -> dict[str, float] | None:
+    """The gate a file records in its metadata (all three numbers), or None."""
+    values = {f: _number_field(reader, f"{ARCHITECTURE}.condition_{f}") for f in CONDITION_FIELDS}
+    if any(v is None for v in values.values()):
+        return None
+    return {f: int(v) if f == "layer" else v for f, v in values.items() if v is not None}
 
 
 def _string_field(reader: gguf.GGUFReader, name: str) -> str | None:
@@ -164,7 +218,7 @@ def import_gguf(
         directions[block] = torch.from_numpy(values.copy())
     if not directions:
         raise SteeringError(f"'{path.name}' holds no 'direction.<block>' tensors.")
-    vector = ControlVector(directions)
+    vector = ControlVector(directions)  # unconditional: a GGUF file cannot hold the gate
     vector.metadata = {
         "source": "imported",
         "source_file": path.name,
@@ -178,4 +232,12 @@ def import_gguf(
         "tool_version": __version__,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    recorded = _recorded_condition(reader)
+    if recorded is not None:
+        vector.metadata["source_condition"] = recorded
+        vector.metadata["import_note"] = (
+            f"The file records a condition (block {recorded['layer']}, threshold "
+            f"{recorded['threshold']:.3f}) but not its direction, so this imported vector is "
+            "unconditional: it steers every prompt."
+        )
     return vector

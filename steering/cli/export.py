@@ -10,7 +10,7 @@ from steering.errors import SteeringError
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from steering.export import BLOCK_ZERO_NOTICE, export_gguf
+    from steering.export import BLOCK_ZERO_NOTICE, export_gguf, gguf_condition_warning
     from steering.layers import parse_layers
     from steering.vectors import ControlVector
 
@@ -23,7 +23,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         layers = parse_layers(args.layers, max(vector.layers) + 1)
     elif 0 in vector.directions:
         print(f"note: {BLOCK_ZERO_NOTICE}", file=sys.stderr)
-    print(export_gguf(vector, args.out, layers=layers, strength=args.strength))
+    written = export_gguf(vector, args.out, layers=layers, strength=args.strength)
+    warning = gguf_condition_warning(vector)
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(written)
     return 0
 
 
@@ -42,6 +46,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     vector.metadata["model_name"] = loaded.name
     vector.metadata["model_architecture"] = loaded.model.config.model_type or "unknown"
     vector.metadata.update(loaded.precision.lineage())  # the format it was checked against
+    if vector.metadata.get("import_note"):
+        print(f"note: {vector.metadata['import_note']}", file=sys.stderr)
     print(vector.save(args.out))
     return 0
 

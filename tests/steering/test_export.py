@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from steering.errors import SteeringError
-from steering.export import BLOCK_ZERO_NOTICE, export_gguf, import_gguf
-from steering.vectors import ControlVector
+from steering.export import BLOCK_ZERO_NOTICE, export_gguf, gguf_condition_warning, import_gguf
+from steering.vectors import ControlVector, GateCondition
 from tests.gguf_files import write_like_repeng
+from tests.steering.test_cli import run_cli
 
 
 def _text(reader: gguf.GGUFReader, name: str) -> str:
@@ -143,3 +144,79 @@ def test_import_refuses_unexpected_tensor_names(tmp_path):
         import_gguf(path, num_layers=8, hidden_size=16)
     with pytest.raises(SteeringError, match="No GGUF file"):
         import_gguf(tmp_path / "missing.gguf", num_layers=8, hidden_size=16)
+
+
+def _conditional(layers=(1, 5), size=8) -> ControlVector:
+    vector = _vector(layers, size)
+    direction = torch.linspace(-1.0, 1.0, size)
+    vector.condition = GateCondition(3, direction, 0.3125, 0.9375)
+    return vector
+
+
+def _number(reader: gguf.GGUFReader, name: str) -> float:
+    field = reader.fields[name]
+    return float(field.parts[field.data[0]][0])
+
+
+def test_conditional_export_writes_the_directions_and_records_the_gate(tmp_path):
+    vector = _conditional()
+    reader = gguf.GGUFReader(export_gguf(vector, tmp_path / "c.gguf"))
+    tensors = {t.name: t for t in reader.tensors}
+    # Only directions: llama.cpp refuses any other tensor, so the gate is metadata alone.
+    assert set(tensors) == {"direction.1", "direction.5"}
+    for i in (1, 5):
+        np.testing.assert_array_equal(
+            np.asarray(tensors[f"direction.{i}"].data), vector.directions[i]
+        )
+    assert int(_number(reader, "controlvector.condition_layer")) == 3
+    assert _number(reader, "controlvector.condition_threshold") == 0.3125
+    assert _number(reader, "controlvector.condition_build_balanced_accuracy") == 0.9375
+    assert _text(reader, "controlvector.lab.condition_notice") == gguf_condition_warning(vector)
+
+
+def test_unconditional_export_records_no_gate(tmp_path):
+    reader = gguf.GGUFReader(export_gguf(_vector(), tmp_path / "u.gguf"))
+    assert not [name for name in reader.fields if "condition" in name]
+    assert gguf_condition_warning(_vector()) is None
+
+
+def test_the_warning_says_llama_cpp_steers_every_prompt():
+    warning = gguf_condition_warning(_conditional())
+    assert warning is not None
+    assert "llama.cpp applies a control vector to every prompt" in warning
+    assert "block 3" in warning and "0.312" in warning
+    assert warning.count(". ") == 0 and warning.endswith(".")  # one sentence
+
+
+def test_import_of_a_conditional_export_is_unconditional_and_says_so(tmp_path):
+    vector = _conditional()
+    back = import_gguf(export_gguf(vector, tmp_path / "c.gguf"), num_layers=8, hidden_size=8)
+    assert back.condition is None
+    for i in (1, 5):
+        assert torch.equal(back.directions[i], vector.directions[i])
+    assert back.metadata["source_condition"] == {
+        "layer": 3,
+        "threshold": 0.3125,
+        "build_balanced_accuracy": 0.9375,
+    }
+    assert "unconditional" in back.metadata["import_note"]
+    # Saved in the project's format it stays unconditional (the recorded gate is lineage only).
+    again = ControlVector.from_bytes(back.to_bytes())
+    assert again.condition is None and again.metadata["source_condition"]["layer"] == 3
+    plain = import_gguf(export_gguf(_vector(), tmp_path / "u.gguf"), num_layers=8, hidden_size=8)
+    assert "import_note" not in plain.metadata and "source_condition" not in plain.metadata
+
+
+def test_cli_export_of_a_conditional_vector_warns_on_stderr(tmp_path):
+    vector = _conditional()
+    source = vector.save(tmp_path / "c.safetensors")
+    out = tmp_path / "c.gguf"
+    result = run_cli("export", "--vector", str(source), "--format", "gguf", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert f"warning: {gguf_condition_warning(vector)}" in result.stderr
+    assert int(_number(gguf.GGUFReader(out), "controlvector.condition_layer")) == 3
+    plain = _vector().save(tmp_path / "u.safetensors")
+    quiet = run_cli("export", "--vector", str(plain), "--out", str(tmp_path / "u.gguf"))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "llama.cpp applies" not in quiet.stderr
