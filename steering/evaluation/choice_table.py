@@ -69,6 +69,11 @@ def choice_table(
             predicted = int(np.argmax(unit.logprobs))
             predicted_norm = int(np.argmax(unit.mean_logprobs))
             mass_correct, mass_incorrect = _masses(unit, first_ids, correct)
+            gate = (
+                {}
+                if unit.gate is None
+                else {"gate_open": unit.gate.applied, "gate_similarity": unit.gate.similarity}
+            )
             records.append(
                 {
                     "question": q,
@@ -86,6 +91,7 @@ def choice_table(
                     "mass_incorrect": mass_incorrect,
                     "logprobs": tuple(unit.logprobs),
                     "logprobs_norm": tuple(unit.mean_logprobs),
+                    **gate,
                 }
             )
     return pd.DataFrame.from_records(records)
@@ -104,7 +110,9 @@ def score_choices(
     """One row per (question, strength): prediction, correctness and first-token diagnostics.
 
     Columns: question, row, alpha, layers, answer, predicted, predicted_norm, correct,
-    correct_norm, kl (nats), entropy_bits, mass_correct, mass_incorrect, logprobs, logprobs_norm.
+    correct_norm, kl (nats), entropy_bits, mass_correct, mass_incorrect, logprobs, logprobs_norm;
+    with a conditional vector also gate_open and gate_similarity (the question's gate, decided
+    from its prompt, the same at every strength).
     """
     questions = as_questions(rows, need_choices=True)
     conditions = [Condition(float(a)) for a in alphas]

@@ -82,8 +82,9 @@ def evaluate(
     else:
         chosen, chosen_on = None, "same"
     verdict = table_verdict(
-        table, chosen, questions="questions", tried=len(tried), chosen_on=chosen_on
-    )
+        table, chosen, questions="questions", tried=len(tried), chosen_on=chosen_on,
+        results=results,
+    )  # fmt: skip
     return build_report(
         loaded,
         vector,

@@ -3,11 +3,16 @@
 The answer is extracted from the text (see ``steering.evaluation.answers``); the diagnostics (KL,
 entropy, probability masses) come from one multiple-choice scoring pass over the choices, or over
 the answer alone when a question has none.
+
+With a conditional vector the scoring pass decides each question's gate once; a question whose
+gate is closed is answered unsteered at every strength (its unsteered answer, not generated
+again), an open one steered as without a gate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pandas as pd
 
@@ -46,7 +51,19 @@ def generated_table(
         batch_size=batch_size,
         progress=None,
     )
-    units = [(q, a) for a in alphas for q in range(len(questions))]
+    opened = _gates(table)
+    if opened is not None and vector is not None:
+        vector = replace(vector, condition=None)  # the gate is decided: steer the open rows
+    # A closed question's steered answers are its unsteered one, so that one is always made.
+    strengths = [float(a) for a in alphas]
+    if opened is not None and 0.0 not in strengths:
+        strengths.insert(0, 0.0)
+    units = [
+        (q, a)
+        for a in strengths
+        for q in range(len(questions))
+        if a == 0 or opened is None or opened[q]
+    ]
     answers = []
     for start in range(0, len(units), batch_size):
         chunk = units[start : start + batch_size]
@@ -54,14 +71,19 @@ def generated_table(
             loaded,
             [questions[q].prompt for q, _ in chunk],
             vector=vector,
-            alphas=[float(a) for _, a in chunk],
+            alphas=[a for _, a in chunk],
             layers=layers,
             max_new_tokens=max_new_tokens,
         )
         if progress is not None:
             progress(start + len(chunk), len(units))
+    by_unit = dict(zip(units, answers, strict=True))
+    if opened is not None:
+        for a in strengths:
+            for q in range(len(questions)):
+                by_unit.setdefault((q, float(a)), by_unit[(q, 0.0)])
     generated = {}
-    for (q, a), answer in zip(units, answers, strict=True):
+    for (q, a), answer in by_unit.items():
         question = questions[q]
         extracted = extract_answer(answer.text, question.answer, question.choices)
         generated[(q, float(a))] = (
@@ -80,3 +102,10 @@ def generated_table(
     table["correct_norm"] = table["correct"]
     table["answer"] = [expected_form(questions[q].answer) for q in table.question]
     return table
+
+
+def _gates(table: pd.DataFrame) -> dict[int, bool] | None:
+    """Each question's gate from the scoring table (None: the vector is unconditional)."""
+    if "gate_open" not in table:
+        return None
+    return {int(q): bool(o) for q, o in zip(table.question, table.gate_open, strict=True)}

@@ -77,8 +77,9 @@ def evaluate_heldout(
             verdict = "There are no build rows to choose a strength on.", Verdict.NOTHING_TO_COMPARE
     else:
         verdict = table_verdict(
-            table, chosen, questions="held-out questions", tried=1, chosen_on="build"
-        )
+            table, chosen, questions="held-out questions", tried=1, chosen_on="build",
+            results=results,
+        )  # fmt: skip
     return build_report(
         loaded,
         vector,

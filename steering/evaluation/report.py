@@ -1,7 +1,9 @@
 """One evaluation's table in its mode, and the ``EvaluationReport`` assembled from it.
 
 Shared by ``evaluate`` (chosen on the same rows) and ``evaluate_heldout`` (chosen on build rows):
-the table by mode, sample answers for a reviewer, side effects and the lineage of the vector.
+the table by mode, sample answers for a reviewer, side effects and the lineage of the vector; for
+a conditional vector the gate as measured (``GateReport``: on the questions reported on, from the
+table, and on the held-out everyday half), and the disruption note of the chosen strength.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from typing import Any
 
 import pandas as pd
 
+from steering.engine.gate import decisions_for
 from steering.engine.models import LoadedModel
 from steering.evaluation.choice_table import choice_table
 from steering.evaluation.generated_table import generated_table
 from steering.evaluation.questions import Question, as_questions, chance, choice_lists
 from steering.evaluation.results import (
     EvaluationReport,
+    GateReport,
     Sample,
     SideEffects,
     StrengthResult,
@@ -25,7 +29,9 @@ from steering.evaluation.results import (
     Verdict,
 )
 from steering.evaluation.scoring import Condition
+from steering.evaluation.side_effects import answer_prompts
 from steering.evaluation.side_effects import side_effects as measure_side_effects
+from steering.evaluation.summary import chosen_disruption
 from steering.progress import ProgressCallback
 from steering.vectors import ControlVector
 
@@ -125,6 +131,28 @@ def _with_side_effects(
     )
 
 
+def gate_report(
+    loaded: LoadedModel, vector: ControlVector, table: pd.DataFrame
+) -> GateReport | None:
+    """The gate as measured: its open rate on the table's questions and on the held-out everyday
+    half (the prompts "answers changed" is measured on); None for an unconditional vector."""
+    condition = vector.condition
+    if condition is None:
+        return None
+    # The scoring decided each question's gate from its prompt (the same at every strength).
+    questions = table.drop_duplicates("question")
+    task = questions.gate_open.astype(bool).tolist() if "gate_open" in table else []
+    everyday = decisions_for(loaded, vector, answer_prompts(vector)) or []
+    return GateReport(
+        task_open_rate=sum(task) / len(task) if task else 0.0,
+        everyday_open_rate=sum(d.applied for d in everyday) / len(everyday) if everyday else 0.0,
+        task_rows=len(task),
+        everyday_rows=len(everyday),
+        layer=condition.layer,
+        threshold=float(condition.threshold),
+    )
+
+
 def build_report(
     loaded: LoadedModel,
     vector: ControlVector,
@@ -167,5 +195,7 @@ def build_report(
         options=options,
         dtype=loaded.precision.name,
         dtype_reason=loaded.precision.reason,
+        gate=gate_report(loaded, vector, table),
+        disruption=chosen_disruption(results, chosen),
         table=table,
     )

@@ -81,6 +81,9 @@ class Verdict(StrEnum):
     TOO_FEW_QUESTIONS = "too_few_questions"  # fewer questions than a conclusion needs
     NO_STRENGTH_CHOSEN = "no_strength_chosen"  # no strength beat strength 0 on the build rows
     NOTHING_TO_COMPARE = "nothing_to_compare"  # only strength 0 evaluated, or no build rows
+    # Significant gain, but with the probability on the correct answer falling or the mass on
+    # every answer collapsing (``verdict.disruption_note``): the model was disrupted, not helped.
+    GAIN_BY_DISRUPTION = "gain_by_disruption"
 
     @property
     def recommendation(self) -> Recommendation:
@@ -96,13 +99,15 @@ class Recommendation(StrEnum):
     NOT_ENOUGH_EVIDENCE = "not enough evidence"
 
 
-# Worse, no effect, or no strength beating the unsteered model are all evidence against
-# deploying; the rest are "could not tell" (too few questions or changed answers, chance).
+# Worse, no effect, no strength beating the unsteered model, or a gain that comes from disrupting
+# the model are all evidence against deploying; the rest are "could not tell" (too few questions
+# or changed answers, chance).
 _RECOMMENDATIONS: dict[Verdict, Recommendation] = {
     Verdict.IMPROVES: Recommendation.DEPLOY,
     Verdict.WORSE: Recommendation.DO_NOT_DEPLOY,
     Verdict.NO_EFFECT: Recommendation.DO_NOT_DEPLOY,
     Verdict.NO_STRENGTH_CHOSEN: Recommendation.DO_NOT_DEPLOY,
+    Verdict.GAIN_BY_DISRUPTION: Recommendation.DO_NOT_DEPLOY,
     Verdict.NO_EVIDENCE: Recommendation.NOT_ENOUGH_EVIDENCE,
     Verdict.TOO_FEW_CHANGED: Recommendation.NOT_ENOUGH_EVIDENCE,
     Verdict.TOO_FEW_QUESTIONS: Recommendation.NOT_ENOUGH_EVIDENCE,
@@ -346,6 +351,60 @@ def _by_strength(raw: Any) -> dict[float, float]:
 
 
 @dataclass(frozen=True)
+class GateReport:
+    """A conditional vector's gate as the evaluation measured it (JSON key ``gate``; an
+    unconditional vector's report has ``gate: null``).
+
+    Rates are fractions 0-1: of the task questions the evaluation reports on (held-out rows for a
+    held-out evaluation) and of the held-out everyday half where the gate opened (the vector was
+    applied). ``layer`` and ``threshold`` are the vector's condition: the block whose output is
+    read and the cosine similarity at or above which the gate opens.
+    """
+
+    task_open_rate: float
+    everyday_open_rate: float
+    task_rows: int
+    everyday_rows: int
+    layer: int
+    threshold: float
+
+    @property
+    def task_applied(self) -> int:
+        """Task questions the vector was applied to (the count shown to people)."""
+        return round(self.task_open_rate * self.task_rows)
+
+    @property
+    def everyday_applied(self) -> int:
+        """Everyday prompts the vector was applied to (the count shown to people)."""
+        return round(self.everyday_open_rate * self.everyday_rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateReport:
+        try:
+            return cls(
+                task_open_rate=float(data["task_open_rate"]),
+                everyday_open_rate=float(data["everyday_open_rate"]),
+                task_rows=int(data["task_rows"]),
+                everyday_rows=int(data["everyday_rows"]),
+                layer=int(data["layer"]),
+                threshold=float(data["threshold"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                "An evaluation's 'gate' needs task_open_rate, everyday_open_rate, task_rows, "
+                f"everyday_rows, layer and threshold as numbers ({error})."
+            ) from None
+
+
+def _gate(raw: Any) -> GateReport | None:
+    # Reports stored before conditional vectors have no "gate": they were unconditional.
+    return GateReport.from_dict(raw) if isinstance(raw, Mapping) else None
+
+
+@dataclass(frozen=True)
 class Sample:
     """One question's answers without and with the vector (a sample a reviewer reads)."""
 
@@ -436,6 +495,12 @@ class EvaluationReport:
     # evaluations stored before it was recorded (those ran float32 on CPUs, bfloat16 on CUDA).
     dtype: str | None = None
     dtype_reason: str | None = None
+    # A conditional vector's gate as measured (None: an unconditional vector, or a report
+    # stored before conditional vectors existed).
+    gate: GateReport | None = None
+    # Why the accuracy gain at the chosen strength comes from disrupting the model
+    # (``verdict.disruption_note``; also in ``verdict``), None when it does not.
+    disruption: str | None = None
     # The per-question table (pandas) the results were computed from; not part of the JSON.
     table: Any = field(default=None, compare=False, repr=False)
 
@@ -468,6 +533,7 @@ class EvaluationReport:
             "chosen_on": self.chosen_on,
             "side_effects": self.side_effects.to_dict(),
             "samples": [s.to_dict() for s in self.samples],
+            "gate": None if self.gate is None else self.gate.to_dict(),
         }
         if self.build_results is not None:
             data["build_results"] = [r.to_dict() for r in self.build_results]
@@ -478,6 +544,8 @@ class EvaluationReport:
         if self.dtype is not None:
             data["dtype"] = self.dtype
             data["dtype_reason"] = self.dtype_reason
+        if self.disruption is not None:
+            data["disruption"] = self.disruption
         return data
 
     @classmethod
@@ -510,6 +578,8 @@ class EvaluationReport:
             options=_options(data.get("options")),
             dtype=data.get("dtype"),
             dtype_reason=data.get("dtype_reason"),
+            gate=_gate(data.get("gate")),
+            disruption=data.get("disruption"),
         )
 
 

@@ -29,6 +29,12 @@ prompt (position ``D - 1`` where ``D`` is where the candidates' tokens begin):
   the correct candidate, e.g. the "1" of 12 and 15 when digits are single tokens, counts as correct
   only). A candidate whose first token merged with the end of the prompt has no first token here.
 
+A conditional vector (``ControlVector.condition``) is gated once per question, from its prompt
+(``steering.engine.gate``): a steered unit of a question whose gate is closed is the unsteered
+model's unit (KL 0), not recomputed; an open one is scored as under unconditional steering.
+Every unit of a question carries the question's ``GateDecision`` (None for an unconditional
+vector).
+
 Equality with one question, one candidate, one strength per unpadded forward pass is tested.
 """
 
@@ -37,11 +43,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
+from steering.engine.gate import GateDecision, decisions_for
 from steering.engine.models import LoadedModel, cache_kwarg_name
 from steering.engine.steer import steer
 from steering.engine.text import context_length, encode
@@ -87,6 +94,7 @@ class UnitScores:
     first_probs: list[float]  # p(first token) per candidate, NaN when it has none
     kl: float
     entropy_bits: float
+    gate: GateDecision | None = None  # the question's gate (None: the vector is unconditional)
 
     @property
     def mean_logprobs(self) -> list[float]:
@@ -192,11 +200,16 @@ def score_units(
     results: list[list[UnitScores | None]] = [[None] * len(conditions) for _ in questions]
     unsteered = [j for j, c in enumerate(conditions) if not c.steered]
     steered = [j for j, c in enumerate(conditions) if c.steered]
+    gates = decisions_for(loaded, vector, prompts)  # None: unconditional (or no) vector
     # The unsteered distribution of every question is needed for KL: compute it first, once.
     base_units = [(q, -1) for q in range(len(questions))]
-    steered_units = [(q, j) for q in range(len(questions)) for j in steered]
+    # A closed gate leaves the question unsteered: its steered units are its baseline, below.
+    steered_units = [
+        (q, j) for q in range(len(questions)) if gates is None or gates[q].applied for j in steered
+    ]
     total = len(base_units) + len(steered_units)
     baseline: dict[int, torch.Tensor] = {}
+    base_units_of: dict[int, UnitScores] = {}
     done = 0
     base_condition = Condition(0.0)
     for phase in (base_units, steered_units):
@@ -210,6 +223,7 @@ def score_units(
             for (q, j), (unit, logp) in zip(chunk, scored, strict=True):
                 if j < 0:
                     baseline[q] = logp
+                    base_units_of[q] = unit
                     unit.kl = 0.0
                     for k in unsteered:
                         results[q][k] = unit
@@ -219,6 +233,12 @@ def score_units(
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
+    if gates is not None:
+        for q, gate in enumerate(gates):
+            for j, existing in enumerate(results[q]):
+                # Unset: a steered unit of a closed question, which is the unsteered model's.
+                own = existing if existing is not None else base_units_of[q]
+                results[q][j] = replace(own, gate=gate)
     return results  # type: ignore[return-value]
 
 

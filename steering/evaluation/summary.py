@@ -13,7 +13,7 @@ import pandas as pd
 
 from steering.evaluation.results import StrengthResult, Verdict
 from steering.evaluation.stats import Paired, paired_bootstrap, paired_counts, wilson
-from steering.evaluation.verdict import verdict_outcome, verdict_sentence
+from steering.evaluation.verdict import disruption_note, verdict_outcome, verdict_sentence
 
 
 def summarise(table: pd.DataFrame, *, seed: int = 0) -> tuple[StrengthResult, ...]:
@@ -84,9 +84,16 @@ def pick_alpha(results: Sequence[StrengthResult]) -> float:
 
 
 def table_verdict(
-    table: pd.DataFrame, alpha: float | None, *, questions: str, tried: int, chosen_on: str
+    table: pd.DataFrame,
+    alpha: float | None,
+    *,
+    questions: str,
+    tried: int,
+    chosen_on: str,
+    results: Sequence[StrengthResult] = (),
 ) -> tuple[str, Verdict]:
-    """The verdict sentence and outcome about strength ``alpha`` against strength 0."""
+    """The verdict sentence and outcome about strength ``alpha`` against strength 0; with the
+    table's ``results`` (``summarise``) a gain by disruption is named (``disruption_note``)."""
     base = table[table.alpha == 0.0].sort_values("question")
     if alpha is None:
         return "Only strength 0 was evaluated, so there is nothing to compare.", (
@@ -94,10 +101,21 @@ def table_verdict(
         )
     part = table[table.alpha == alpha].sort_values("question")
     counts = paired_counts(base.correct.tolist(), part.correct.tolist())
+    note = chosen_disruption(results, alpha)
     sentence = verdict_sentence(
-        alpha, counts, questions=questions, tried=tried, chosen_on=chosen_on
+        alpha, counts, questions=questions, tried=tried, chosen_on=chosen_on, disruption=note
     )
-    return sentence, verdict_outcome(counts, tried=tried, chosen_on=chosen_on)
+    outcome = verdict_outcome(counts, tried=tried, chosen_on=chosen_on, disrupted=note is not None)
+    return sentence, outcome
+
+
+def chosen_disruption(results: Sequence[StrengthResult], alpha: float | None) -> str | None:
+    """``disruption_note`` of strength ``alpha`` against strength 0 among ``results``."""
+    base = next((r for r in results if r.alpha == 0.0 and not r.layers), None)
+    steered = next((r for r in results if alpha is not None and r.alpha == float(alpha)), None)
+    if base is None or steered is None or alpha == 0.0:
+        return None
+    return disruption_note(base, steered)
 
 
 def unchanged(correct: int, n: int) -> Paired:

@@ -16,16 +16,33 @@ conclusions:
 several on the very questions it is reported on, the p-value is Bonferroni-corrected for the number
 of strengths tried and the sentence says so. ``verdict_outcome`` gives the same conclusion as a
 ``Verdict`` value, for code that acts on it rather than shows it.
+
+A gain by disruption is named (``disruption_note``, the one place the rule is written): when
+accuracy rises at a strength where the mean probability on the correct answer falls below its
+value without the vector, or where the probability on all the answer options together collapses
+below ``COLLAPSE_SHARE`` of it, the sentence says that the gain comes from disrupting the model,
+and a significant gain of that kind is ``Verdict.GAIN_BY_DISRUPTION`` (do not deploy), never
+"improves".
+
+``gate_sentence`` says a conditional vector's gate in words, before any technical figure.
 """
 
 from __future__ import annotations
 
-from steering.evaluation.results import Verdict
+from steering.evaluation.results import GateReport, StrengthResult, Verdict
 from steering.evaluation.stats import Paired
 
 ALPHA_LEVEL = 0.05
 MIN_QUESTIONS = 20
 MIN_DISCORDANT = 10
+# The candidates' total first-token probability at a strength, as a share of strength 0's, below
+# which it has collapsed. Scoring picks the most likely candidate however little probability the
+# candidates hold, so once the model puts most of its probability elsewhere the pick among what is
+# left is close to noise: an accuracy "gain" there reflects an erased preference (a model biased
+# to a wrong answer lands near guessing), not knowledge. A vector that sharpens or shifts an
+# answer moves probability between the candidates, not out of them, so losing more than half of
+# it is a round line well outside that (the IOI run in docs/results.md lost nearly all of it).
+COLLAPSE_SHARE = 0.5
 
 
 def _strength(alpha: float) -> str:
@@ -47,8 +64,64 @@ def _corrected_p(counts: Paired, tried: int, chosen_on: str) -> float:
     return counts.p_value
 
 
-def verdict_outcome(counts: Paired, *, tried: int = 1, chosen_on: str = "build") -> Verdict:
-    """Which of the conclusions ``verdict_sentence`` draws for the same arguments (see above)."""
+def _total_mass(result: StrengthResult) -> float | None:
+    if result.mass_correct is None or result.mass_incorrect is None:
+        return None
+    return result.mass_correct + result.mass_incorrect
+
+
+def _rises(baseline: StrengthResult, steered: StrengthResult) -> bool:
+    if baseline.correct is not None and steered.correct is not None:
+        return steered.correct > baseline.correct
+    return steered.accuracy > baseline.accuracy
+
+
+def disruption_note(baseline: StrengthResult, steered: StrengthResult) -> str | None:
+    """Why the accuracy gain of ``steered`` over ``baseline`` (strength 0, the same questions)
+    comes from disrupting the model, in plain words; None when accuracy does not rise, or rises
+    with the probability on the correct answer not falling and the candidates' mass not collapsed.
+
+    Probabilities are the means over questions of the first answer token's probability
+    (``mass_correct``, and ``mass_correct + mass_incorrect`` for all candidates); a figure that
+    was not measured (None) triggers nothing.
+    """
+    if not _rises(baseline, steered):
+        return None
+    reasons = []
+    if (
+        baseline.mass_correct is not None
+        and steered.mass_correct is not None
+        and steered.mass_correct < baseline.mass_correct
+    ):
+        reasons.append(
+            f"the probability the model gives the correct answer fell from "
+            f"{baseline.mass_correct:.3f} to {steered.mass_correct:.3f}"
+        )
+    base_total, steered_total = _total_mass(baseline), _total_mass(steered)
+    if (
+        base_total is not None
+        and steered_total is not None
+        and base_total > 0
+        and steered_total < COLLAPSE_SHARE * base_total
+    ):
+        reasons.append(
+            f"the probability it gives all the answer options together fell from "
+            f"{base_total:.3f} to {steered_total:.3f}, less than {COLLAPSE_SHARE:.0%} of it"
+        )
+    if not reasons:
+        return None
+    return (
+        "The gain comes from disrupting the model, not from better reasoning: at strength "
+        f"{_strength(steered.alpha)} {' and '.join(reasons)}, so the extra right answers come "
+        "from knocking the model off the answers it would give, not from it knowing them better."
+    )
+
+
+def verdict_outcome(
+    counts: Paired, *, tried: int = 1, chosen_on: str = "build", disrupted: bool = False
+) -> Verdict:
+    """Which of the conclusions ``verdict_sentence`` draws for the same arguments (see above);
+    ``disrupted``: ``disruption_note`` named the gain."""
     p = _corrected_p(counts, tried, chosen_on)
     if counts.n < MIN_QUESTIONS:
         return Verdict.TOO_FEW_QUESTIONS
@@ -57,7 +130,7 @@ def verdict_outcome(counts: Paired, *, tried: int = 1, chosen_on: str = "build")
     if p >= ALPHA_LEVEL and counts.discordant < MIN_DISCORDANT:
         return Verdict.TOO_FEW_CHANGED
     if p < ALPHA_LEVEL and counts.gained > counts.lost:
-        return Verdict.IMPROVES
+        return Verdict.GAIN_BY_DISRUPTION if disrupted else Verdict.IMPROVES
     if p < ALPHA_LEVEL and counts.lost > counts.gained:
         return Verdict.WORSE
     return Verdict.NO_EVIDENCE
@@ -70,15 +143,36 @@ def verdict_sentence(
     questions: str = "held-out questions",
     tried: int = 1,
     chosen_on: str = "build",
+    disruption: str | None = None,
 ) -> str:
     """The verdict for steering at ``alpha`` against no steering on the same questions.
 
     ``chosen_on`` is ``"build"`` (strength picked on other rows), ``"given"`` (picked by the
     user beforehand) or ``"same"`` (best of ``tried`` strengths on these rows: p is corrected).
+    ``disruption`` is ``disruption_note``'s sentence at ``alpha``: a significant gain then does
+    not "improve", and any other conclusion is followed by it.
     """
+    text = _sentence(alpha, counts, questions=questions, tried=tried, chosen_on=chosen_on,
+                     disruption=disruption)  # fmt: skip
+    if disruption and not text.endswith(disruption):
+        text += f" {disruption}"
+    return text
+
+
+def _sentence(
+    alpha: float,
+    counts: Paired,
+    *,
+    questions: str,
+    tried: int,
+    chosen_on: str,
+    disruption: str | None,
+) -> str:
     n = counts.n
     p = _corrected_p(counts, tried, chosen_on)
-    outcome = verdict_outcome(counts, tried=tried, chosen_on=chosen_on)
+    outcome = verdict_outcome(
+        counts, tried=tried, chosen_on=chosen_on, disrupted=disruption is not None
+    )
     head = (
         f"At strength {_strength(alpha)} the model answered {counts.steered_correct} of {n} "
         f"{questions} correctly, against {counts.base_correct} without the vector"
@@ -105,6 +199,8 @@ def verdict_sentence(
         )
     if outcome is Verdict.IMPROVES:
         return f"{head}{caveat}; {chance}, so the vector improves accuracy."
+    if outcome is Verdict.GAIN_BY_DISRUPTION:
+        return f"{head}{caveat}; {chance}. {disruption}"
     if outcome is Verdict.WORSE:
         return f"{head}{caveat}; {chance}, so the vector makes the model worse."
     return (
@@ -129,3 +225,12 @@ def no_strength_chosen(build_counts: Paired, heldout: Paired | None = None) -> s
             f"{heldout.base_correct} of {heldout.n} correctly"
         )
     return text + "."
+
+
+def gate_sentence(gate: GateReport, *, questions: str = "new task questions") -> str:
+    """A conditional vector's gate in words: how many task questions and everyday requests the
+    vector was applied to (counts ``round(rate * rows)``), before any technical figure."""
+    return (
+        f"The vector was applied to {gate.task_applied} of {gate.task_rows} {questions} and to "
+        f"{gate.everyday_applied} of {gate.everyday_rows} everyday requests."
+    )
