@@ -286,6 +286,26 @@ def served_submission(
     )
 
 
+def usable_submissions(
+    s: Session, key: StoredApiKey, approvals: SignedApprovals
+) -> list[ServedSubmission]:
+    """Every submission :func:`served_submission` would serve to ``key`` now, by id: approved
+    (row and signed trail), among those the key is limited to; none while steering is off."""
+    if not switch(s, STEERING):
+        return []
+    S = tables.SubmissionRow
+    stmt = select(S.id).where(S.status == workflow.APPROVED).order_by(S.id)
+    if key.submissions is not None:
+        stmt = stmt.where(S.id.in_(list(key.submissions)))
+    usable = []
+    for submission_id in s.execute(stmt).scalars():
+        try:
+            usable.append(served_submission(s, key, int(submission_id), approvals))
+        except PermissionDeniedError:  # e.g. the row says approved, the signed trail does not
+            continue
+    return usable
+
+
 def count_use(s: Session, key_id: int, submission_id: int, moment: datetime) -> None:
     """Add one request to the (key, submission, hour) counter, creating it at 1."""
     hour = hour_of(moment)

@@ -74,6 +74,11 @@ class ApiMixin(StoreBase):
         with self._read() as s:
             return api_keys.served_submission(s, key, submission_id, self.signed_approvals)
 
+    def usable_submissions(self, key: api_keys.StoredApiKey) -> list[api_keys.ServedSubmission]:
+        """The submissions the API would serve to ``key`` now (what it may list for it)."""
+        with self._read() as s:
+            return api_keys.usable_submissions(s, key, self.signed_approvals)
+
     def record_api_use(
         self,
         key_id: int,

@@ -4,7 +4,8 @@ it and the ``text_completion`` answer.
 Evaluation harnesses use it (lm-evaluation-harness' ``local-completions``): a prompt as text or
 as token ids, no chat template; with ``echo`` and ``logprobs`` the answer scores the prompt's own
 tokens, which is how multiple-choice questions are asked. Every field is one this API honours; any other
-is refused with 400 naming it, never ignored. ``control_vector`` is the same as in chat.
+is refused with 400 naming it, never ignored. ``control_vector``, and a ``submission-N`` model,
+are the same as in chat (the harness' log-likelihood requests can only use the second).
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 Only the fields this API honours are read; a request using one it cannot honour (``n`` > 1) is
 refused rather than silently answered differently. Field names, defaults and error shapes follow
 OpenAI's API so that its official client works unchanged; the one extra field is
-``control_vector`` (``{"submission": ID}``), sent by that client through ``extra_body``.
+``control_vector`` (``{"submission": ID}``), sent by that client through ``extra_body``. A client
+that can send no extra field (an evaluation harness' log-likelihood requests) names the
+submission as the model instead: ``"model": "submission-ID"`` is the same request as
+``control_vector`` ``{"submission": ID}`` on the model the submission was built for.
 """
 
 from __future__ import annotations
@@ -128,7 +131,29 @@ def _content(message: Any, index: int) -> dict[str, str]:
     return {"role": role, "content": content}
 
 
-def parse_submission(body: dict[str, Any]) -> int | None:
+SUBMISSION_MODEL_PREFIX = "submission-"
+
+
+def submission_model_name(submission_id: int) -> str:
+    """The model id that names an approved submission, as ``GET /v1/models`` lists it."""
+    return f"{SUBMISSION_MODEL_PREFIX}{submission_id}"
+
+
+def model_submission(model: str) -> int | None:
+    """The submission a model id like ``submission-3`` names (None: an ordinary model name);
+    400 for ``submission-`` followed by anything but an id."""
+    if not model.startswith(SUBMISSION_MODEL_PREFIX):
+        return None
+    digits = model[len(SUBMISSION_MODEL_PREFIX) :]
+    if not digits.isascii() or not digits.isdigit() or digits.startswith("0"):
+        raise bad_request(
+            f"'model' is {model!r}: a submission is named 'submission-<id>', e.g. "
+            "'submission-3', as GET /v1/models lists it."
+        )
+    return int(digits)
+
+
+def _control_vector(body: dict[str, Any]) -> int | None:
     chosen = body.get("control_vector")
     if chosen is None:
         return None
@@ -140,6 +165,21 @@ def parse_submission(body: dict[str, Any]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise bad_request("control_vector.submission must be a submission id (a whole number).")
     return value
+
+
+def parse_submission(body: dict[str, Any]) -> int | None:
+    """The submission that steers the request (None: unsteered), named by ``control_vector``
+    or by a ``submission-N`` model; both is allowed only when they name the same one. The one
+    place chat and completions read it (``body["model"]`` is already checked to be text)."""
+    by_vector = _control_vector(body)
+    by_model = model_submission(str(body["model"]).strip())
+    if by_model is not None and by_vector is not None and by_model != by_vector:
+        raise bad_request(
+            f"'model' names submission {by_model} and 'control_vector' names submission "
+            f"{by_vector}: name the submission once, in one of the two fields.",
+            "conflicting_submission",
+        )
+    return by_vector if by_model is None else by_model
 
 
 def parse_stop(body: dict[str, Any]) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """The ``/v1`` routes: the FastAPI app around :class:`~dashboard.api.service.ApiService`.
 
-``GET /v1/models`` lists the default model and the loaded ones; ``POST /v1/chat/completions``
+``GET /v1/models`` lists the default model and the loaded ones, then ``submission-N`` for each
+approved submission the key may use on one of them; ``POST /v1/chat/completions``
 answers, whole or streamed as server-sent events; ``POST /v1/completions`` answers and scores
 plain-text prompts (:mod:`dashboard.api.completions`); any other ``/v1`` path is a 404 once the key
 checks out. Every refusal is an :class:`~dashboard.api.protocol.ApiError` turned into OpenAI's
@@ -156,12 +157,13 @@ def build_api(service: ApiService) -> FastAPI:
     @api.get(PREFIX + "/models")
     async def list_models(request: Request) -> Response:
         try:
-            await authenticated(request)
+            key = await authenticated(request)
         except ApiError as error:
             return _error(error)
+        submissions = await service.lane.run(service.submission_models, key)
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": "control-vector-lab"}
-            for name in service.listed_models()
+            for name in service.listed_models() + submissions
         ]
         return JSONResponse({"object": "list", "data": data})
 

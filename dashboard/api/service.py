@@ -1,8 +1,11 @@
 """The API's service: who is asking, which model, which steering, and the answer itself.
 
-``GET /v1/models`` lists the models this process has loaded (by the name the dashboard shows);
+``GET /v1/models`` lists the models this process has loaded (by the name the dashboard shows),
+then ``submission-N`` for each approved submission the key may use on one of them;
 ``POST /v1/chat/completions`` answers with one of them, steered by ``control_vector.submission``
-when the request names one (the routes are in :mod:`dashboard.api.routes`). Order of checks: API
+when the request names one, or by submission N for the model ``submission-N`` (answered by the
+model N was built for; the gate then comes before the model, see :meth:`ApiService.served`). The
+routes are in :mod:`dashboard.api.routes`. Order of checks: API
 key (401; the dashboard's cookie is never read here), the key's rate limit (429), the body (400,
 ``max_tokens`` above ``STEERING_API_MAX_TOKENS`` included), the model (404; 503
 ``model_loading`` while it loads), then the gate in
@@ -70,7 +73,9 @@ from .metrics import UNKNOWN_MODEL, ApiMetrics
 from .protocol import (
     ApiError,
     ChatRequest,
+    model_submission,
     new_id,
+    submission_model_name,
 )
 from .rate import RateLimiter
 from .readiness import not_ready
@@ -239,12 +244,10 @@ class ApiService:
             )
         return self._vectors[vector_id]
 
-    def steering(
-        self, key: StoredApiKey, submission_id: int, loaded: LoadedModel
-    ) -> tuple[RowSteering, ServedSubmission]:
-        """The approved submission as this row's steering; refusals as ApiErrors."""
+    def gate(self, key: StoredApiKey, submission_id: int) -> ServedSubmission:
+        """What the store's gate serves ``key`` for ``submission_id``; refusals as ApiErrors."""
         try:
-            served = self.store.served_submission(key, submission_id)
+            return self.store.served_submission(key, submission_id)
         except SteeringOffError as error:
             raise ApiError(
                 503, str(error), "steering_off", retry_after=UNAVAILABLE_RETRY_S
@@ -256,21 +259,57 @@ class ApiService:
             raise ApiError(403, str(error), "submission_not_allowed") from None
         except StorageError as error:
             raise ApiError(400, str(error)) from None
+
+    def fits(self, served: ServedSubmission, loaded: LoadedModel) -> bool:
+        """Whether ``served``'s vector can steer ``loaded``: its size, layers and fingerprint."""
         built_for = served.model_fingerprint
         vector = self._vector(served.vector_id)
-        fits = (
+        return (
             vector.hidden_size == loaded.hidden_size
             and all(i in vector.directions and i < loaded.num_layers for i in served.layers)
             and (built_for is None or built_for == self._fingerprint(loaded))
         )
-        if not fits:
+
+    def _row(self, served: ServedSubmission, loaded: LoadedModel) -> RowSteering:
+        """``served`` as the steering of a row on ``loaded``; 403 when it cannot steer it."""
+        if not self.fits(served, loaded):
             raise ApiError(
                 403,
-                f"Submission {submission_id} was built for another model "
+                f"Submission {served.submission_id} was built for another model "
                 f"({served.model_id or 'unknown'}), not {loaded.name}; it cannot steer it.",
                 "wrong_model",
             )
-        return RowSteering(vector, served.strength, served.layers), served
+        return RowSteering(self._vector(served.vector_id), served.strength, served.layers)
+
+    def submission_model(self, served: ServedSubmission) -> LoadedModel:
+        """The loaded model ``served`` was built for (the answer to a ``submission-N`` model):
+        503 while the default model loads (it may be that one), 403 ``wrong_model`` when no
+        model loaded here fits it."""
+        loaded = self.loaded_models()
+        for candidate in loaded:
+            if self.fits(served, candidate):
+                return candidate
+        default = self.host.model_status().default
+        if default is not None and all(default not in (m.name, m.spec) for m in loaded):
+            return self.model(default)  # 503 while it loads; once loaded, its fit is checked
+        names = ", ".join(m.name for m in loaded) or "none"
+        raise ApiError(
+            403,
+            f"Submission {served.submission_id} was built for another model "
+            f"({served.model_id or 'unknown'}), and no model loaded here fits it (loaded: "
+            f"{names}); it cannot be served here.",
+            "wrong_model",
+        )
+
+    def submission_models(self, key: StoredApiKey) -> list[str]:
+        """``submission-N`` for every submission the gate would serve ``key`` now whose model
+        is loaded here (what ``GET /v1/models`` adds for this key)."""
+        loaded = self.loaded_models()
+        return [
+            submission_model_name(served.submission_id)
+            for served in self.store.usable_submissions(key)
+            if any(self.fits(served, m) for m in loaded)
+        ]
 
     # ------------------------------------------------------------------ answering
 
@@ -278,11 +317,22 @@ class ApiService:
         self, key: StoredApiKey, model: str, submission: int | None
     ) -> tuple[LoadedModel, RowSteering | None, dict[str, Any] | None]:
         """The model that answers, the row's steering (None: unsteered) and what the answer
-        says was applied; every refusal (model, gate, fit, format) as an ApiError."""
-        loaded = self.model(model)
-        if submission is None:
-            return loaded, None, None
-        row, served = self.steering(key, submission, loaded)
+        says was applied; every refusal (model, gate, fit, format) as an ApiError.
+
+        ``model`` ``submission-N`` (``submission`` is then N, see
+        :func:`~dashboard.api.protocol.parse_submission`) is answered by the model the
+        submission was built for; the gate comes first, so a key that may not use it learns
+        exactly what ``control_vector`` would tell it."""
+        if model_submission(model) is not None:
+            assert submission is not None  # parse_submission took it from the model's name
+            served = self.gate(key, submission)
+            loaded = self.submission_model(served)
+        else:
+            loaded = self.model(model)
+            if submission is None:
+                return loaded, None, None
+            served = self.gate(key, submission)
+        row = self._row(served, loaded)
         # What is served is what was evaluated: the model in the evaluation's number format.
         loaded = model_for_submission(self.host, loaded, served)
         applied = {

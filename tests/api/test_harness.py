@@ -25,7 +25,7 @@ import pytest
 from steering.data.examples import load_examples
 from steering.evaluation.choice_table import score_choices
 from steering.settings import settings
-from tests.api.conftest import ROOT
+from tests.api.conftest import LAYERS, ROOT
 
 LM_EVAL = "lm_eval[api]==0.4.13"
 DATA = ROOT / "assets" / "examples" / "arithmetic.jsonl"
@@ -116,6 +116,10 @@ def used(lab, key_name: str) -> dict[int, int]:
     return counts
 
 
+def mean(samples: list[dict], metric: str) -> float:
+    return sum(float(s[metric]) for s in samples) / len(samples)
+
+
 def test_lm_eval_runs_through_the_gate_with_stops_and_the_labs_own_scores(
     api_lab, lm_eval_python, tmp_path
 ):
@@ -166,23 +170,49 @@ def test_lm_eval_runs_through_the_gate_with_stops_and_the_labs_own_scores(
     assert used(api_lab, "harness-plain") == {0: ROWS}
     assert used(api_lab, "harness-steered") == {submission: ROWS}
 
-    choice_key = api_lab.new_key("harness-choices")
-    completions = f"model=model,base_url={api_lab.base_url}/completions,tokenizer={model_dir}"
-    samples = run_lm_eval(
-        lm_eval_python,
-        tmp_path / "choices",
-        choice_key,
-        "--model",
-        "local-completions",
-        "--model_args",
-        completions,
-        "--tasks",
-        "lab_mc",
-        *common,
-    )
-    ours = score_choices(api_lab.model, rows, alphas=[0.0])
-    for sample, (_, row) in zip(samples, ours.iterrows(), strict=True):
-        harness = [float(resp[0][0]) for resp in sample["resps"]]
-        assert harness == pytest.approx(list(row.logprobs), abs=1e-4)
-        assert sample["acc"] == float(row.correct)
-    assert used(api_lab, "harness-choices") == {0: sum(len(r.choices) for r in rows)}
+    unsteered, with_vector = mean(plain, "exact_match"), mean(steered, "exact_match")
+    print(f"generate_until exact_match: unsteered {unsteered:.3f}, steered {with_vector:.3f}")
+
+    # Multiple choice: unsteered as the model's name, steered as the model submission-N (the
+    # harness sends no --gen_kwargs with log-likelihood requests, so the model id names it).
+    candidates = sum(len(r.choices) for r in rows)
+    strength = api_lab.store.get_submission(submission).strength
+    runs = {
+        "model": score_choices(api_lab.model, rows, alphas=[0.0]),
+        f"submission-{submission}": score_choices(
+            api_lab.model,
+            rows,
+            vector=api_lab.vectors["a"],
+            alphas=[strength],
+            layers=list(LAYERS),
+        ),
+    }
+    scores: dict[str, list[list[float]]] = {}  # each row's candidate scores, by model
+    for model, ours in runs.items():
+        key_name = f"harness-choices-{model}"
+        args = f"model={model},base_url={api_lab.base_url}/completions,tokenizer={model_dir}"
+        samples = run_lm_eval(
+            lm_eval_python,
+            tmp_path / key_name,
+            api_lab.new_key(key_name),
+            "--model",
+            "local-completions",
+            "--model_args",
+            args,
+            "--tasks",
+            "lab_mc",
+            *common,
+        )
+        scores[model] = []
+        for sample, (_, row) in zip(samples, ours.iterrows(), strict=True):
+            harness = [float(resp[0][0]) for resp in sample["resps"]]
+            assert harness == pytest.approx(list(row.logprobs), abs=1e-4)
+            assert sample["acc"] == float(row.correct)
+            scores[model].append(harness)
+        assert mean(samples, "acc") == pytest.approx(float(ours.correct.mean()))
+        counted = {0 if model == "model" else submission: candidates}
+        assert used(api_lab, key_name) == counted  # every request through the gate, as named
+        harness_acc, lab_acc = mean(samples, "acc"), float(ours.correct.mean())
+        print(f"multiple choice acc, model={model}: harness {harness_acc:.3f}, lab {lab_acc:.3f}")
+    plain_scores, steered_scores = ([x for row in run for x in row] for run in scores.values())
+    assert steered_scores != pytest.approx(plain_scores, abs=1e-4)  # the vector was applied
