@@ -27,7 +27,12 @@ from steering.evaluation.choice_table import score_choices
 from steering.evaluation.heldout import evaluate_heldout
 from steering.evaluation.layer_sweep import layer_sweep
 from steering.evaluation.questions import Question, as_questions, resolve_mode
-from steering.evaluation.report import SAMPLES, build_report, evaluation_table
+from steering.evaluation.report import (
+    SAMPLES,
+    build_report,
+    evaluation_table,
+    measured_side_effects,
+)
 from steering.evaluation.results import EvaluationReport
 from steering.evaluation.strengths import DEFAULT_ALPHAS, with_baseline
 from steering.evaluation.summary import pick_alpha, summarise, table_verdict
@@ -81,9 +86,10 @@ def evaluate(
         chosen, chosen_on = pick_alpha(tried), "same"
     else:
         chosen, chosen_on = None, "same"
+    effects = measured_side_effects(loaded, vector, strengths, layers, side_effects)
     verdict = table_verdict(
         table, chosen, questions="questions", tried=len(tried), chosen_on=chosen_on,
-        results=results,
+        results=results, side_effects=effects,
     )  # fmt: skip
     return build_report(
         loaded,
@@ -96,6 +102,5 @@ def evaluate(
         chosen_on=chosen_on,
         layers=layers,
         mode=mode,
-        strengths=strengths,
-        side_effects=side_effects,
+        effects=effects,
     )

@@ -12,7 +12,7 @@ from typing import Any
 from steering.engine.models import LoadedModel
 from steering.errors import SteeringError
 from steering.evaluation.questions import resolve_mode
-from steering.evaluation.report import build_report, evaluation_table
+from steering.evaluation.report import build_report, evaluation_table, measured_side_effects
 from steering.evaluation.results import EvaluationReport, Verdict
 from steering.evaluation.strengths import DEFAULT_ALPHAS, with_baseline
 from steering.evaluation.summary import pick_alpha, summarise, table_verdict, unchanged
@@ -66,6 +66,7 @@ def evaluate_heldout(
         part_progress(len(build_rows)),
     )  # fmt: skip
     results = summarise(table)
+    effects = measured_side_effects(loaded, vector, strengths, layers, side_effects)
     if chosen == 0.0:
         base = table[table.alpha == 0.0].sort_values("question")
         held = unchanged(int(base.correct.sum()), len(base))
@@ -78,7 +79,7 @@ def evaluate_heldout(
     else:
         verdict = table_verdict(
             table, chosen, questions="held-out questions", tried=1, chosen_on="build",
-            results=results,
+            results=results, side_effects=effects,
         )  # fmt: skip
     return build_report(
         loaded,
@@ -91,7 +92,6 @@ def evaluate_heldout(
         chosen_on="build",
         layers=layers,
         mode=mode,
-        strengths=strengths,
-        side_effects=side_effects,
+        effects=effects,
         build_results=build_results,
     )

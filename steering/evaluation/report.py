@@ -1,7 +1,8 @@
 """One evaluation's table in its mode, and the ``EvaluationReport`` assembled from it.
 
 Shared by ``evaluate`` (chosen on the same rows) and ``evaluate_heldout`` (chosen on build rows):
-the table by mode, sample answers for a reviewer, side effects and the lineage of the vector; for
+the table by mode, side effects (measured before the verdict, which applies the lab's limits on
+them), sample answers for a reviewer and the lineage of the vector; for
 a conditional vector the gate as measured (``GateReport``: on the questions reported on, from the
 table, and on the held-out everyday half), and the disruption note of the chosen strength.
 """
@@ -153,6 +154,21 @@ def gate_report(
     )
 
 
+def measured_side_effects(
+    loaded: LoadedModel,
+    vector: ControlVector,
+    strengths: Sequence[float],
+    layers: Sequence[int] | None,
+    side_effects: bool,
+) -> SideEffects:
+    """The side effects at every strength (a conditional vector's gate deciding), or
+    ``SideEffects()`` when not asked for; measured before the verdict, which applies the lab's
+    limits on them."""
+    if not side_effects:
+        return SideEffects()
+    return measure_side_effects(loaded, vector, strengths, layers=layers)
+
+
 def build_report(
     loaded: LoadedModel,
     vector: ControlVector,
@@ -165,17 +181,11 @@ def build_report(
     chosen_on: str,
     layers: Sequence[int] | None,
     mode: str,
-    strengths: Sequence[float],
-    side_effects: bool,
+    effects: SideEffects,
     build_results: tuple[StrengthResult, ...] | None = None,
 ) -> EvaluationReport:
-    """Measure side effects (when asked) and assemble the report of an evaluation."""
+    """Assemble the report of an evaluation from its table, verdict and side effects."""
     questions = as_questions(rows, need_choices=mode == "choice")
-    effects = (
-        measure_side_effects(loaded, vector, strengths, layers=layers)
-        if side_effects
-        else SideEffects()
-    )
     sentence, outcome = verdict
     guessed, options = chance(questions)
     return EvaluationReport(

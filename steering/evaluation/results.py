@@ -84,6 +84,9 @@ class Verdict(StrEnum):
     # Significant gain, but with the probability on the correct answer falling or the mass on
     # every answer collapsing (``verdict.disruption_note``): the model was disrupted, not helped.
     GAIN_BY_DISRUPTION = "gain_by_disruption"
+    # Significant gain, but with side effects beyond the lab's limits at that strength (neutral
+    # perplexity, everyday answers changed: ``verdict.side_effect_note``): not fit to deploy.
+    GAIN_WITH_SIDE_EFFECTS = "gain_with_side_effects"
 
     @property
     def recommendation(self) -> Recommendation:
@@ -99,15 +102,16 @@ class Recommendation(StrEnum):
     NOT_ENOUGH_EVIDENCE = "not enough evidence"
 
 
-# Worse, no effect, no strength beating the unsteered model, or a gain that comes from disrupting
-# the model are all evidence against deploying; the rest are "could not tell" (too few questions
-# or changed answers, chance).
+# Worse, no effect, no strength beating the unsteered model, a gain that comes from disrupting
+# the model or one with side effects beyond the lab's limits are all evidence against deploying;
+# the rest are "could not tell" (too few questions or changed answers, chance).
 _RECOMMENDATIONS: dict[Verdict, Recommendation] = {
     Verdict.IMPROVES: Recommendation.DEPLOY,
     Verdict.WORSE: Recommendation.DO_NOT_DEPLOY,
     Verdict.NO_EFFECT: Recommendation.DO_NOT_DEPLOY,
     Verdict.NO_STRENGTH_CHOSEN: Recommendation.DO_NOT_DEPLOY,
     Verdict.GAIN_BY_DISRUPTION: Recommendation.DO_NOT_DEPLOY,
+    Verdict.GAIN_WITH_SIDE_EFFECTS: Recommendation.DO_NOT_DEPLOY,
     Verdict.NO_EVIDENCE: Recommendation.NOT_ENOUGH_EVIDENCE,
     Verdict.TOO_FEW_CHANGED: Recommendation.NOT_ENOUGH_EVIDENCE,
     Verdict.TOO_FEW_QUESTIONS: Recommendation.NOT_ENOUGH_EVIDENCE,

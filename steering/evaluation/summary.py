@@ -11,9 +11,14 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from steering.evaluation.results import StrengthResult, Verdict
+from steering.evaluation.results import SideEffects, StrengthResult, Verdict
 from steering.evaluation.stats import Paired, paired_bootstrap, paired_counts, wilson
-from steering.evaluation.verdict import disruption_note, verdict_outcome, verdict_sentence
+from steering.evaluation.verdict import (
+    disruption_note,
+    side_effect_note,
+    verdict_outcome,
+    verdict_sentence,
+)
 
 
 def summarise(table: pd.DataFrame, *, seed: int = 0) -> tuple[StrengthResult, ...]:
@@ -91,9 +96,12 @@ def table_verdict(
     tried: int,
     chosen_on: str,
     results: Sequence[StrengthResult] = (),
+    side_effects: SideEffects | None = None,
 ) -> tuple[str, Verdict]:
     """The verdict sentence and outcome about strength ``alpha`` against strength 0; with the
-    table's ``results`` (``summarise``) a gain by disruption is named (``disruption_note``)."""
+    table's ``results`` (``summarise``) a gain by disruption is named (``disruption_note``), and
+    with the evaluation's ``side_effects`` (``SideEffects()`` when not measured) side effects
+    beyond the lab's limits are (``side_effect_note``)."""
     base = table[table.alpha == 0.0].sort_values("question")
     if alpha is None:
         return "Only strength 0 was evaluated, so there is nothing to compare.", (
@@ -103,9 +111,14 @@ def table_verdict(
     counts = paired_counts(base.correct.tolist(), part.correct.tolist())
     note = chosen_disruption(results, alpha)
     sentence = verdict_sentence(
-        alpha, counts, questions=questions, tried=tried, chosen_on=chosen_on, disruption=note
-    )
-    outcome = verdict_outcome(counts, tried=tried, chosen_on=chosen_on, disrupted=note is not None)
+        alpha, counts, questions=questions, tried=tried, chosen_on=chosen_on, disruption=note,
+        side_effects=side_effects,
+    )  # fmt: skip
+    over = side_effects is not None and side_effect_note(side_effects, alpha) is not None
+    outcome = verdict_outcome(
+        counts, tried=tried, chosen_on=chosen_on, disrupted=note is not None,
+        side_effects_over=over,
+    )  # fmt: skip
     return sentence, outcome
 
 

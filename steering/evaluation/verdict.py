@@ -24,12 +24,19 @@ below ``COLLAPSE_SHARE`` of it, the sentence says that the gain comes from disru
 and a significant gain of that kind is ``Verdict.GAIN_BY_DISRUPTION`` (do not deploy), never
 "improves".
 
+Side effects beyond the lab's limits are named the same way (``side_effect_note``, the one place
+that rule is written): at the chosen strength, neutral perplexity more than 10 % away from the
+unsteered model's (``PERPLEXITY_LIMIT``) or more than 5 % of everyday answers changed
+(``CHANGED_LIMIT``). A significant gain with such side effects is
+``Verdict.GAIN_WITH_SIDE_EFFECTS`` (do not deploy); disruption takes precedence when both apply.
+Side effects that were not measured leave the verdict as it is, and an "improves" then says so.
+
 ``gate_sentence`` says a conditional vector's gate in words, before any technical figure.
 """
 
 from __future__ import annotations
 
-from steering.evaluation.results import GateReport, StrengthResult, Verdict
+from steering.evaluation.results import GateReport, SideEffects, StrengthResult, Verdict
 from steering.evaluation.stats import Paired
 
 ALPHA_LEVEL = 0.05
@@ -43,6 +50,18 @@ MIN_DISCORDANT = 10
 # answer moves probability between the candidates, not out of them, so losing more than half of
 # it is a round line well outside that (the IOI run in docs/results.md lost nearly all of it).
 COLLAPSE_SHARE = 0.5
+# The lab's deploy rule on side effects at the chosen strength (issue 21): neutral perplexity
+# within 10 % of the unsteered model's (either way: a vector that makes neutral text much more
+# predictable has changed the model as much as one that makes it less), and at most 5 % of
+# everyday answers changed. Figures exactly at a limit are within it.
+PERPLEXITY_LIMIT = 1.10
+CHANGED_LIMIT = 0.05
+# Float slack, so that a figure computed as exactly a limit (11 / 10) is not read as over it.
+_SLACK = 1e-9
+NOT_MEASURED = (
+    "Its side effects on everyday text were not measured, so they were not checked against the "
+    "lab's limits."
+)
 
 
 def _strength(alpha: float) -> str:
@@ -117,11 +136,76 @@ def disruption_note(baseline: StrengthResult, steered: StrengthResult) -> str | 
     )
 
 
+def _trimmed(value: float, decimals: int) -> str:
+    # Whole numbers as whole numbers: 2.0 -> "2", 1.80 -> "1.8".
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _shown(value: float, limit: float, decimals: int) -> str:
+    # One more decimal where rounding would hide that the figure is over its limit
+    # ("5.2 %", not "5 %, more than the 5 % the lab allows").
+    for places in range(decimals, decimals + 3):
+        text = _trimmed(value, places)
+        if float(text) > limit + _SLACK:
+            return text
+    return f"{value:.{decimals + 3}f}"
+
+
+def _perplexity(value: float) -> str:
+    return _trimmed(value, 0 if value >= 10 else 1)
+
+
+def side_effect_note(side_effects: SideEffects, alpha: float) -> str | None:
+    """Which of the lab's side-effect limits steering at ``alpha`` exceeds, in plain words: more
+    than ``CHANGED_LIMIT`` of everyday answers changed, or neutral perplexity further than
+    ``PERPLEXITY_LIMIT`` from strength 0's; None when within both, at strength 0, or where a
+    figure was not measured (a missing figure triggers nothing, as in ``disruption_note``).
+
+    Counts are the everyday answers recorded (``side_effects.answers``); without them the share
+    alone is given.
+    """
+    if not side_effects.measured or float(alpha) == 0.0:
+        return None
+    alpha = float(alpha)
+    parts = []
+    share = side_effects.changed_share.get(alpha)
+    if share is not None and share > CHANGED_LIMIT + _SLACK:
+        percent = _shown(share * 100, CHANGED_LIMIT * 100, 0)
+        total = len(side_effects.answers)
+        counted = f"{round(share * total)} of {total} " if total else f"{percent} % of the "
+        shown = f" ({percent} %)" if total else ""
+        parts.append(
+            f"changed {counted}everyday answers{shown}, more than the "
+            f"{CHANGED_LIMIT * 100:g} % the lab allows"
+        )
+    base, steered = side_effects.perplexity.get(0.0), side_effects.perplexity.get(alpha)
+    allowed = round((PERPLEXITY_LIMIT - 1) * 100)
+    if base and steered:
+        ratio = steered / base
+        if abs(ratio - 1) > PERPLEXITY_LIMIT - 1 + _SLACK:
+            times = _shown(max(ratio, 1 / ratio), PERPLEXITY_LIMIT, 1)
+            way = "less" if ratio > 1 else "more"
+            parts.append(
+                f"made neutral text {times} times {way} predictable (perplexity "
+                f"{_perplexity(base)} -> {_perplexity(steered)}, the lab allows {allowed} %)"
+            )
+    if not parts:
+        return None
+    return f"At strength {_strength(alpha)}, the vector also {', and '.join(parts)}."
+
+
 def verdict_outcome(
-    counts: Paired, *, tried: int = 1, chosen_on: str = "build", disrupted: bool = False
+    counts: Paired,
+    *,
+    tried: int = 1,
+    chosen_on: str = "build",
+    disrupted: bool = False,
+    side_effects_over: bool = False,
 ) -> Verdict:
     """Which of the conclusions ``verdict_sentence`` draws for the same arguments (see above);
-    ``disrupted``: ``disruption_note`` named the gain."""
+    ``disrupted``: ``disruption_note`` named the gain; ``side_effects_over``: ``side_effect_note``
+    named side effects beyond the limits at the same strength (disruption takes precedence)."""
     p = _corrected_p(counts, tried, chosen_on)
     if counts.n < MIN_QUESTIONS:
         return Verdict.TOO_FEW_QUESTIONS
@@ -130,7 +214,9 @@ def verdict_outcome(
     if p >= ALPHA_LEVEL and counts.discordant < MIN_DISCORDANT:
         return Verdict.TOO_FEW_CHANGED
     if p < ALPHA_LEVEL and counts.gained > counts.lost:
-        return Verdict.GAIN_BY_DISRUPTION if disrupted else Verdict.IMPROVES
+        if disrupted:
+            return Verdict.GAIN_BY_DISRUPTION
+        return Verdict.GAIN_WITH_SIDE_EFFECTS if side_effects_over else Verdict.IMPROVES
     if p < ALPHA_LEVEL and counts.lost > counts.gained:
         return Verdict.WORSE
     return Verdict.NO_EVIDENCE
@@ -144,35 +230,47 @@ def verdict_sentence(
     tried: int = 1,
     chosen_on: str = "build",
     disruption: str | None = None,
+    side_effects: SideEffects | None = None,
 ) -> str:
     """The verdict for steering at ``alpha`` against no steering on the same questions.
 
     ``chosen_on`` is ``"build"`` (strength picked on other rows), ``"given"`` (picked by the
     user beforehand) or ``"same"`` (best of ``tried`` strengths on these rows: p is corrected).
     ``disruption`` is ``disruption_note``'s sentence at ``alpha``: a significant gain then does
-    not "improve", and any other conclusion is followed by it.
+    not "improve", and any other conclusion is followed by it. ``side_effects`` are the
+    evaluation's (``SideEffects()`` when not measured; None leaves them out of the verdict): a
+    significant gain beyond their limits (``side_effect_note``) does not "improve" either, and
+    an "improves" without them measured says so.
     """
-    text = _sentence(alpha, counts, questions=questions, tried=tried, chosen_on=chosen_on,
-                     disruption=disruption)  # fmt: skip
+    note = side_effect_note(side_effects, alpha) if side_effects is not None else None
+    outcome = verdict_outcome(
+        counts, tried=tried, chosen_on=chosen_on, disrupted=disruption is not None,
+        side_effects_over=note is not None,
+    )  # fmt: skip
+    text = _sentence(alpha, counts, outcome, questions=questions, tried=tried,
+                     chosen_on=chosen_on, disruption=disruption, side_effects=note)  # fmt: skip
     if disruption and not text.endswith(disruption):
         text += f" {disruption}"
+    if outcome is Verdict.GAIN_BY_DISRUPTION and note:
+        text += f" {note}"
+    if outcome is Verdict.IMPROVES and side_effects is not None and not side_effects.measured:
+        text += f" {NOT_MEASURED}"
     return text
 
 
 def _sentence(
     alpha: float,
     counts: Paired,
+    outcome: Verdict,
     *,
     questions: str,
     tried: int,
     chosen_on: str,
     disruption: str | None,
+    side_effects: str | None,
 ) -> str:
     n = counts.n
     p = _corrected_p(counts, tried, chosen_on)
-    outcome = verdict_outcome(
-        counts, tried=tried, chosen_on=chosen_on, disrupted=disruption is not None
-    )
     head = (
         f"At strength {_strength(alpha)} the model answered {counts.steered_correct} of {n} "
         f"{questions} correctly, against {counts.base_correct} without the vector"
@@ -201,12 +299,22 @@ def _sentence(
         return f"{head}{caveat}; {chance}, so the vector improves accuracy."
     if outcome is Verdict.GAIN_BY_DISRUPTION:
         return f"{head}{caveat}; {chance}. {disruption}"
+    if outcome is Verdict.GAIN_WITH_SIDE_EFFECTS:
+        return (
+            f"{head}{caveat}; {chance}. The vector raises accuracy, but it changes the model "
+            f"elsewhere more than the lab allows for deploying it: {_lower_first(side_effects)}"
+        )
     if outcome is Verdict.WORSE:
         return f"{head}{caveat}; {chance}, so the vector makes the model worse."
     return (
         f"{head}{caveat}; {chance}, so the difference could be chance and there is no evidence "
         "that the vector helps."
     )
+
+
+def _lower_first(text: str | None) -> str:
+    text = text or ""
+    return text[:1].lower() + text[1:]
 
 
 def no_strength_chosen(build_counts: Paired, heldout: Paired | None = None) -> str:
