@@ -1,4 +1,5 @@
-"""Plotly figures: per-layer effect size (Build) and accuracy against strength (Compare, Review)."""
+"""Plotly figures: per-layer effect size and a gate's scores (Build), accuracy against strength
+(Compare, Review)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,56 @@ def layer_chart(scores: Sequence[LayerScore], recommended: Sequence[int]) -> go.
         title += f" (★ recommended: {', '.join(str(i) for i in recommended)})"
     _layout(fig, title, "layer", "effect size (gap ÷ spread)")
     return fig
+
+
+def gate_chart(
+    task_scores: Sequence[float], everyday_scores: Sequence[float], threshold: float
+) -> go.Figure:
+    """Each prompt the gate was chosen on as a dot at its similarity to the task, task prompts on
+    one row and everyday prompts on the other, with the threshold as a vertical line.
+
+    A dot right of the line opens the gate (the vector applies), one left of it does not; the
+    legend says how many of each row do. The rows spread their dots up and down by a fixed
+    pattern (not at random), so the same vector draws the same picture.
+    """
+    fig = go.Figure()
+    groups = (
+        (0, "everyday requests", everyday_scores, GREY),
+        (1, "your examples' questions", task_scores, BLUE),
+    )
+    for row, name, scores, color in groups:
+        opened = sum(1 for s in scores if s >= threshold)
+        fig.add_scatter(
+            x=list(scores),
+            y=[row + _spread(i) for i in range(len(scores))],
+            mode="markers",
+            marker={"color": color, "size": 7, "opacity": 0.7},
+            name=f"{name} ({opened} of {len(scores)} open the gate)",
+            hovertemplate=f"{name}<br>similarity %{{x:.3f}}<extra></extra>",
+        )
+    fig.add_scatter(
+        x=[threshold, threshold],
+        y=[-0.5, 1.5],
+        mode="lines",
+        line={"color": ORANGE, "dash": "dash", "width": 2},
+        name=f"the gate opens at {threshold:.2f}",
+        hovertemplate=f"the gate opens at {threshold:.3f}<extra></extra>",
+    )
+    _layout(
+        fig,
+        "How much each prompt reads like your examples (right of the line: steered)",
+        "similarity to your examples (cosine)",
+        "",
+    )
+    fig.update_yaxes(
+        tickvals=[0, 1], ticktext=["everyday", "your examples"], range=[-0.6, 1.6], zeroline=False
+    )
+    return fig
+
+
+def _spread(i: int) -> float:
+    """A fixed up-and-down offset for the ``i``-th dot of a row (within ±0.3 of its line)."""
+    return ((i * 0.618034) % 1.0 - 0.5) * 0.6
 
 
 def accuracy_chart(

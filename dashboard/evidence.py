@@ -1,8 +1,9 @@
 """The evaluation evidence panel, laid out the same for the builder (Compare) and the reviewer.
 
-Manager first: the recommendation and the number behind it, then the chart with its yardsticks
-(without the vector, guessing), the example set, sample questions marked right or wrong, side
-effects in words; the paper's diagnostics and the full tables sit under "Technical details".
+Manager first: the recommendation and the number behind it, where the vector was applied (a
+conditional vector's gate, in words), then the chart with its yardsticks (without the vector,
+guessing), the example set, sample questions marked right or wrong, side effects in words; the
+paper's diagnostics, the gate's figures and the full tables sit under "Technical details".
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from dashboard.views.compare import RESULT_LABELS, SIDE_COLUMNS, EvaluationView
 @dataclass(frozen=True)
 class Evidence:
     headline: gr.Markdown
+    gate: gr.Markdown  # where the vector was applied, in words
     chart: gr.Plot
     examples: gr.Markdown
     samples: gr.Markdown
     effects_text: gr.Markdown
     technical: gr.Markdown
+    gate_details: gr.Markdown  # the gate's block and threshold
     table: gr.Dataframe
     effects: gr.Dataframe
 
@@ -30,11 +33,13 @@ class Evidence:
         """Component values that display ``view``; the verdict once, in one box."""
         return {
             self.headline: view.verdict_box or view.headline,
+            self.gate: view.gate,
             self.chart: view.figure,
             self.examples: view.examples,
             self.samples: view.samples,
             self.effects_text: view.effects,
             self.technical: view.technical,
+            self.gate_details: view.gate_details,
             self.table: view.table,
             self.effects: view.side_effects,
         }
@@ -43,11 +48,13 @@ class Evidence:
         """Component values that show nothing (no evaluation chosen)."""
         return {
             self.headline: "",
+            self.gate: "",
             self.chart: None,
             self.examples: "",
             self.samples: "",
             self.effects_text: "",
             self.technical: "",
+            self.gate_details: "",
             self.table: None,
             self.effects: None,
         }
@@ -56,11 +63,13 @@ class Evidence:
     def components(self) -> list:
         return [
             self.headline,
+            self.gate,
             self.chart,
             self.examples,
             self.samples,
             self.effects_text,
             self.technical,
+            self.gate_details,
             self.table,
             self.effects,
         ]
@@ -68,6 +77,7 @@ class Evidence:
 
 def create_evidence(prefix: str, table_label: str) -> Evidence:
     headline = gr.Markdown(elem_id=f"{prefix}-verdict", elem_classes=["verdict"])
+    gate = gr.Markdown(elem_id=f"{prefix}-gate")
     chart = gr.Plot(label="Accuracy against strength", elem_id=f"{prefix}-chart")
     examples = gr.Markdown(elem_id=f"{prefix}-examples")
     gr.Markdown("#### Sample questions")
@@ -76,6 +86,7 @@ def create_evidence(prefix: str, table_label: str) -> Evidence:
     effects_text = gr.Markdown(elem_id=f"{prefix}-effects-words")
     with gr.Accordion("Technical details", open=False, elem_id=f"{prefix}-technical"):
         technical = gr.Markdown(elem_id=f"{prefix}-diagnostics")
+        gate_details = gr.Markdown(elem_id=f"{prefix}-gate-details")
         gr.Markdown(SCROLL_CUE, elem_classes=["scroll-cue"])
         table = gr.Dataframe(
             label=table_label,
@@ -90,4 +101,15 @@ def create_evidence(prefix: str, table_label: str) -> Evidence:
             wrap=True,
             elem_id=f"{prefix}-effects",
         )
-    return Evidence(headline, chart, examples, samples, effects_text, technical, table, effects)
+    return Evidence(
+        headline=headline,
+        gate=gate,
+        chart=chart,
+        examples=examples,
+        samples=samples,
+        effects_text=effects_text,
+        technical=technical,
+        gate_details=gate_details,
+        table=table,
+        effects=effects,
+    )

@@ -192,9 +192,10 @@ def evaluation_report_html(
 ) -> str:
     """The report for one submission, manager first: the headline box (the decision, the
     recommendation and its number, a sentence when they disagree or the submission went against
-    the evidence, what the vector is for, why a score can be below guessing), the chart, the
-    example set, sample questions, side effects and lineage in words; the paper's diagnostics, the tables and the
-    hashes under "Technical details"; then reviews, the audit trail's latest checkpoint
+    the evidence, what the vector is for, why a score can be below guessing), where the
+    vector was applied (its gate) in words, the chart, the example set, sample questions, side
+    effects and lineage in words; the paper's diagnostics, the gate's figures, the tables and
+    the hashes under "Technical details"; then reviews, the audit trail's latest checkpoint
     (``Store.latest_checkpoint()``) and, given ``Store.api_usage()``, API use.
 
     ``against_evidence`` is ``Store.against_evidence(submission.id)`` (with the builder's
@@ -235,6 +236,7 @@ def evaluation_report_html(
         f"{_e(layers_text(submission.layers))}</p>",
         "<h2>Accuracy against strength</h2>",
         verdict,
+        f"<div id='gate'>{_markdown(view.gate)}</div>" if view.gate else "",
         chart,
         f"<div id='example-set'>{_markdown(view.examples)}</div>",
         "<h2>Sample questions</h2>",
@@ -251,6 +253,8 @@ def evaluation_report_html(
         "<details id='technical'><summary><b>Technical details</b></summary>",
         "<h3>The paper's diagnostics</h3>",
         _markdown(view.technical),
+        "<h3>The gate</h3>" if view.gate_details else "",
+        f"<div id='gate-details'>{_markdown(view.gate_details)}</div>" if view.gate_details else "",
         "<h3>Results on held-out questions</h3>",
         _SCROLL_NOTE,
         _table(table.values.tolist(), list(table.columns)),

@@ -27,14 +27,19 @@ from dashboard.events import guarded, guarded_steps, progress_bar, unchanged
 from dashboard.views.build import (
     METHOD_NAMES,
     BuildView,
+    ConditionChoice,
     built_view,
+    condition_choice,
     imported_view,
     reopened_view,
     strengths_to_test,
 )
 from dashboard.web.uploads import take_upload, uploaded_file
 from steering.build import METHODS, build_vector, stored_layer_scores
+from steering.condition import MIN_CONDITION_ROWS
+from steering.data.everyday import everyday_prompts
 from steering.engine.models import fingerprint
+from steering.engine.timing import reading_work
 from steering.export import import_gguf
 from storage import StoredJob
 
@@ -63,11 +68,15 @@ def build(
     layers: str = "all",
     progress: Progress = quiet,
     max_rows: int | None = None,
+    condition: bool = True,
 ) -> BuildView:
     """Read activations on the build rows, make the vector, score layers on held-out rows, store.
 
     ``max_rows`` (a quick first try) uses only the first rows of each split; the vector's lineage
-    records how many, so the build stays reproducible from the stored example set.
+    records how many, so the build stays reproducible from the stored example set. ``condition``
+    ("Steer only questions like these examples") gives the vector a gate chosen on the build
+    rows' prompts against everyday prompts (``build_vector(condition="auto")``, which makes none,
+    and says why, with too few rows); off, the vector steers every prompt.
     """
     user = need_user(session)
     example_set = session.example_set
@@ -81,7 +90,7 @@ def build(
     build_rows, heldout_rows = _rows(session, max_rows)
     loaded = loaded_model(ctx, session)
     with jobs.tracked_job(ctx.store, user, jobs.BUILD) as job:
-        expected = estimate_build(ctx, session, method, max_rows)
+        expected = estimate_build(ctx, session, method, max_rows, condition)
         job.expect(expected.seconds)
         counts = estimates.build_texts(build_rows, heldout_rows, method)
         report = estimates.phased_progress(
@@ -97,6 +106,7 @@ def build(
             seed=BUILD_SEED,
             heldout=heldout_rows,
             progress=lambda done, total: report(done, total, ""),
+            condition="auto" if condition else "off",
             lineage={
                 "created_by": user,
                 "dataset_hash": example_set.content_hash,
@@ -140,30 +150,63 @@ def _rows(session: BrowserSession, max_rows: int | None) -> tuple[list, list]:
     return build_rows, heldout_rows
 
 
+def _gate_prompts(build_rows: list, condition: bool) -> list[str]:
+    """The prompts a build reads to choose its gate: none without one (off, or too few rows)."""
+    if not condition or len(build_rows) < MIN_CONDITION_ROWS:
+        return []
+    task = list(dict.fromkeys(e.prompt for e in build_rows))
+    return task + list(everyday_prompts("build"))
+
+
 def estimate_build(
-    ctx: AppContext, session: BrowserSession, method: str = "mean_diff", max_rows: int | None = None
+    ctx: AppContext,
+    session: BrowserSession,
+    method: str = "mean_diff",
+    max_rows: int | None = None,
+    condition: bool = True,
 ) -> estimates.Estimate:
-    """How long a build of the session's rows should take with this model on this machine."""
+    """How long a build of the session's rows should take with this model on this machine.
+
+    Choosing a gate reads the build prompts and the everyday prompts once more, right after
+    the build rows; that reading is counted with theirs (the bar's first phase).
+    """
     if session.example_set is None:
         raise UserError("Choose an example set first (tab 2, Examples).")
     build_rows, heldout_rows = _rows(session, max_rows)
     loaded = loaded_model(ctx, session)
-    return estimates.estimate(
-        loaded, "build", estimates.build_work(loaded, build_rows, heldout_rows, method)
-    )
+    phases = estimates.build_work(loaded, build_rows, heldout_rows, method)
+    gate_texts = [(p, "") for p in _gate_prompts(build_rows, condition)]
+    if gate_texts:
+        gate_work = reading_work(loaded, gate_texts, estimates.BUILD_BATCH)
+        phases[estimates.BUILD_READING] = phases[estimates.BUILD_READING] + gate_work
+    return estimates.estimate(loaded, "build", phases)
+
+
+def condition_default(session: BrowserSession, max_rows: int | None = None) -> ConditionChoice:
+    """The "Steer only questions like these examples" box for the rows a build would use now."""
+    if session.example_set is None:
+        return condition_choice(None)
+    return condition_choice(len(_rows(session, max_rows)[0]))
 
 
 def announce_build(
-    ctx: AppContext, session: BrowserSession, method: str = "mean_diff", max_rows: int | None = None
+    ctx: AppContext,
+    session: BrowserSession,
+    method: str = "mean_diff",
+    max_rows: int | None = None,
+    condition: bool = True,
 ) -> str:
     """What the status says as a build starts: the rows and how long it should take."""
     need_user(session)
-    expected = estimate_build(ctx, session, method, max_rows)
+    expected = estimate_build(ctx, session, method, max_rows, condition)
     build_rows, heldout_rows = _rows(session, max_rows)
+    gating = ""
+    if _gate_prompts(build_rows, condition):
+        gating = f", {len(everyday_prompts('build'))} everyday prompts to tell your questions from"
     return (
         f"**Building the vector: this should take {expected.words}** ({len(build_rows)} build "
-        f"rows, then {len(heldout_rows)} held-out rows to score each layer, at the speed this "
-        "model has shown on this machine)."
+        f"rows{gating}, then {len(heldout_rows)} held-out rows to score each layer, at the speed "
+        "this model has shown on this machine)."
     )
 
 
@@ -178,6 +221,7 @@ def reopen_vector(ctx: AppContext, session: BrowserSession, vector_id: int | Non
         (chosen_set.name or "") if chosen_set is not None else None,
         stored_layer_scores(reopened.stored.lineage),
         session.recommended,
+        reopened.vector,
     )
 
 
@@ -225,16 +269,23 @@ class BuildTab:
     position: gr.Radio
     layers: gr.Textbox
     max_rows: gr.Number
+    condition: gr.Checkbox  # "Steer only questions like these examples"
     button: gr.Button
     status: gr.Markdown
     chart: gr.Plot
+    gate: gr.Markdown  # the gate in one plain sentence
+    gate_chart: gr.Plot  # the scores it was chosen on and the threshold line
+    gate_details: gr.Markdown  # block, threshold, balanced accuracy (folded away)
+    tab: gr.Tab  # its select event sets the box's default for the example set chosen
+    condition_rows: gr.State  # the row count the box's default was last set for
     upload: gr.File  # a llama.cpp control vector made elsewhere
     earlier: gr.Dropdown  # the user's earlier vectors, kept current by ui.py and wire
     job: job_watch.JobWatch  # a build left running by an earlier page, followed in the status
 
 
 def create_ui() -> BuildTab:
-    with gr.Tab("3 · Build", id="build", elem_id="tab-build"):
+    start = condition_choice(None)
+    with gr.Tab("3 · Build", id="build", elem_id="tab-build") as build_tab:
         gr.Markdown(
             "The model reads each example; the vector is the direction in which good reasoning "
             "differs from flawed reasoning inside the model. The defaults follow the paper."
@@ -285,6 +336,13 @@ def create_ui() -> BuildTab:
                 info="A few dozen rows give a quick first try; all rows give the best vector",
                 elem_id="build-rows",
             )
+        condition = gr.Checkbox(
+            value=start.value,
+            label="Steer only questions like these examples",
+            info=start.info,
+            elem_id="build-condition",
+        )
+        condition_rows = gr.State(None)
         button = gr.Button("Build vector", variant="primary", elem_id="build-button")
         with gr.Accordion("Use a vector made elsewhere", open=False, elem_id="build-import"):
             gr.Markdown(
@@ -299,19 +357,33 @@ def create_ui() -> BuildTab:
             )
         status = gr.Markdown(elem_id="build-status")
         chart = gr.Plot(label="Effect size per layer", elem_id="build-chart")
+        gate = gr.Markdown(elem_id="build-gate")
+        gate_chart = gr.Plot(
+            label="Which prompts the vector applies to", visible=False, elem_id="build-gate-chart"
+        )
+        with gr.Accordion(
+            "Technical details of the gate", open=False, elem_id="build-gate-technical"
+        ):
+            gate_details = gr.Markdown(elem_id="build-gate-details")
         watch = job_watch.JobWatch((jobs.BUILD,), status, job_watch.create_timer())
     return BuildTab(
-        method,
-        negatives,
-        position,
-        layers,
-        max_rows,
-        button,
-        status,
-        chart,
-        upload,
-        earlier_vectors,
-        watch,
+        method=method,
+        negatives=negatives,
+        position=position,
+        layers=layers,
+        max_rows=max_rows,
+        condition=condition,
+        button=button,
+        status=status,
+        chart=chart,
+        gate=gate,
+        gate_chart=gate_chart,
+        gate_details=gate_details,
+        tab=build_tab,
+        condition_rows=condition_rows,
+        upload=upload,
+        earlier=earlier_vectors,
+        job=watch,
     )
 
 
@@ -335,6 +407,9 @@ def wire(
             state: session,
             tab.chart: view.figure,
             tab.status: view.summary + " Next: **4 · Compare**.",
+            tab.gate: view.gate.sentence,
+            tab.gate_chart: gr.Plot(value=view.gate.figure, visible=view.gate.figure is not None),
+            tab.gate_details: view.gate.details,
             steer_layers: view.layers_text,
             strengths: strengths_to_test(session.vector, view.layers_text),
             tab.earlier: listed(session),
@@ -347,10 +422,11 @@ def wire(
         position: str,
         layers: str,
         rows: float | None,
+        gated: bool,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> Iterator[dict]:
         # The estimate first, on the status line, where it stays while the build runs.
-        yield {tab.status: announce_build(ctx, session, method, int(rows or 0))}
+        yield {tab.status: announce_build(ctx, session, method, int(rows or 0), bool(gated))}
         view = build(
             ctx,
             session,
@@ -360,16 +436,37 @@ def wire(
             layers,
             progress_bar(progress),
             int(rows or 0),
+            bool(gated),
         )
         yield shown(session, view)
 
     outputs = [state, tab.chart, tab.status, steer_layers, strengths, tab.earlier]
+    outputs += [tab.gate, tab.gate_chart, tab.gate_details]
     # One progress bar, over the chart, naming the phase and the time left.
     tab.button.click(
         guarded_steps(tab.status, do_build),
-        [state, tab.method, tab.negatives, tab.position, tab.layers, tab.max_rows],
+        [state, tab.method, tab.negatives, tab.position, tab.layers, tab.max_rows, tab.condition],
         outputs,
         show_progress_on=[tab.chart],
+    )
+
+    def on_rows(session: BrowserSession, rows: float | None, remembered: int | None) -> dict:
+        # The default follows the rows a build would use; a choice the user made for the same
+        # rows stays (switching tabs back and forth does not undo it).
+        count = len(_rows(session, int(rows or 0))[0]) if session.example_set else None
+        if count == remembered:
+            return unchanged([tab.condition, tab.condition_rows])
+        choice = condition_default(session, int(rows or 0))
+        return {
+            tab.condition: gr.Checkbox(value=choice.value, info=choice.info),
+            tab.condition_rows: count,
+        }
+
+    rows_inputs = [state, tab.max_rows, tab.condition_rows]
+    rows_outputs = [tab.condition, tab.condition_rows, tab.status]  # status: a refusal's message
+    tab.tab.select(guarded(tab.status, on_rows), rows_inputs, rows_outputs, show_progress="hidden")
+    tab.max_rows.change(
+        guarded(tab.status, on_rows), rows_inputs, rows_outputs, show_progress="hidden"
     )
 
     def do_import(session: BrowserSession, file: str | None) -> dict:

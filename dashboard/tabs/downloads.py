@@ -20,7 +20,7 @@ from dashboard.context import AppContext
 from dashboard.events import download_markdown, guarded, offer_file
 from dashboard.report import evaluation_report_html
 from dashboard.views.precision import evaluated_format, format_words
-from steering.export import BLOCK_ZERO_NOTICE, export_gguf
+from steering.export import BLOCK_ZERO_NOTICE, export_gguf, gguf_condition_warning
 from steering.vectors import ControlVector
 from storage import RecordMismatchError, StoredSubmission
 from storage.workflow import APPROVED
@@ -148,10 +148,14 @@ def download_gguf(ctx: AppContext, session: BrowserSession, submission_id: int |
 
 
 def gguf_note(ctx: AppContext, submission_id: int | None) -> str:
-    """What the screen adds below a GGUF download: the block-0 notice when it was left out."""
+    """What the screen adds below a GGUF download: the block-0 notice when it was left out, and
+    for a conditional vector that llama.cpp applies it to every prompt (it has no gate)."""
     if submission_id is None:
         return ""
-    return BLOCK_ZERO_NOTICE if 0 in ctx.store.get_submission(int(submission_id)).layers else ""
+    sub = ctx.store.get_submission(int(submission_id))
+    vector = ControlVector.from_bytes(ctx.store.read_vector_file(sub.vector_id))
+    notes = (BLOCK_ZERO_NOTICE if 0 in sub.layers else None, gguf_condition_warning(vector))
+    return " ".join(n for n in notes if n)
 
 
 def download_report(ctx: AppContext, session: BrowserSession, submission_id: int | None) -> Path:

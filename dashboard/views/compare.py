@@ -17,10 +17,12 @@ import plotly.graph_objects as go
 from dashboard import charts
 from dashboard.views.common import md, number, one_line
 from dashboard.views.examples import skipped_rows_sentence
+from steering.engine.gate import GateDecision
 from steering.evaluation.answers import extract_answer, is_correct
 from steering.evaluation.results import (
     RESULT_COLUMNS,
     EvaluationReport,
+    GateReport,
     Sample,
     SideEffects,
     StrengthResult,
@@ -50,6 +52,8 @@ class EvaluationView:
     examples: str = ""  # Markdown: the example set in one paragraph
     technical: str = ""  # Markdown: what each diagnostic means
     focus: float | None = None  # the strength the samples and side effects are read at
+    gate: str = ""  # Markdown: where the vector was applied, in words (a conditional vector)
+    gate_details: str = ""  # Markdown: the gate's block and threshold (technical details)
 
 
 def evaluation_view(
@@ -70,7 +74,7 @@ def evaluation_view(
         figure=charts.accuracy_chart(
             report.results, report.chosen_alpha, submitted=submitted, chance=report.chance
         ),
-        verdict=report.verdict,
+        verdict=verdict_text(report),
         table=results_table(report.results),
         side_effects=side_effects_table(report.side_effects),
         samples=samples_markdown(report, focus),
@@ -81,6 +85,88 @@ def evaluation_view(
         examples=example_set_markdown(report, config or {}, lineage or {}),
         technical=DIAGNOSTICS_MARKDOWN,
         focus=focus,
+        gate=gate_words(report),
+        gate_details=gate_details_markdown(report.gate),
+    )
+
+
+NO_GATE_WORDS = (
+    "The vector has no gate: it was applied to every prompt, everyday requests included."
+)
+
+
+def gate_words(report: EvaluationReport) -> str:
+    """Where the evaluated vector was applied, in words: the counts of task questions and of
+    everyday requests its gate opened for (``round(rate * rows)``), or that it has no gate."""
+    gate = report.gate
+    if gate is None:
+        return NO_GATE_WORDS if report.results else ""  # nothing to say without an evaluation
+    noun = "new task questions" if report.chosen_on == "build" else "task questions"
+    return (
+        f"The vector was applied to **{gate.task_applied} of {gate.task_rows}** {noun} and to "
+        f"**{gate.everyday_applied} of {gate.everyday_rows}** everyday requests; where it was "
+        "not applied, the model answered as it does without the vector."
+    )
+
+
+def gate_details_markdown(gate: GateReport | None) -> str:
+    """The gate's figures for the technical details (empty for an unconditional vector)."""
+    if gate is None:
+        return ""
+    return "\n".join(
+        [
+            f"- **Gate:** the prompt's hidden state at the output of block {gate.layer}, "
+            "averaged over the prompt's own words, against the vector's condition direction",
+            f"- **Threshold:** cosine similarity {gate.threshold:.4g} or more applies the vector",
+            f"- **Opened for:** {gate.task_open_rate:.1%} of {gate.task_rows} task questions, "
+            f"{gate.everyday_open_rate:.1%} of {gate.everyday_rows} everyday prompts (the "
+            "held-out half, never used to choose the gate)",
+        ]
+    )
+
+
+def _verdict_and_disruption(report: EvaluationReport) -> tuple[str, str | None]:
+    """The verdict without the disruption note, and the note (None: the gain is not one)."""
+    note = (report.disruption or "").strip() or None
+    verdict = report.verdict
+    if note is not None and note in verdict:
+        verdict = " ".join(verdict.replace(note, " ").split())
+    return verdict, note
+
+
+def verdict_text(report: EvaluationReport) -> str:
+    """The evaluation's sentence, its disruption note included (plain text)."""
+    verdict, note = _verdict_and_disruption(report)
+    return f"{verdict} {note}".strip() if note else verdict
+
+
+def _apart(similarity: float, threshold: float) -> tuple[str, str]:
+    """Both numbers with as few decimals (2 to 6) as keep them apart, so a similarity just
+    under the threshold never reads the same as it."""
+    for digits in range(2, 7):
+        a, b = f"{similarity:.{digits}f}", f"{threshold:.{digits}f}"
+        if a != b:
+            return a, b
+    return a, b
+
+
+def gate_markdown(decision: GateDecision | None, threshold: float | None) -> str:
+    """Whether a conditional vector was applied to a steered answer, and why, in one sentence.
+
+    ``decision`` is the answer's gate (``Answer.gate``) and ``threshold`` the vector's
+    (``GateCondition.threshold``); empty for an unconditional vector or an unsteered answer.
+    """
+    if decision is None or threshold is None:
+        return ""
+    similarity, opens = _apart(decision.similarity, threshold)
+    if decision.applied:
+        return (
+            f"**Applied:** this question reads like your examples (similarity {similarity}; the "
+            f"gate opens at {opens})."
+        )
+    return (
+        f"**Not applied:** this question does not read like your examples (similarity "
+        f"{similarity}; the gate opens at {opens}), so this answer is the model's own."
     )
 
 
@@ -159,8 +245,11 @@ def verdict_markdown(report: EvaluationReport, submitted: float | None = None) -
     sentence (counts, chance probability and its conclusion), then the submitted strength and
     below guessing as :func:`recommendation_markdown` says them."""
     line = f"**Recommendation: {report.outcome.recommendation.value}.**"
-    if report.verdict:
-        line += f" {md(report.verdict)}"
+    verdict, disruption = _verdict_and_disruption(report)
+    if verdict:
+        line += f" {md(verdict)}"
+    if disruption:
+        line += f" ⚠ **{md(disruption)}**"
     chosen = report.result_at(report.chosen_alpha) if report.chosen_alpha else None
     measured = chosen or report.baseline
     if measured is None:

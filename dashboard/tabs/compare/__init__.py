@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dashboard.tabs.compare.answers import (
     AnswerRequest,
+    applied_markdown,
     compare,
     compare_answers,
     how_marked,
@@ -46,6 +47,7 @@ __all__ = [
     "AnswerRequest",
     "CompareTab",
     "announce_evaluation",
+    "applied_markdown",
     "compare",
     "compare_answers",
     "concern_markdown",

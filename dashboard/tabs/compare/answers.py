@@ -16,6 +16,7 @@ from dashboard.tabs.compare.vector import (
     steer_layers,
 )
 from dashboard.views.common import md
+from dashboard.views.compare import gate_markdown
 from steering.data.examples import Example
 from steering.engine.generate import Answer, side_by_side_answers
 from steering.errors import SteeringError
@@ -98,6 +99,12 @@ def shown_answer(answer: Answer) -> str:
     if answer.cut:
         return f"{answer.text} … (stopped at the {answer.limit}-token limit)"
     return answer.text
+
+
+def applied_markdown(session: BrowserSession, answer: Answer) -> str:
+    """Whether the session's vector was applied to ``answer`` and why (empty: unconditional)."""
+    condition = session.vector.condition if session.vector is not None else None
+    return gate_markdown(answer.gate, condition.threshold if condition is not None else None)
 
 
 def yardstick(session: BrowserSession, prompt: str, answers: dict[str, Answer]) -> str:

@@ -21,6 +21,7 @@ from dashboard.events import guarded, guarded_steps, progress_bar, unchanged
 from dashboard.evidence import create_evidence
 from dashboard.tabs.compare.answers import (
     AnswerRequest,
+    applied_markdown,
     compare_answers,
     offered_strengths,
     shown_answer,
@@ -106,6 +107,8 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
                 elem_id="answer-steered",
                 buttons=["copy"],
             )
+        # Whether a conditional vector was applied to the steered answer, and why.
+        gate = gr.Markdown(elem_id="compare-gate")
         marks = gr.Markdown(elem_id="compare-yardstick")
 
         gr.Markdown(
@@ -184,6 +187,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
         return {
             unsteered: shown_answer(answers["unsteered"]),
             steered: shown_answer(answers["steered"]),
+            gate: applied_markdown(session, answers["steered"]),
             marks: yardstick(session, text, answers),
             compare_status: f"Strength {value:g}: both answers come from one batched call (the "
             "model wrote them side by side in the same run, so they differ only by the vector).",
@@ -192,7 +196,7 @@ def create_ui(ctx: AppContext, state: gr.State) -> CompareTab:
     generate.click(
         guarded(compare_status, do_generate),
         [state, prompt, strength, steer_layers_box, max_tokens],
-        [unsteered, steered, marks, compare_status],
+        [unsteered, steered, gate, marks, compare_status],
     )
 
     def on_strengths(text: str) -> dict:
