@@ -80,8 +80,10 @@ Serving API (:mod:`storage.api_keys`; admins, or ``"system"`` from the CLI)
         a PermissionDeniedError, otherwise); ``confirm_approved(submission)`` the same for a
         download
     ``set_api_switch("steering" | "sampling", enabled, actor)``; ``api_switch(name)``   audited
-    ``record_api_use(key_id, submission_id, sample=None)``   per (key, submission, hour) counter,
-        not an audit event; ``api_usage() -> list[UsageCount]``; ``api_samples()``
+    ``record_api_use(key_id, submission_id, sample=None, *, applied=0, not_applied=0)``   per
+        (key, submission, hour) counter of requests and of the prompts the vector was applied to
+        or not (its gate), not an audit event; ``api_usage() -> list[UsageCount]``;
+        ``api_samples()``
 
 Heavy jobs (:mod:`storage.store_jobs`; not audit events: what they make is)
     ``start_job(user, kind, estimate_s=None) -> StoredJob``   kind build | evaluation |

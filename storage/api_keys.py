@@ -86,12 +86,16 @@ class ServedSubmission:
 
 @dataclass(frozen=True)
 class UsageCount:
-    """Requests one key made with one submission (0: unsteered) in one UTC hour."""
+    """Requests one key made with one submission (0: unsteered) in one UTC hour, and of their
+    prompts how many the vector was applied to and how many its gate left unsteered (a
+    completions request with several prompts counts each; both 0 when unsteered)."""
 
     key_name: str
     submission_id: int
     hour: str
     count: int
+    applied: int = 0
+    not_applied: int = 0
 
 
 @dataclass(frozen=True)
@@ -306,15 +310,39 @@ def usable_submissions(
     return usable
 
 
-def count_use(s: Session, key_id: int, submission_id: int, moment: datetime) -> None:
-    """Add one request to the (key, submission, hour) counter, creating it at 1."""
+def count_use(
+    s: Session,
+    key_id: int,
+    submission_id: int,
+    moment: datetime,
+    applied: int = 0,
+    not_applied: int = 0,
+) -> None:
+    """Add one request to the (key, submission, hour) counter, creating it at 1, with its
+    prompts the vector was ``applied`` to and those its gate left unsteered (``not_applied``)."""
+    if applied < 0 or not_applied < 0:
+        raise ValidationError("The applied and not-applied counts cannot be negative.")
     hour = hour_of(moment)
     U = tables.ApiUsageRow
     where = (U.key_id == key_id, U.submission_id == submission_id, U.hour == hour)
-    result = s.execute(update(U).where(*where).values(count=U.count + 1))
+    added = {
+        "count": U.count + 1,
+        "applied": U.applied + applied,
+        "not_applied": U.not_applied + not_applied,
+    }
+    result = s.execute(update(U).where(*where).values(**added))
     changed = cast(CursorResult[Any], result).rowcount
     if not changed:
-        s.add(U(key_id=key_id, submission_id=submission_id, hour=hour, count=1))
+        s.add(
+            U(
+                key_id=key_id,
+                submission_id=submission_id,
+                hour=hour,
+                count=1,
+                applied=applied,
+                not_applied=not_applied,
+            )
+        )
         s.flush()
 
 
@@ -322,11 +350,11 @@ def usage(s: Session) -> list[UsageCount]:
     """Every counter, newest hour first, with the key's name."""
     U, K = tables.ApiUsageRow, tables.ApiKeyRow
     rows = s.execute(
-        select(K.name, U.submission_id, U.hour, U.count)
+        select(K.name, U.submission_id, U.hour, U.count, U.applied, U.not_applied)
         .join(K, K.id == U.key_id)
         .order_by(U.hour.desc(), K.name, U.submission_id)
     )
-    return [UsageCount(name, sub, hour, count) for name, sub, hour, count in rows]
+    return [UsageCount(*row) for row in rows]
 
 
 def add_sample(

@@ -84,19 +84,27 @@ class ApiMixin(StoreBase):
         key_id: int,
         submission_id: int,
         sample: tuple[list[Any], str] | None = None,
+        *,
+        applied: int = 0,
+        not_applied: int = 0,
     ) -> None:
         """Count one request; keep ``sample`` (messages, answer) only while sampling is on.
+        ``applied`` / ``not_applied``: of its prompts, those the vector steered and those a
+        conditional vector's gate left unsteered.
 
         Not an audit event: counters per (key, submission, hour) keep a busy API from flooding
         the signed chain, so this transaction does not take the chain's lock."""
         with translate_db_errors(self.url):
             with Session(self._writer) as s, s.begin():
-                api_keys.count_use(s, key_id, submission_id, datetime.now(UTC))
+                api_keys.count_use(
+                    s, key_id, submission_id, datetime.now(UTC), applied, not_applied
+                )
                 if sample is not None and api_keys.switch(s, api_keys.SAMPLING):
                     api_keys.add_sample(s, key_id, submission_id, *sample)
 
     def api_usage(self) -> list[api_keys.UsageCount]:
-        """Every usage counter (key name, submission, UTC hour, count), newest hour first."""
+        """Every usage counter (key name, submission, UTC hour, count, applied, not applied),
+        newest hour first."""
         with self._read() as s:
             return api_keys.usage(s)
 

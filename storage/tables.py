@@ -202,6 +202,11 @@ class ApiUsageRow(Base):
     submission_id: Mapped[int] = mapped_column(Integer)  # 0 = unsteered
     hour: Mapped[str] = mapped_column(String(13))  # "YYYY-MM-DDTHH", UTC
     count: Mapped[int] = mapped_column(Integer, default=0)
+    # Of those requests' prompts, how many the vector was applied to and how many its gate kept
+    # unsteered (a conditional vector); an unconditional vector is applied to every prompt.
+    # A completions request with several prompts counts each of them here. 0 when unsteered.
+    applied: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    not_applied: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ux_api_usage_key_sub_hour", "key_id", "submission_id", "hour", unique=True),

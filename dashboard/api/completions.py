@@ -13,6 +13,13 @@ scoring pass over the prompt and what was generated
 log-probabilities of the lab's candidate scoring), run on a thread of its own so that the store's
 lane never waits behind a forward pass. ``max_tokens: 0`` with ``echo`` scores the prompt only;
 such a request takes a key's place but no decoding row.
+
+A conditional vector's gate reads each prompt's text (token ids: their decoded text) and is
+decided once per prompt: by the decoding loop when the row is admitted, or, with nothing to
+generate, in one batched pass on the scoring thread; the scoring pass uses that same decision.
+``control_vector`` then holds ``applied`` and ``similarity`` (one prompt: a value each; a list
+of prompts: a list each, in prompt order; an unconditional vector: true and null, whatever the
+prompts), and the usage counter counts every prompt as applied or not.
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
+from steering.engine.decoding_rows import decide_gates, gate_condition
+from steering.engine.gate import GateDecision
 from steering.engine.models import LoadedModel, has_chat_template
 from steering.engine.serving import RequestTimedOut, ServeRequest, Ticket, Token
 from steering.engine.steer import RowSteering
@@ -40,7 +51,7 @@ from .completion_protocol import (
 )
 from .delivery import CLIENT_GONE, collect, within
 from .lane import ApiLane
-from .protocol import ApiError
+from .protocol import ApiError, applied_counts, applied_steering
 from .service import ApiService
 from .stops import StopText
 
@@ -60,6 +71,11 @@ class Pending:
     tickets: list[Ticket]  # one per prompt; none when nothing is generated
     arrived: float
     deadline: float
+    gate_texts: list[str] = field(default_factory=list)  # what a conditional gate reads
+
+    @property
+    def gated(self) -> bool:
+        return gate_condition(self.steering) is not None
 
 
 @dataclass
@@ -79,7 +95,20 @@ class Completions:
         prompts = [self._ids(loaded, prompt) for prompt in request.prompts]
         budgets = [service.budget(loaded, ids, request.max_tokens, "The prompt") for ids in prompts]
         deadline = arrived + service.settings.timeout_s
-        pending = Pending(key, request, loaded, row, applied, prompts, [], arrived, deadline)
+        texts = [
+            p
+            if isinstance(p, str)
+            else loaded.tokenizer.decode(list(ids), skip_special_tokens=True)
+            for p, ids in zip(request.prompts, prompts, strict=True)
+        ]
+        pending = Pending(key, request, loaded, row, applied, prompts, [], arrived, deadline, texts)
+        if pending.gated and not all(text.strip() for text in texts):
+            raise ApiError(
+                400,
+                f"Submission {request.submission}'s vector is conditional: it is applied only "
+                "when a prompt reads like its task, and a prompt here has no text to read.",
+                "invalid_value",
+            )
         assert service.admission is not None
         if request.max_tokens == 0:
             service.admission.hold(key)
@@ -92,8 +121,9 @@ class Completions:
                 temperature=request.temperature,
                 top_p=request.top_p,
                 seed=request.seed,
+                gate_text=text,
             )
-            for ids, budget in zip(prompts, budgets, strict=True)
+            for ids, budget, text in zip(prompts, budgets, texts, strict=True)
         ]
         loop = service.host.batcher(loaded)
         service.observe(loop)
@@ -168,6 +198,7 @@ class Completions:
         made = await asyncio.gather(
             *(collect(t, pending.deadline, tokenizer, stop) for t in pending.tickets)
         )
+        gates = await self._gates(pending)
         choices = []
         texts = [p if isinstance(p, str) else tokenizer.decode(list(p)) for p in request.prompts]
         for i, (prompt, ids) in enumerate(zip(texts, pending.prompts, strict=True)):
@@ -177,24 +208,58 @@ class Completions:
                 tokens, finish = tokens[: within(tokenizer, tokens, len(text))], "stop"
             logprobs = None
             if request.logprobs is not None:
-                logprobs = await self._logprobs(pending, prompt, ids, tokens)
+                logprobs = await self._logprobs(pending, prompt, ids, tokens, gates[i])
             shown = prompt + text if request.echo else text
             choices.append(Choice(shown, finish or "stop", len(tokens), logprobs))
         sample = ([{"role": "user", "content": p} for p in texts], choices[0].text)
         submission = request.submission or UNSTEERED
+        applied, not_applied = applied_counts(pending.applied, gates)
         await self.service.lane.run(
-            self.service.store.record_api_use, pending.key.id, submission, sample
+            self.service.store.record_api_use,
+            pending.key.id,
+            submission,
+            sample,
+            applied=applied,
+            not_applied=not_applied,
         )
+        if pending.applied is not None:
+            self.service.metrics.applied(pending.loaded.name, applied, not_applied)
         return completion_body(
             ident=new_completion_id(),
             model=pending.loaded.name,
             choices=choices,
             prompt_tokens=sum(len(ids) for ids in pending.prompts),
-            steering=pending.applied,
+            steering=control_vector(pending.applied, gates),
         )
 
+    async def _gates(self, pending: Pending) -> list[GateDecision | None]:
+        """Each prompt's gate: the decoding loop's (on its ticket), or, with nothing generated,
+        decided here in one batched pass on the scoring thread (None: no conditional vector)."""
+        if pending.tickets:
+            return [ticket.gate for ticket in pending.tickets]
+        if not pending.gated:
+            return [None] * len(pending.prompts)
+        remaining = pending.deadline - time.monotonic()
+        if remaining <= 0:
+            raise RequestTimedOut("The request ran out of time.")
+
+        def decide() -> list[GateDecision | None]:
+            rows = [pending.steering] * len(pending.gate_texts)
+            with torch.inference_mode():
+                return decide_gates(pending.loaded, rows, list(pending.gate_texts))
+
+        try:
+            return await asyncio.wait_for(self.scoring.run(decide), timeout=remaining)
+        except TimeoutError:
+            raise RequestTimedOut("The request ran out of time.") from None
+
     async def _logprobs(
-        self, pending: Pending, prompt: str, ids: tuple[int, ...], made: list[Token]
+        self,
+        pending: Pending,
+        prompt: str,
+        ids: tuple[int, ...],
+        made: list[Token],
+        gate: GateDecision | None,
     ) -> dict[str, Any]:
         """OpenAI's completions ``logprobs`` over the prompt (with ``echo``) and the tokens made,
         from one scoring pass over both; offsets count characters of prompt + answer."""
@@ -211,6 +276,7 @@ class Completions:
                     every,
                     steering=pending.steering,
                     top=request.logprobs or 0,
+                    gate=gate,
                 ),
                 timeout=remaining,
             )
@@ -236,6 +302,21 @@ class Completions:
             ][first:],
             "text_offset": offsets[first:],
         }
+
+
+def control_vector(
+    steering: dict[str, Any] | None, gates: list[GateDecision | None]
+) -> dict[str, Any] | None:
+    """The answer's ``control_vector``: as chat's for one prompt or an unconditional vector
+    (``applied`` true, ``similarity`` null); a conditional vector's for a list of prompts has
+    ``applied`` and ``similarity`` as lists in prompt order."""
+    if steering is None or len(gates) == 1 or all(gate is None for gate in gates):
+        return applied_steering(steering, gates[0] if gates else None)
+    each = [applied_steering(steering, gate) or {} for gate in gates]
+    return steering | {
+        "applied": [one["applied"] for one in each],
+        "similarity": [one["similarity"] for one in each],
+    }
 
 
 def prompt_offsets(tokenizer: Any, prompt: str, ids: tuple[int, ...]) -> list[int]:

@@ -5,6 +5,12 @@ is admitted; :class:`Delivery` turns its ticket's tokens into the ``chat.complet
 server-sent events (:mod:`dashboard.api.waiting`: on the event loop, holding no thread), records
 the use (on the API's lane), gives the key's place in flight back and counts the request in the
 metrics, however it ended.
+
+A conditional vector's gate is decided when the row is admitted (``Ticket.gate``, set before the
+row's first event): the answer's ``control_vector`` says whether it was applied
+(:func:`~dashboard.api.protocol.applied_steering`), and a stream of such a request waits for its
+first event before sending the first chunk, which carries it. The usage counter adds the request
+to the applied or the not-applied count.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+from steering.engine.decoding_rows import gate_condition
 from steering.engine.serving import RequestTimedOut, Ticket, Token
 from storage import StoredApiKey
 from storage.api_keys import UNSTEERED
@@ -24,7 +31,16 @@ from .admission import Admission
 from .host import ModelHost
 from .lane import ApiLane
 from .metrics import ApiMetrics
-from .protocol import DONE_EVENT, ApiError, ChatRequest, chunk_event, completion_body, logprob_entry
+from .protocol import (
+    DONE_EVENT,
+    ApiError,
+    ChatRequest,
+    applied_counts,
+    applied_steering,
+    chunk_event,
+    completion_body,
+    logprob_entry,
+)
 from .stops import StopText
 from .waiting import tokens
 
@@ -50,6 +66,15 @@ class Answer:
     counted: bool = False  # the metrics counted it as over
     status: int | None = None  # the HTTP status it ended with (None: not ended, or caller gone)
     first_token_seen: bool = False
+
+    @property
+    def gated(self) -> bool:
+        """Whether a conditional vector steers it (its gate is known from its first event)."""
+        return gate_condition(self.ticket.request.steering) is not None
+
+    def control_vector(self) -> dict[str, Any] | None:
+        """What the answer says was applied, with its gate (read after the first event)."""
+        return applied_steering(self.steering, self.ticket.gate)
 
 
 @dataclass
@@ -99,7 +124,12 @@ class Delivery:
     def _count(self, answer: Answer, text: str) -> None:
         submission = answer.request.submission or UNSTEERED
         sample = ([dict(m) for m in answer.request.messages], text)
-        self.host.store.record_api_use(answer.key.id, submission, sample)
+        applied, not_applied = applied_counts(answer.steering, [answer.ticket.gate])
+        self.host.store.record_api_use(
+            answer.key.id, submission, sample, applied=applied, not_applied=not_applied
+        )
+        if answer.steering is not None:
+            self.metrics.applied(answer.model, applied, not_applied)
 
     async def complete(self, answer: Answer) -> dict[str, Any]:
         """Wait for the whole answer; count it; the ``chat.completion`` body (504 past the
@@ -134,22 +164,38 @@ class Delivery:
             prompt_tokens=answer.prompt_tokens,
             completion_tokens=len(done),
             logprobs=logprobs,
-            steering=answer.steering,
+            steering=answer.control_vector(),
         )
 
     async def stream(self, answer: Answer) -> AsyncIterator[str]:
-        """Server-sent events: the role, text as it is decoded, the finish reason, ``[DONE]``;
-        past the request's time limit, an error event (504 ``timeout``) ends the stream. Text
-        that may begin a stop string is held back until the next tokens settle it."""
+        """Server-sent events: the role (with ``control_vector``), text as it is decoded, the
+        finish reason, ``[DONE]``; past the request's time limit, an error event (504
+        ``timeout``) ends the stream. Text that may begin a stop string is held back until the
+        next tokens settle it. A conditional vector's first chunk waits for the row's first
+        event, which comes after its gate is decided."""
         tokenizer = answer.tokenizer
         ident, name = answer.ident, answer.model
         stop = StopText(answer.request.stop)
-        yield chunk_event(ident, name, {"role": "assistant", "content": ""})
         ids: list[int] = []
         sent, held, stopped = "", 0, False
         arriving = tokens(answer.ticket, answer.deadline)
         try:
-            async for token in arriving:
+            early: list[Token] = []
+            if answer.gated:
+                try:
+                    early.append(await anext(arriving))
+                except StopAsyncIteration:  # it ended before a token (its gate is decided)
+                    pass
+            role = {"role": "assistant", "content": ""}
+            yield chunk_event(ident, name, role, first=True, steering=answer.control_vector())
+            while True:
+                if early:
+                    token = early.pop()
+                else:
+                    try:
+                        token = await anext(arriving)
+                    except StopAsyncIteration:
+                        break
                 self._first(answer)
                 ids.append(token.id)
                 text = tokenizer.decode(ids, skip_special_tokens=True)

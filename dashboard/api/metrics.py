@@ -12,6 +12,9 @@ series here. What is counted, and when:
 - ``cvlab_api_generated_tokens_total{model}``: the tokens the decoding loop made for requests,
   counted when each request is over (a cut request counts what it got).
 - ``cvlab_api_rows_total{model, steered}``: requests admitted to a decoding loop.
+- ``cvlab_api_steered_prompts_total{model, applied}``: the prompts of answered steered requests,
+  by whether the vector was applied (``false``: a conditional vector's gate kept the prompt
+  unsteered; an unconditional vector is always applied), counted with the usage counters.
 - ``cvlab_api_queue_depth``: requests waiting for a row now, read at each scrape.
 - ``cvlab_api_batch_rows``: rows in each decoding step (a histogram; its count is the steps).
 - ``cvlab_api_time_to_first_token_seconds``: from a request's arrival to its first token.
@@ -60,6 +63,12 @@ class ApiMetrics:
             ["model", "steered"],
             registry=registry,
         )
+        self.steered_prompts = Counter(
+            "cvlab_api_steered_prompts",
+            "Prompts of answered steered requests, by model and whether the vector was applied.",
+            ["model", "applied"],
+            registry=registry,
+        )
         self.queue_depth = Gauge(
             "cvlab_api_queue_depth", "Requests waiting for a decoding row now.", registry=registry
         )
@@ -92,6 +101,12 @@ class ApiMetrics:
 
     def admitted(self, model: str, steered: bool) -> None:
         self.rows.labels(model=model, steered="true" if steered else "false").inc()
+
+    def applied(self, model: str, applied: int, not_applied: int) -> None:
+        """A steered request was answered: its prompts the vector was applied to, and not."""
+        for label, count in (("true", applied), ("false", not_applied)):
+            if count:
+                self.steered_prompts.labels(model=model, applied=label).inc(count)
 
     def first_token(self, seconds: float) -> None:
         self.time_to_first_token.observe(max(seconds, 0.0))

@@ -7,6 +7,11 @@ OpenAI's API so that its official client works unchanged; the one extra field is
 that can send no extra field (an evaluation harness' log-likelihood requests) names the
 submission as the model instead: ``"model": "submission-ID"`` is the same request as
 ``control_vector`` ``{"submission": ID}`` on the model the submission was built for.
+
+An answer's ``control_vector`` says what was applied: the submission, its strength and layers,
+and ``applied`` / ``similarity``: for a conditional vector, whether its gate opened on the last
+user message and the cosine similarity that decided it; for an unconditional vector, ``applied``
+true and ``similarity`` null (it applies to every prompt). A stream says it in its first chunk.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import json
 import math
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from steering.engine.gate import GateDecision
 
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_MAX_TOKENS = 256
@@ -291,6 +299,29 @@ def completion_body(
     }
 
 
+def applied_steering(
+    steering: dict[str, Any] | None, gate: GateDecision | None
+) -> dict[str, Any] | None:
+    """The answer's ``control_vector``: ``steering`` (None: unsteered) with ``applied`` and
+    ``similarity`` from the row's gate (None: an unconditional vector, applied, similarity null)."""
+    if steering is None:
+        return None
+    if gate is None:
+        return steering | {"applied": True, "similarity": None}
+    return steering | {"applied": gate.applied, "similarity": gate.similarity}
+
+
+def applied_counts(
+    steering: dict[str, Any] | None, gates: Sequence[GateDecision | None]
+) -> tuple[int, int]:
+    """``(applied, not_applied)`` over the prompts of one request, for the usage counters:
+    (0, 0) unsteered; a prompt without a gate (unconditional vector) counts as applied."""
+    if steering is None:
+        return 0, 0
+    closed = sum(1 for gate in gates if gate is not None and not gate.applied)
+    return len(gates) - closed, closed
+
+
 def chunk_event(
     ident: str,
     model: str,
@@ -298,9 +329,12 @@ def chunk_event(
     *,
     finish_reason: str | None = None,
     logprobs: list[dict[str, Any]] | None = None,
+    first: bool = False,
+    steering: dict[str, Any] | None = None,
 ) -> str:
-    """One server-sent event of a streamed answer."""
-    chunk = {
+    """One server-sent event of a streamed answer; the ``first`` carries ``control_vector``
+    (``steering``, None when unsteered)."""
+    chunk: dict[str, Any] = {
         "id": ident,
         "object": "chat.completion.chunk",
         "created": int(time.time()),
@@ -314,6 +348,8 @@ def chunk_event(
             }
         ],
     }
+    if first:
+        chunk["control_vector"] = steering
     return f"data: {json.dumps(chunk)}\n\n"
 
 

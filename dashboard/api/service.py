@@ -26,6 +26,11 @@ thread; a caller that goes away frees its row at the next step, and a request un
 increments a (key, submission, hour) counter; prompts and answers are kept only while sampling
 is on.
 
+A conditional vector (issue 21) steers a request only when its gate opens on the last user
+message (``ServeRequest.gate_text``; decided by the decoding loop when the row is admitted): the
+answer's ``control_vector`` says ``applied`` and ``similarity``, and the usage counter adds the
+request to its applied or not-applied count.
+
 Sending the answer, whole or streamed, and accounting for it is :mod:`dashboard.api.delivery`.
 Its blocking calls (the store, tokenizing) run on the API's own few threads
 (:mod:`dashboard.api.lane`), never on the pool the sign-in and the dashboard's light routes share;
@@ -49,6 +54,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
+from steering.engine.decoding_rows import gate_condition
 from steering.engine.models import LoadedModel, fingerprint
 from steering.engine.serving import DecodingLoop, ServeRequest
 from steering.engine.steer import RowSteering
@@ -261,12 +267,15 @@ class ApiService:
             raise ApiError(400, str(error)) from None
 
     def fits(self, served: ServedSubmission, loaded: LoadedModel) -> bool:
-        """Whether ``served``'s vector can steer ``loaded``: its size, layers and fingerprint."""
+        """Whether ``served``'s vector can steer ``loaded``: its size, layers, its gate's block
+        (a conditional vector) and fingerprint."""
         built_for = served.model_fingerprint
         vector = self._vector(served.vector_id)
+        condition = vector.condition
         return (
             vector.hidden_size == loaded.hidden_size
             and all(i in vector.directions and i < loaded.num_layers for i in served.layers)
+            and (condition is None or condition.layer < loaded.num_layers)
             and (built_for is None or built_for == self._fingerprint(loaded))
         )
 
@@ -378,6 +387,15 @@ class ApiService:
             raise ApiError(400, str(error)) from None
         ids = prompt_ids(loaded.tokenizer, text)
         budget = self.budget(loaded, ids, chat.max_tokens, "The messages")
+        gate_text = last_user_text(chat.messages)
+        if gate_condition(row) is not None and not gate_text.strip():
+            raise ApiError(
+                400,
+                f"Submission {chat.submission}'s vector is conditional: it is applied only when "
+                "the last user message reads like its task, and these messages have no user "
+                "text. Add a message with role 'user'.",
+                "invalid_value",
+            )
         request = ServeRequest(
             prompt_ids=ids,
             max_new_tokens=budget,
@@ -385,6 +403,7 @@ class ApiService:
             temperature=chat.temperature,
             top_p=chat.top_p,
             seed=chat.seed,
+            gate_text=gate_text,
         )
         assert self.admission is not None
         loop = self.host.batcher(loaded)
@@ -427,3 +446,11 @@ class ApiService:
     def stream(self, answer: Answer) -> AsyncIterator[str]:
         """The answer as server-sent events (see :meth:`Delivery.stream`)."""
         return self.delivery.stream(answer)
+
+
+def last_user_text(messages: Sequence[dict[str, str]]) -> str:
+    """What a conditional vector's gate reads of a chat: the last user message ("" if none)."""
+    for message in reversed(messages):
+        if message["role"] == "user":
+            return message["content"]
+    return ""

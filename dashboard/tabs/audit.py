@@ -23,6 +23,7 @@ from dashboard.views.audit import (
     AUDIT_COLUMNS,
     FAILED_SIGNIN_COLUMNS,
     IntegrityView,
+    applied_words,
     caught_markdown,
     failed_signins_table,
     integrity_view,
@@ -79,14 +80,22 @@ def failed_signins(ctx: AppContext, session: BrowserSession) -> pd.DataFrame:
     return failed_signins_table(ctx.store.failed_logins(str(session.role)))
 
 
-USAGE_COLUMNS = ["hour (UTC)", "key", "submission", "requests"]
+USAGE_COLUMNS = ["hour (UTC)", "key", "submission", "requests", "vector"]
 
 
 def usage_table(ctx: AppContext, session: BrowserSession) -> pd.DataFrame:
-    """API requests per hour, key and submission (newest first); "unsteered" for none."""
+    """API requests per hour, key and submission (newest first); "unsteered" for none; how
+    often the vector was applied (a conditional vector's gate decides)."""
     need_user(session)
     rows = [
-        [u.hour, u.key_name, u.submission_id or "unsteered", u.count] for u in ctx.store.api_usage()
+        [
+            u.hour,
+            u.key_name,
+            u.submission_id or "unsteered",
+            u.count,
+            applied_words(u.count, u.applied, u.not_applied),
+        ]
+        for u in ctx.store.api_usage()
     ]
     return pd.DataFrame(rows, columns=USAGE_COLUMNS)
 

@@ -192,3 +192,19 @@ def failed_signins_table(events: Iterable[StoredAuditEvent]) -> pd.DataFrame:
             ]
         )
     return pd.DataFrame(rows, columns=FAILED_SIGNIN_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------- API usage
+
+
+def applied_words(requests: int, applied: int, not_applied: int) -> str:
+    """How often a vector was applied, in words ("applied to 12 of 15 requests"); "" when
+    nothing was counted (unsteered, or counted before the gate was). A completions request with
+    several prompts counts each, so when the prompts outnumber the requests it says prompts."""
+    total = applied + not_applied
+    if total == 0:
+        return ""
+    what = "requests" if total == requests else "prompts"
+    if total == 1:
+        what = what[:-1]
+    return f"applied to {applied} of {total} {what}"

@@ -86,10 +86,22 @@ def test_audit_tab_and_report_show_use_per_key_and_submission(ctx):
     one, _ = ctx.store.add_api_key("one", actor="ada")
     two, _ = ctx.store.add_api_key("two", actor="ada")
     for key_id, submission in [(one.id, 3), (one.id, 3), (two.id, 3), (two.id, 0), (one.id, 5)]:
-        ctx.store.record_api_use(key_id, submission)
+        ctx.store.record_api_use(key_id, submission, applied=int(submission == 3))
+    ctx.store.record_api_use(two.id, 5, applied=1, not_applied=2)  # three prompts, one request
     table = audit.usage_table(ctx, login(ctx, "bob"))
-    counts = {(k, s): n for _, k, s, n in table.values.tolist()}
-    assert counts == {("one", 3): 2, ("one", 5): 1, ("two", 3): 1, ("two", "unsteered"): 1}
+    counts = {(k, s): n for _, k, s, n, _ in table.values.tolist()}
+    assert counts == {
+        ("one", 3): 2,
+        ("one", 5): 1,
+        ("two", 3): 1,
+        ("two", 5): 1,
+        ("two", "unsteered"): 1,
+    }
+    words = {(k, s): w for _, k, s, _, w in table.values.tolist()}
+    assert words[("one", 3)] == "applied to 2 of 2 requests"
+    assert words[("two", 3)] == "applied to 1 of 1 request"
+    assert words[("two", 5)] == "applied to 1 of 3 prompts"
+    assert words[("one", 5)] == words[("two", "unsteered")] == ""  # nothing counted
     assert usage_html(3, ctx.store.api_usage()).endswith(
         "<p>3 requests so far, by key: one (2), two (1).</p>"
     )

@@ -79,6 +79,8 @@ def test_steered_answer_is_the_engines_answer_at_the_approved_strength(api_lab):
         "submission": sub,
         "strength": 3.0,
         "layers": list(LAYERS),
+        "applied": True,  # an unconditional vector applies to every prompt
+        "similarity": None,
     }
 
 

@@ -184,6 +184,8 @@ def test_completions_pass_the_same_gate_and_count_the_use(lab):
         "submission": subs["approved"],
         "strength": STRENGTH,
         "layers": list(LAYERS),
+        "applied": True,  # an unconditional vector applies to every prompt
+        "similarity": None,
     }
     after = {(u.submission_id, u.count) for u in api.ctx.store.api_usage()}
     assert after != before

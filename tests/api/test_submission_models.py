@@ -109,6 +109,8 @@ def test_a_submission_model_answers_as_its_control_vector(lab, path, body):
         "submission": sub,
         "strength": STRENGTH,
         "layers": [1, 2],
+        "applied": True,  # an unconditional vector applies to every prompt
+        "similarity": None,
     }
     assert through_model.json()["choices"] != unsteered.json()["choices"]  # it really steers
     assert used(api.ctx.store, name) == {sub: 2, 0: 1}
