@@ -18,6 +18,17 @@ block (the paper applies one middle layer); nothing is tuned on held-out rows.
    decision, so it does not look at held-out rows);
 5. side effects of R-C at 0 and at that strength (neutral perplexity, changed neutral answers).
 
+``--condition auto`` (default ``off``, the runs above) gives the R-C vectors a gate (conditional
+activation steering, steering.condition): its block and threshold are chosen on the build rows'
+prompts against the building half of the bundled everyday prompts, and everything else (split,
+strengths, selection rule) is unchanged; every R-C step then runs with the gate deciding, as the
+vector would be used. The JSON's ``condition`` records the gate (block, threshold, build balanced
+accuracy) and the held-out ``gate`` figures (where it opened on held-out rows and on the held-out
+everyday half), the side effects are measured with the gate deciding, and ``deploy_rule`` applies
+the lab's rule to the chosen strength: a held-out gain significant after a Bonferroni correction
+for the bundled sets, not a gain by disruption, neutral perplexity within 10 % of the unsteered
+model's and at most 5 % of everyday answers changed. R and PCA-C stay unconditional.
+
 Prints each table and step time; ``--json`` is rewritten after every step, so a stopped run keeps
 what it measured. The model runs in float32 unless ``--dtype`` says otherwise, so that the figures
 do not depend on whether the machine has native bfloat16; the JSON's setup records the format.
@@ -39,18 +50,28 @@ from typing import Any
 import torch
 
 from steering.build import build_vector
+from steering.condition import CONDITION_CHOICES
 from steering.data.examples import bundled_example_sets, load_examples, split_examples
 from steering.engine.models import fingerprint, load_model
 from steering.evaluation.evaluate import evaluate, evaluate_heldout, layer_sweep
-from steering.evaluation.results import StrengthResult
+from steering.evaluation.results import EvaluationReport, SideEffects, StrengthResult
 from steering.evaluation.side_effects import side_effects
 from steering.evaluation.strengths import parse_strengths
+from steering.evaluation.verdict import CHANGED_LIMIT, PERPLEXITY_LIMIT, disruption_note
 from steering.settings import DTYPES
 from steering.vectors import ControlVector
 
 ALPHAS = "-8,-4,-2,-1,0,1,2,4,8"
 COLUMNS = ("alpha", "correct", "n", "accuracy", "ci_low", "ci_high", "kl", "entropy_bits",
            "mass_correct", "gained", "lost", "mcnemar_p")  # fmt: skip
+# The lab's deploy rule (issue 21): how far the gated side effects may go at the chosen strength,
+# the verdict's own limits (steering.evaluation.verdict), so the rule is written once.
+PERPLEXITY_TOLERANCE = PERPLEXITY_LIMIT - 1
+CHANGED_TOLERANCE = CHANGED_LIMIT
+SIGNIFICANCE = 0.05
+# The sets the protocol is run on per model, which the significance is corrected for (the bundled
+# sets also hold arithmetic.csv, the same rows in another format, so they are not counted from it).
+PROTOCOL_SETS = ("arithmetic", "deduction", "ioi")
 
 
 def sweep_layers(num_layers: int, count: int = 5) -> list[int]:
@@ -93,6 +114,36 @@ def _fallback_strength(results: Sequence[StrengthResult]) -> float:
     return best.alpha
 
 
+def deploy_rule(
+    report: EvaluationReport, effects: SideEffects, strength: float, sets_tested: int
+) -> dict[str, Any]:
+    """The lab's deploy rule at ``strength``, each part with the figure it was decided on."""
+    at = {r.alpha: r for r in report.results}
+    base, steered = at[0.0], at.get(strength)
+    if steered is None or strength == 0.0 or report.chosen_alpha in (None, 0.0):
+        return {"meets": False, "reason": "no strength beat 0 on the build rows"}
+    p = steered.mcnemar_p if steered.mcnemar_p is not None else 1.0
+    gain = (steered.correct or 0) - (base.correct or 0)
+    perplexity = effects.perplexity
+    ratio = perplexity[strength] / perplexity[0.0] if perplexity.get(0.0) else None
+    changed = effects.changed_share.get(strength)
+    disruption = disruption_note(base, steered)
+    parts = {
+        "heldout_gain": gain,
+        "mcnemar_p": p,
+        "corrected_level": SIGNIFICANCE / sets_tested,
+        "significant_gain": gain > 0 and p < SIGNIFICANCE / sets_tested,
+        "disruption_note": disruption,
+        "not_disruption": disruption is None,
+        "perplexity_ratio": ratio,
+        "perplexity_within": ratio is not None and abs(ratio - 1) <= PERPLEXITY_TOLERANCE,
+        "changed_share": changed,
+        "changed_within": changed is not None and changed <= CHANGED_TOLERANCE,
+    }
+    checks = ("significant_gain", "not_disruption", "perplexity_within", "changed_within")
+    return {**parts, "meets": all(parts[c] for c in checks)}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="a bundled model key or a model spec")
@@ -108,6 +159,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="float32",
         help="number format (default float32, as docs/results.md's runs; auto lets the hardware "
         "decide)",
+    )
+    parser.add_argument(
+        "--condition",
+        choices=CONDITION_CHOICES,
+        default="off",
+        help="auto: give the R-C vectors a gate chosen on the build rows against everyday "
+        "prompts (default off, as the first runs in docs/results.md)",
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -151,6 +209,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "middle_layer": middle,
         "sweep_layers": layers,
         "negatives": negatives,
+        "condition": args.condition,
         "commit": _commit(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
@@ -161,9 +220,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     vectors: dict[str, ControlVector] = {}
     for label, method, at in (("R-C", "mean_diff", sorted({*layers, middle})),
                               ("R", "reading", [middle]), ("PCA-C", "pca_diff", [middle])):  # fmt: skip
-        vectors[label] = build_vector(
-            loaded, build, method=method, negatives=negatives, layers=at
-        ).vector
+        built = build_vector(
+            loaded, build, method=method, negatives=negatives, layers=at,
+            condition=args.condition if label == "R-C" else "off",
+        )  # fmt: skip
+        vectors[label] = built.vector
+        if label == "R-C" and args.condition == "auto":
+            gate = built.vector.condition
+            out["condition"] = {
+                "layer": None if gate is None else gate.layer,
+                "threshold": None if gate is None else gate.threshold,
+                "build_balanced_accuracy": None if gate is None else gate.build_balanced_accuracy,
+                "note": built.condition_note,
+                "task_prompts": built.vector.metadata.get("condition_task_prompts"),
+                "everyday_prompts": built.vector.metadata.get("condition_everyday_prompts"),
+            }
+            print(built.condition_note, flush=True)
     out["norms"] = {label: v.norms() for label, v in vectors.items()}
     print("norms at the middle block:", {k: round(v[middle], 2) for k, v in out["norms"].items()})
     t = lap("build vectors", t)
@@ -174,6 +246,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         batch_size=args.batch_size, side_effects=False,
     )  # fmt: skip
     out["strength_sweep"] = report.to_dict()
+    if "condition" in out:
+        out["condition"]["heldout"] = None if report.gate is None else report.gate.to_dict()
+        print(f"gate on held-out prompts: {out['condition']['heldout']}", flush=True)
     print(f"\nR-C at block {middle}, held-out rows:\n{_table(report.results)}")
     print(f"chosen on build rows: {report.chosen_alpha:g}\n{report.verdict}", flush=True)
     t = lap("strength sweep", t)
@@ -208,6 +283,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     effects = side_effects(loaded, vectors["R-C"], [0.0, strength], layers=[middle])
     out["side_effects"] = effects.to_dict()
     print(f"\nSide effects: perplexity {effects.perplexity}, changed {effects.changed_share}")
+    out["deploy_rule"] = deploy_rule(report, effects, strength, len(PROTOCOL_SETS))
+    print(f"deploy rule: {out['deploy_rule']}", flush=True)
     t = lap("side effects", t)
 
     out["timings"]["total"] = round(time.perf_counter() - started, 1)

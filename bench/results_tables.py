@@ -162,7 +162,11 @@ def summary_rows(runs: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     folder = Path((argv or sys.argv[1:] or ["docs/results"])[0])
     runs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
-    runs = [r for r in runs if "strength_sweep" in r]
+    # The unconditional runs only: the gated ones (--condition auto) have their own table in
+    # docs/results.md, and listing both here would show two rows per model and set.
+    runs = [
+        r for r in runs if "strength_sweep" in r and r["setup"].get("condition", "off") == "off"
+    ]
     print(summary_rows(runs))
     for run in runs:
         print()
