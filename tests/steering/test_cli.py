@@ -177,3 +177,41 @@ def test_user_errors_exit_2_without_traceback(tmp_path, model_dir):
     assert bad_layers.returncode == 2
     no_model = run_cli("info", "--model", str(tmp_path / "missing.gguf"))
     assert no_model.returncode == 2 and "No GGUF file" in no_model.stderr
+
+
+def test_build_condition_auto_writes_the_gate_and_off_or_too_few_rows_do_not(tmp_path, model_dir):
+    from safetensors import safe_open
+
+    pairs = tmp_path / "twenty.jsonl"
+    rows = [
+        {"prompt": p.prompt, "positive": p.positive, "negative": p.negative}
+        for p in arithmetic_pairs(20)
+    ]
+    pairs.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    common = ("build", "--model", str(model_dir), "--pairs", str(pairs), "--layers", "1-2")
+    gated = run_cli(*common, "--out", str(tmp_path / "gated.safetensors"))  # auto by default
+    assert gated.returncode == 0, gated.stderr
+    assert "Gate at block" in gated.stderr
+    with safe_open(str(tmp_path / "gated.safetensors"), framework="pt") as handle:
+        meta = handle.metadata()
+        keys = set(handle.keys())
+    layer = int(meta["condition_layer"])
+    assert f"condition.{layer}" in keys
+    assert float(meta["condition_threshold"]) == pytest.approx(
+        ControlVector.load(tmp_path / "gated.safetensors").condition.threshold
+    )
+    assert 0.5 <= float(meta["condition_build_balanced_accuracy"]) <= 1.0
+
+    off = run_cli(*common, "--condition", "off", "--out", str(tmp_path / "off.safetensors"))
+    assert off.returncode == 0, off.stderr
+    assert ControlVector.load(tmp_path / "off.safetensors").condition is None
+    assert "applies to every prompt" in off.stderr
+
+    few = tmp_path / "few.jsonl"
+    few.write_text("\n".join(json.dumps(r) for r in rows[:10]) + "\n")
+    small = run_cli(
+        "build", "--model", str(model_dir), "--pairs", str(few), "--out", str(tmp_path / "s.st")
+    )
+    assert small.returncode == 0, small.stderr
+    assert "needs at least 16 build rows and this set has 10" in small.stderr
+    assert ControlVector.load(tmp_path / "s.st").condition is None
