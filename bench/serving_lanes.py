@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,47 +34,15 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import torch  # noqa: E402
 
+from bench.app_process import REVIEWER, metric, start_app, stop  # noqa: E402
 from bench.common import machine, write_json  # noqa: E402
 from steering.vectors import ControlVector  # noqa: E402
 from tests.api.conftest import add_submission  # noqa: E402
 from tests.api.whole_app import Page, sign_in  # noqa: E402
-from tests.security.conftest import free_port, make_store  # noqa: E402
+from tests.security.conftest import make_store  # noqa: E402
 
 KEYS = 8
-REVIEWER = "bob"
 GOALS_S = {"sign_in": 1.0, "approval": 2.0}
-START_S = 600.0  # a first load of a GGUF model de-quantises it (about 20 s for SmolLM2)
-
-
-def start_app(data_dir: Path, model: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "STEERING_API_RATE": "1000000",  # the load is closed-loop: no per-minute refusals
-    }
-    log = (data_dir / "server.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port), "--data-dir", str(data_dir)]
-        + ["--model", model],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError((data_dir / "server.log").read_text()[-3000:])
-        try:
-            if httpx.get(url + "/readyz", timeout=5).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("the app did not become ready in time")
 
 
 class Load:
@@ -126,14 +93,6 @@ class Load:
                     self.refused[why] += 1
             if not done:
                 time.sleep(1.0)  # a refusal says Retry-After: 1
-
-
-def waiting_rows(url: str, reader: str) -> float:
-    text = httpx.get(url + "/metrics", headers={"authorization": f"Bearer {reader}"}).text
-    for line in text.splitlines():
-        if line.startswith("cvlab_api_queue_depth "):
-            return float(line.split()[1])
-    raise RuntimeError("/metrics has no cvlab_api_queue_depth")
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -206,7 +165,9 @@ def main() -> int:
         load.start()
         try:
             deadline = time.monotonic() + 300
-            while waiting_rows(url, reader) < 1:  # more clients than rows: some must wait
+            while (
+                metric(url, reader, "cvlab_api_queue_depth") < 1
+            ):  # more clients than rows: some must wait
                 if time.monotonic() > deadline:
                     raise RuntimeError("the load never filled the decoding rows")
                 time.sleep(0.5)
@@ -215,12 +176,11 @@ def main() -> int:
             for submission in submissions[args.rounds :]:
                 results["loaded"]["sign_in"].append(one_sign_in(url))
                 results["loaded"]["approval"].append(one_approval(url, submission))
-            still_waiting = waiting_rows(url, reader)
+            still_waiting = metric(url, reader, "cvlab_api_queue_depth")
         finally:
             load.stop()
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        stop(process)
 
     summary = {state: {k: quantiles(v) for k, v in r.items()} for state, r in results.items()}
     print(f"model {model}, {args.clients} streaming clients x {args.tokens} tokens, 8 keys")
