@@ -9,26 +9,24 @@ the gate opens when it reaches the threshold (``steering.vectors.GateCondition``
 
 The decision is made once per request from an unsteered pass that stops at the condition block,
 and then holds for the whole answer: an open row is steered everywhere (prompt included), a
-closed one nowhere. :func:`gated_strengths` and :func:`gated_rows` turn decisions into the
-per-row strengths that every batched path (side-by-side answers, sweeps, scoring, serving)
-already understands, so a gate is one more per-row choice, not a separate code path.
+closed one nowhere. Each batched path (side-by-side answers, sweeps, scoring, serving) turns a
+closed gate into strength 0 for that row, so a gate is one more per-row choice, not a separate
+code path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 
-from steering.engine.activations import iter_block_outputs
-from steering.engine.models import LoadedModel, has_chat_template
-from steering.engine.text import Encoded, prompt_text, token_limit
+from steering.engine.activations import common_prefix_length, iter_block_outputs
+from steering.engine.models import LoadedModel
+from steering.engine.text import Encoded, prompt_ids, prompt_text, token_limit
 from steering.errors import SteeringError
 from steering.vectors import ControlVector, GateCondition
-
-Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -37,10 +35,6 @@ class GateDecision:
 
     applied: bool
     similarity: float
-
-
-def _tokens(tokenizer: Any, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=not has_chat_template(tokenizer))["input_ids"])
 
 
 def prompt_reading_text(tokenizer: Any, prompt: str) -> Encoded:
@@ -58,17 +52,9 @@ def prompt_reading_text(tokenizer: Any, prompt: str) -> Encoded:
         before, upto = "", rendered
     else:
         before, upto = rendered[:start], rendered[: start + len(text)]
-    ids = _tokens(tokenizer, upto)
-    limit = token_limit(tokenizer)
-    if len(ids) > limit:
-        ids = ids[:limit]  # the gate reads the start of an overlong prompt
-    head = _tokens(tokenizer, before) if before else _tokens(tokenizer, "")
-    shared = 0
-    for a, b in zip(ids, head, strict=False):
-        if a != b:
-            break
-        shared += 1
-    return Encoded(tuple(ids), min(shared, len(ids) - 1))
+    ids = prompt_ids(tokenizer, upto)[: token_limit(tokenizer)]  # an overlong prompt: its start
+    head = prompt_ids(tokenizer, before)
+    return Encoded(ids, min(common_prefix_length([ids, head]), len(ids) - 1))
 
 
 def prompt_readings(
@@ -116,28 +102,6 @@ def decisions_for(
     if vector is None or vector.condition is None:
         return None
     return decide(loaded, vector.condition, prompts)
-
-
-def gated_strengths(
-    alphas: Sequence[float], decisions: Sequence[GateDecision] | None
-) -> list[float]:
-    """Row ``b``'s strength, 0 where its gate is closed."""
-    if decisions is None:
-        return [float(a) for a in alphas]
-    if len(decisions) != len(alphas):
-        raise ValueError("one gate decision per row")
-    return [float(a) if d.applied else 0.0 for a, d in zip(alphas, decisions, strict=True)]
-
-
-def gated_rows(
-    rows: Sequence[Row | None], decisions: Sequence[GateDecision] | None
-) -> list[Row | None]:
-    """Row ``b``'s steering, None where its gate is closed."""
-    if decisions is None:
-        return list(rows)
-    if len(decisions) != len(rows):
-        raise ValueError("one gate decision per row")
-    return [row if d.applied else None for row, d in zip(rows, decisions, strict=True)]
 
 
 def first_sentence(paragraph: str) -> str:

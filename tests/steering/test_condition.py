@@ -9,11 +9,8 @@ from steering.build import build_vector
 from steering.condition import MIN_CONDITION_ROWS, balanced_accuracy, choose_threshold
 from steering.data.example_set import Example
 from steering.engine.gate import (
-    GateDecision,
     decide,
     first_sentence,
-    gated_rows,
-    gated_strengths,
     prompt_reading_text,
     prompt_readings,
 )
@@ -171,15 +168,6 @@ def test_fewer_than_sixteen_build_rows_make_no_gate_and_say_so(tiny_llama):
     assert "this set has 15" in result.condition_note
     off = build_vector(tiny_llama, examples(DIGITS[:16]), condition="off", everyday=WORDS)
     assert off.vector.condition is None
-
-
-def test_closed_rows_lose_their_strength_and_open_rows_keep_it():
-    gates = [GateDecision(True, 0.4), GateDecision(False, 0.1)]
-    assert gated_strengths([2.0, 2.0], gates) == [2.0, 0.0]
-    assert gated_strengths([2.0, 3.0], None) == [2.0, 3.0]
-    assert gated_rows(["a", "b"], gates) == ["a", None]
-    with pytest.raises(ValueError):
-        gated_strengths([1.0], gates)
 
 
 def test_the_gate_reads_a_paragraphs_first_sentence():
