@@ -73,8 +73,12 @@ def test_a_request_that_would_wait_past_the_queue_gets_503_at_once(store, tmp_pa
     with serve(store, settings, data_dir=tmp_path) as api:
         gate = api.gate()
         results: list = []
-        threads = [in_background(api, api.key(f"k{i}"), results) for i in range(2)]
         loop = api.loop()
+        # One at a time: sent together, the second may find the first still queued, and the
+        # queue's one place taken, and be refused (rightly).
+        threads = [in_background(api, api.key("k0"), results)]
+        wait_until(lambda: loop.running == 1, "the first request holding the row")
+        threads.append(in_background(api, api.key("k1"), results))
         wait_until(lambda: loop.running == 1 and loop.waiting == 1, "one row, one waiting")
         refused = httpx.post(
             api.url + "/v1/chat/completions",
