@@ -36,6 +36,8 @@ Side effects that were not measured leave the verdict as it is, and an "improves
 
 from __future__ import annotations
 
+import math
+
 from steering.evaluation.results import GateReport, SideEffects, StrengthResult, Verdict
 from steering.evaluation.stats import Paired
 
@@ -114,7 +116,7 @@ def disruption_note(baseline: StrengthResult, steered: StrengthResult) -> str | 
     ):
         reasons.append(
             f"the probability the model gives the correct answer fell from "
-            f"{baseline.mass_correct:.3f} to {steered.mass_correct:.3f}"
+            f"{_answer_probability(baseline.mass_correct)} to {_answer_probability(steered.mass_correct)}"
         )
     base_total, steered_total = _total_mass(baseline), _total_mass(steered)
     if (
@@ -125,7 +127,8 @@ def disruption_note(baseline: StrengthResult, steered: StrengthResult) -> str | 
     ):
         reasons.append(
             f"the probability it gives all the answer options together fell from "
-            f"{base_total:.3f} to {steered_total:.3f}, less than {COLLAPSE_SHARE:.0%} of it"
+            f"{_answer_probability(base_total)} to {_answer_probability(steered_total)}, less than "
+            f"{COLLAPSE_SHARE:.0%} of it"
         )
     if not reasons:
         return None
@@ -134,6 +137,16 @@ def disruption_note(baseline: StrengthResult, steered: StrengthResult) -> str | 
         f"{_strength(steered.alpha)} {' and '.join(reasons)}, so the extra right answers come "
         "from knocking the model off the answers it would give, not from it knowing them better."
     )
+
+
+def _answer_probability(value: float) -> str:
+    """Three decimals, or two significant digits below 0.001, so that a fall never reads as
+    "from 0.000 to 0.000" (0.00012, not 1.2e-04); below one in a billion, said so."""
+    if value >= 0.001 or value == 0:
+        return f"{value:.3f}"
+    if value < 1e-9:
+        return "less than 0.000000001"
+    return f"{value:.{1 - math.floor(math.log10(value))}f}"
 
 
 def _trimmed(value: float, decimals: int) -> str:

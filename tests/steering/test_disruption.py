@@ -35,8 +35,19 @@ def test_a_rise_with_the_correct_answers_probability_falling_is_named():
     # The IOI case of docs/results.md: +22 of 100 while P(correct) went from 0.069 to 0.000.
     note = disruption_note(BASE, result(2.0, 60, 0.0004, 0.25))
     assert note is not None and note.startswith(NAMED)
-    assert "at strength 2" in note and "from 0.069 to 0.000" in note
+    assert "at strength 2" in note and "from 0.069 to 0.00040" in note
     assert "all the answer options" not in note  # 0.25 of 0.37 is not a collapse
+
+
+def test_a_fall_between_tiny_probabilities_is_shown_in_figures_that_differ():
+    # Gemma 3 270M on deduction: both probabilities round to 0.000 at three decimals.
+    tiny = result(0.0, 10, 1.2e-5, 0.002)
+    note = disruption_note(tiny, result(1.0, 22, 3.4e-7, 0.00001))
+    assert note is not None
+    assert "correct answer fell from 0.000012 to 0.00000034" in note
+    assert "together fell from 0.002 to 0.000010" in note
+    vanished = disruption_note(tiny, result(1.0, 22, 1e-12, 0.0))
+    assert vanished is not None and "fell from 0.000012 to less than 0.000000001" in vanished
 
 
 def test_a_rise_with_the_correct_answers_probability_rising_is_not_named():
