@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import nn
 
-from steering.engine import few_rows
+from steering.engine import few_rows, packed_bf16
 from steering.engine.bundled import SMOLLM2, bundled_model, cache_root, content_sha256
 from steering.engine.precision import Precision, as_given, choose
 from steering.errors import ModelLoadError, UnsupportedArchitectureError
@@ -182,7 +182,7 @@ def load_model(
     float32_print = fingerprint(model, tokenizer)
     head = _cast(model, chosen.dtype, target)
     if target.type == "cpu":
-        few_rows.install(model)  # generation's 2-16-row steps: see steering/few_rows.py
+        _install_cpu_forwards(model)
     return LoadedModel(
         model=cast("PreTrainedModel", model),
         tokenizer=tokenizer,
@@ -194,6 +194,14 @@ def load_model(
         float32_fingerprint=float32_print,
         float32_head=head,
     )
+
+
+def _install_cpu_forwards(model: nn.Module) -> None:
+    """The CPU's faster linear forwards: bfloat16 layers multiply by oneDNN's prepacked weights
+    where the CPU has native bfloat16 (steering/engine/packed_bf16.py); the others take the
+    few-rows form for generation's 2-16-row steps (steering/engine/few_rows.py)."""
+    packed_bf16.install(model)
+    few_rows.install(model)
 
 
 def _cast(
@@ -245,6 +253,8 @@ def in_format(loaded: LoadedModel, requested: str | torch.dtype) -> LoadedModel:
         if had_few_rows:
             few_rows.install(loaded.model)
     head = _cast(model, chosen.dtype, loaded.device)
+    if loaded.device.type == "cpu":
+        packed_bf16.install(model)  # as load_model does: a property of the format on this CPU
     if had_few_rows:
         few_rows.install(model)
     return LoadedModel(
