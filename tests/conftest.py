@@ -30,3 +30,15 @@ def tiny_gpt2():
     from tests.tiny import make_tiny
 
     return make_tiny("gpt2", chat_template=False)
+
+
+@pytest.fixture
+def cpu():
+    """``cpu(text)`` makes the engine read ``text`` as this machine's /proc/cpuinfo (undone after)."""
+    from steering.engine import precision
+
+    def use(text: str) -> None:
+        precision.use_cpuinfo(lambda: text)
+
+    yield use
+    precision.use_cpuinfo(None)

@@ -4,26 +4,16 @@ oneDNN agrees with ``F.linear``)."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
-from steering.engine import packed_bf16, precision
+from steering.engine import packed_bf16
 from steering.engine.decoding_rows import DecodingRows, ServeRequest
 from steering.engine.models import in_format
 from tests.tiny import make_tiny
 
 AVX2_ONLY = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
 NATIVE = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n"
-
-
-@pytest.fixture
-def cpu():
-    def use(text: str) -> None:
-        precision.use_cpuinfo(lambda: text)
-
-    yield use
-    precision.use_cpuinfo(None)
 
 
 def bf16_tiny(seed: int = 3):

@@ -42,17 +42,6 @@ AVX2_ONLY = (
 ARM = "processor\t: 0\nFeatures\t: fp asimd bf16\nCPU implementer\t: 0x41\n"
 
 
-@pytest.fixture
-def cpu():
-    """``cpu(text)`` makes the engine read ``text`` as this machine's /proc/cpuinfo."""
-
-    def use(text: str) -> None:
-        precision.use_cpuinfo(lambda: text)
-
-    yield use
-    precision.use_cpuinfo(None)
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tiny_llama):
     folder = tmp_path_factory.mktemp("tiny-llama-formats")
