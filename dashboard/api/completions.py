@@ -7,7 +7,11 @@ prompt differs: as sent, no chat template (a text tokenized by the lab's text ru
 
 Generated tokens come from the model's decoding loop, each prompt of a request a row of its own
 (the request holds one of its key's places, however many prompts it has); ``stop`` cuts the text
-as in chat. Log-probabilities (``logprobs``, with ``echo`` over the prompt too) come from one
+as in chat. An answer the model ends with its end-of-text token lists that token last in
+``logprobs`` and counts it in ``completion_tokens``, though it is not in ``text``: ``echo`` with
+``max_tokens: 1`` always gives one entry after the prompt's, which lm-evaluation-harness's
+log-likelihood requests rely on (they drop the last entry as the generated one).
+Log-probabilities (``logprobs``, with ``echo`` over the prompt too) come from one
 scoring pass over the prompt and what was generated
 (:func:`steering.evaluation.token_logprobs.token_logprobs`: the forward pass and float32
 log-probabilities of the lab's candidate scoring), run on a thread of its own so that the store's
@@ -203,9 +207,15 @@ class Completions:
         texts = [p if isinstance(p, str) else tokenizer.decode(list(p)) for p in request.prompts]
         for i, (prompt, ids) in enumerate(zip(texts, pending.prompts, strict=True)):
             tokens, text, stopped = made[i] if made else ([], "", False)
-            finish = "length" if not pending.tickets else pending.tickets[i].finish_reason
+            ticket = pending.tickets[i] if pending.tickets else None
+            finish = "length" if ticket is None else ticket.finish_reason
             if stopped:
                 tokens, finish = tokens[: within(tokenizer, tokens, len(text))], "stop"
+            elif ticket is not None and ticket.end_token is not None:
+                # The end-of-text token the model picked is a generated token (its logprob and
+                # the count), not text: "max_tokens": 1 always gives one token after the
+                # prompt, which is what lm-evaluation-harness's log-likelihood slicing expects.
+                tokens = [*tokens, ticket.end_token]
             logprobs = None
             if request.logprobs is not None:
                 logprobs = await self._logprobs(pending, prompt, ids, tokens, gates[i])

@@ -169,6 +169,17 @@ class _Row:
     position: int = 0  # the position id of next_input: real tokens before it
 
 
+@dataclass(frozen=True)
+class Ending:
+    """A row that ended: its owner, why ("stop" or "length"), and for "stop" the end-of-text
+    token it picked (never emitted as part of the answer; OpenAI's completions ``logprobs``
+    still list it as the last token generated)."""
+
+    owner: Hashable
+    reason: str
+    end: Token | None = None
+
+
 Emit = Callable[[Hashable, Token], None]
 Gated = Callable[[Hashable, GateDecision], None]
 
@@ -237,11 +248,11 @@ class DecodingRows:
         requests: Sequence[ServeRequest],
         emit: Emit,
         gated: Gated | None = None,
-    ) -> list[tuple[Hashable, str]]:
+    ) -> list[Ending]:
         """Decide the joiners' gates, prefill ``requests`` together, emit each one's first token,
         and keep the rows that go on. ``gated(owner, decision)`` hears each conditional row's
-        gate before its first token. Returns the rows that already ended, as ``(owner,
-        reason)``. On an error nothing changes (the running rows keep their cache)."""
+        gate before its first token. Returns the rows that already ended. On an error nothing
+        changes (the running rows keep their cache)."""
         from transformers import DynamicCache
 
         self._unsteer()  # the gate reads the plain model; the prefill is steered by joiners only
@@ -279,7 +290,8 @@ class DecodingRows:
             if gated is not None and decision is not None:
                 gated(row.owner, decision)
         ended = self._advance(fresh, out.logits[:, -1, :].float(), emit)
-        keep = [b for b, row in enumerate(fresh) if row.owner not in dict(ended)]
+        gone = {ending.owner for ending in ended}
+        keep = [b for b, row in enumerate(fresh) if row.owner not in gone]
         if keep:
             self._merge(cache, batch.attention_mask, [fresh[b] for b in keep], keep)
         return ended
@@ -304,9 +316,8 @@ class DecodingRows:
 
     # ------------------------------------------------------------------ stepping
 
-    def step(self, emit: Emit) -> list[tuple[Hashable, str]]:
-        """One token for every row; returns the rows that ended, as ``(owner, reason)``, already
-        dropped."""
+    def step(self, emit: Emit) -> list[Ending]:
+        """One token for every row; returns the rows that ended, already dropped."""
         assert self._cache is not None and self._mask is not None and self.rows
         self._steer()
         device = self.loaded.device
@@ -326,25 +337,24 @@ class DecodingRows:
         )
         ended = self._advance(self.rows, out.logits[:, -1, :].float(), emit)
         if ended:
-            self.leave({owner for owner, _ in ended})
+            self.leave({ending.owner for ending in ended})
         return ended
 
-    def _advance(
-        self, rows: list[_Row], logits: torch.Tensor, emit: Emit
-    ) -> list[tuple[Hashable, str]]:
+    def _advance(self, rows: list[_Row], logits: torch.Tensor, emit: Emit) -> list[Ending]:
         """Pick, emit and count each row's next token; the rows that ended and why."""
         logprobs = torch.log_softmax(logits, dim=-1)
-        ended: list[tuple[Hashable, str]] = []
+        ended: list[Ending] = []
         for b, row in enumerate(rows):
             token = int(_pick(logits[b], row.request, row.generator))
+            picked = Token(token, float(logprobs[b, token]))
             if token in self._stops and row.request.stop_at_eos:
-                ended.append((row.owner, "stop"))
+                ended.append(Ending(row.owner, "stop", picked))
                 continue
             row.produced += 1
             row.next_input = token
-            emit(row.owner, Token(token, float(logprobs[b, token])))
+            emit(row.owner, picked)
             if row.produced >= row.budget:
-                ended.append((row.owner, "length"))
+                ended.append(Ending(row.owner, "length"))
         return ended
 
     # ------------------------------------------------------------------ leaving

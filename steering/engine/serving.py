@@ -33,6 +33,7 @@ import torch
 
 from steering.engine.decoding_rows import (
     DecodingRows,
+    Ending,
     ServeRequest,
     Token,
     check_gate,
@@ -80,9 +81,11 @@ class Completion:
 
 @dataclass(frozen=True)
 class Finished:
-    """The last event of an answer: why it ended ("stop", "length" or "cancelled")."""
+    """The last event of an answer: why it ended ("stop", "length" or "cancelled"), and the
+    end-of-text token that ended a "stop" (None otherwise)."""
 
     reason: str
+    end: Token | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class Ticket:
     request: ServeRequest
     deadline: float | None = None
     finish_reason: str | None = None
+    end_token: Token | None = None  # set with finish_reason: the end-of-text token picked, if any
     produced: int = 0
     gate: GateDecision | None = None
     _events: queue.Queue[Event] = field(default_factory=queue.Queue, repr=False)
@@ -211,7 +215,6 @@ def decode_batch(
         check_request(loaded, request)
     if not requests:
         return []
-    reasons: dict[Hashable, str] = {}
 
     def emit_row(owner: Hashable, token: Token) -> None:
         emit(int(owner), token)  # type: ignore[call-overload]
@@ -221,14 +224,15 @@ def decode_batch(
             on_gate(int(owner), decision)  # type: ignore[call-overload]
 
     rows = DecodingRows(loaded)
+    ended: list[Ending] = []
     try:
         with torch.inference_mode():
-            owners = list(range(len(requests)))
-            reasons.update(rows.join(owners, requests, emit_row, gated_row))
+            ended += rows.join(list(range(len(requests))), requests, emit_row, gated_row)
             while len(rows):
-                reasons.update(rows.step(emit_row))
+                ended += rows.step(emit_row)
     finally:
         rows.close()
+    reasons = {ending.owner: ending.reason for ending in ended}
     return [reasons[b] for b in range(len(requests))]
 
 
@@ -344,7 +348,7 @@ class DecodingLoop:
                 self._running.remove(ticket)
         self._departures.append(Departure(ticket, reason, ticket.produced))
         if isinstance(event, Finished):
-            ticket.finish_reason = event.reason
+            ticket.finish_reason, ticket.end_token = event.reason, event.end
         ticket._put(event)
 
     @staticmethod
@@ -402,10 +406,10 @@ class DecodingLoop:
             return
         self._finish(ended)
 
-    def _finish(self, ended: list[tuple[Hashable, str]]) -> None:
-        for owner, reason in ended:
-            assert isinstance(owner, Ticket)
-            self._leave(owner, reason, Finished(reason))
+    def _finish(self, ended: list[Ending]) -> None:
+        for ending in ended:
+            assert isinstance(ending.owner, Ticket)
+            self._leave(ending.owner, ending.reason, Finished(ending.reason, ending.end))
 
     @staticmethod
     def _gated(owner: Hashable, decision: GateDecision) -> None:

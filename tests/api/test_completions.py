@@ -222,3 +222,35 @@ def test_a_prompt_of_token_ids_is_scored_as_its_text(lab):
     as_ids = complete(api, secret, prompt=[ids], max_tokens=0, echo=True, logprobs=1).json()
     assert as_ids["choices"][0]["text"] == prompt
     assert as_ids["choices"][0]["logprobs"] == as_text["choices"][0]["logprobs"]
+
+
+def test_an_answer_ended_by_end_of_text_still_lists_its_one_generated_token(tmp_path):
+    """lm-evaluation-harness scores a continuation with ``echo``, ``max_tokens: 1`` and drops the
+    last ``token_logprobs`` entry as the generated one. Where the model ends at once, that entry
+    must be the end-of-text token, or the harness drops the continuation's last token instead."""
+    model = tiny_model()
+    prompt = "Count: one, two,"
+    ids = prompt_ids(model.tokenizer, prompt)
+    first: list = []
+    decode_batch(model, [ServeRequest(ids, 1)], lambda _row, token: first.append(token))
+    (picked,) = first
+    # Make that token end answers, as a generation config naming a second end token does.
+    model.model.generation_config.eos_token_id = [model.tokenizer.eos_token_id, picked.id]
+    with make_store(tmp_path / "data") as store:
+        settings = ApiSettings()
+        with serve(store, settings, loader=lambda *_a, **_k: model, data_dir=tmp_path) as api:
+            wait_until(lambda: api.service.not_ready() is None, "the model to load")
+            secret = api.key("harness")
+            ended = complete(api, secret, prompt=prompt, max_tokens=1, echo=True, logprobs=1)
+            scored = complete(api, secret, prompt=prompt, max_tokens=0, echo=True, logprobs=1)
+    assert ended.status_code == 200, ended.text
+    choice = ended.json()["choices"][0]
+    assert choice["finish_reason"] == "stop"
+    assert choice["text"] == prompt  # the end token is not text
+    logprobs = choice["logprobs"]
+    assert len(logprobs["tokens"]) == len(ids) + 1
+    assert logprobs["token_logprobs"][-1] == pytest.approx(picked.logprob, abs=1e-4)
+    assert logprobs["text_offset"][-1] == len(prompt)
+    assert ended.json()["usage"]["completion_tokens"] == 1
+    prompt_only = scored.json()["choices"][0]["logprobs"]["token_logprobs"]
+    assert logprobs["token_logprobs"][:-1] == pytest.approx(prompt_only, abs=1e-6, nan_ok=True)
