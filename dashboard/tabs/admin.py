@@ -120,7 +120,16 @@ def add_user(
     return f"**Added** {md(user.name)} as a {user.role}. Recorded in the audit trail."
 
 
-KEY_COLUMNS = ["key", "starts with", "state", "submissions", "requests", "created by", "created"]
+KEY_COLUMNS = [
+    "key",
+    "starts with",
+    "state",
+    "submissions",
+    "monitoring",
+    "requests",
+    "created by",
+    "created",
+]
 
 
 def keys_table(ctx: AppContext, session: BrowserSession) -> pd.DataFrame:
@@ -135,6 +144,7 @@ def keys_table(ctx: AppContext, session: BrowserSession) -> pd.DataFrame:
             f"{key.prefix}...",
             "active" if key.active else "revoked",
             ", ".join(map(str, key.submissions)) if key.submissions else "any approved",
+            "yes" if key.metrics else "no",
             totals.get(key.name, 0),
             key.created_by,
             key.created_at.strftime("%Y-%m-%d %H:%M UTC"),
@@ -153,16 +163,20 @@ def _submission_ids(text: str) -> list[int] | None:
     return [int(p) for p in parts]
 
 
-def add_api_key(ctx: AppContext, session: BrowserSession, name: str, submissions: str) -> str:
-    """Create a key; the message shows its secret, which is never shown again."""
+def add_api_key(
+    ctx: AppContext, session: BrowserSession, name: str, submissions: str, metrics: bool = False
+) -> str:
+    """Create a key (``metrics``: it may also read the monitoring figures at ``/metrics``); the
+    message shows its secret, which is never shown again."""
     admin = need_admin(ctx, session)
     key, secret = ctx.store.add_api_key(
-        (name or "").strip(), _submission_ids(submissions), actor=admin
+        (name or "").strip(), _submission_ids(submissions), actor=admin, metrics=bool(metrics)
     )
     limits = ", ".join(map(str, key.submissions)) if key.submissions else "any approved one"
+    monitoring = " It may also read the monitoring figures (/metrics)." if key.metrics else ""
     return (
-        f"**Created** the API key {md(key.name)} (submissions: {limits}). Copy it now, "
-        f"it is not shown again (only its hash is stored):\n\n`{secret}`"
+        f"**Created** the API key {md(key.name)} (submissions: {limits}).{monitoring} Copy it "
+        f"now, it is not shown again (only its hash is stored):\n\n`{secret}`"
     )
 
 
@@ -292,6 +306,9 @@ def _keys_ui(ctx: AppContext, state: gr.State) -> gr.Dataframe:
         limits = gr.Textbox(
             label="Submissions (ids, empty: any approved)", elem_id="admin-key-submissions"
         )
+        monitoring = gr.Checkbox(
+            label="May also read the monitoring figures (/metrics)", elem_id="admin-key-metrics"
+        )
         create = gr.Button("Create key", variant="primary", elem_id="admin-key-create")
         revoke = gr.Button("Revoke key", variant="stop", elem_id="admin-key-revoke")
     with gr.Row(equal_height=True):
@@ -305,8 +322,8 @@ def _keys_ui(ctx: AppContext, state: gr.State) -> gr.Dataframe:
     def shown(session: BrowserSession, message: str) -> dict:
         return {keys: keys_table(ctx, session), switches: switches_markdown(ctx), note: message}
 
-    def do_create(session: BrowserSession, name: str, ids: str) -> dict:
-        return shown(session, add_api_key(ctx, session, name, ids))
+    def do_create(session: BrowserSession, name: str, ids: str, metrics: bool) -> dict:
+        return shown(session, add_api_key(ctx, session, name, ids, metrics))
 
     def do_revoke(session: BrowserSession, name: str) -> dict:
         return shown(session, revoke_api_key(ctx, session, name))
@@ -316,7 +333,7 @@ def _keys_ui(ctx: AppContext, state: gr.State) -> gr.Dataframe:
             note, lambda session: shown(session, set_switch(ctx, session, name, enabled))
         )
 
-    create.click(guarded(note, do_create), [state, key_name, limits], outputs)
+    create.click(guarded(note, do_create), [state, key_name, limits, monitoring], outputs)
     revoke.click(guarded(note, do_revoke), [state, key_name], outputs)
     off.click(switcher("steering", False), [state], outputs)
     on.click(switcher("steering", True), [state], outputs)

@@ -53,6 +53,22 @@ def test_the_admin_creates_lists_and_revokes_keys_audited_as_the_admin(ctx):
     ]
 
 
+def test_the_admin_creates_a_monitoring_key_that_may_read_metrics(ctx):
+    ada = login(ctx, "ada")
+    plain = admin.add_api_key(ctx, ada, "caller", "")
+    note = admin.add_api_key(ctx, ada, "prometheus", "", metrics=True)
+    assert "monitoring figures (/metrics)" in note and "monitoring" not in plain
+    secret = note.rsplit("`", 2)[-2]
+    assert ctx.store.api_key_for(secret).metrics is True
+    assert ctx.store.api_key_for(plain.rsplit("`", 2)[-2]).metrics is False
+    table = admin.keys_table(ctx, ada)
+    assert table[["key", "monitoring"]].values.tolist() == [["caller", "no"], ["prometheus", "yes"]]
+    (created,) = [
+        e for e in ctx.store.audit_events(object_type="api_key") if e.object_id == "prometheus"
+    ]
+    assert created.actor == "ada" and created.details["metrics"] is True
+
+
 def test_builders_cannot_manage_keys_or_switch_steering(ctx):
     bob = login(ctx, "bob")
     for action in (
